@@ -1,0 +1,25 @@
+//! Domain of policy-push: the pure types and rules. No I/O, no clocks read (callers pass
+//! the evaluation date), no randomness.
+//!
+//! # Layout
+//! - [`ids`]: resident ID, credit code, mobile number, openid, masking.
+//! - [`subject`]: subjects, attributes, [`subject::Facts`] (what a rule sees).
+//! - [`rule`]: the CEL-subset rule language: parse, check, evaluate, explain.
+//! - [`template`]: per-channel message templates.
+//! - [`sms`]: SMS segment counting.
+//! - [`channel`]: channels and reachability.
+//! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
+
+pub mod campaign;
+pub mod channel;
+pub mod ids;
+pub mod policy;
+pub mod push;
+pub mod rule;
+pub mod sms;
+pub mod subject;
+pub mod template;
+
+pub use channel::Channel;
+pub use rule::{Explanation, Rule, RuleError};
+pub use subject::{AttrValue, Facts, Subject, SubjectDoc, SubjectId, SubjectKind};
