@@ -1,1 +1,122 @@
-//! api
+//! The HTTP surface of policy-push (axum): the operator REST API of `api-contract.md`,
+//! recipient pages, provider receipt callbacks and, on the embedded default, the provider
+//! simulators under their own path prefixes.
+//!
+//! # Layout
+//! - [`error`]: JSON errors with stable codes.
+//! - [`auth`]: bearer tokens, operators, role checks.
+//! - [`routes`]: one module per resource (operators, subjects, tags, policies, campaigns,
+//!   sandbox, callbacks, recipient pages, health).
+//! - [`import`]: streaming NDJSON / CSV subject import.
+
+pub mod auth;
+pub mod error;
+pub mod import;
+pub mod routes;
+
+use axum::Router;
+use pipeline::matching::TagRules;
+use pipeline::Pipeline;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use store::{OperatorRecord, Store};
+
+/// Settings of the API role.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Campaigns need a reviewer's approval before launch.
+    pub require_approval: bool,
+    /// Days a recipient link stays valid.
+    pub link_days: i64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            require_approval: false,
+            link_days: 90,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub pipeline: Pipeline,
+    pub config: ApiConfig,
+    /// The built-in simulators' record, when they run in this process.
+    pub sandbox: Option<Arc<simulators::SandboxLog>>,
+    /// Operators by token hash; operators are never deleted in this version.
+    pub operators: Arc<Mutex<HashMap<String, OperatorRecord>>>,
+    /// Compiled tag rules, replaced whenever a tag changes.
+    pub tag_rules: Arc<RwLock<Arc<TagRules>>>,
+}
+
+impl AppState {
+    pub async fn new(
+        pipeline: Pipeline,
+        config: ApiConfig,
+        sandbox: Option<Arc<simulators::SandboxLog>>,
+    ) -> anyhow::Result<Self> {
+        let store = pipeline.store.clone();
+        let rules = TagRules::compile(&store.list_tags().await?);
+        Ok(Self {
+            store,
+            pipeline,
+            config,
+            sandbox,
+            operators: Default::default(),
+            tag_rules: Arc::new(RwLock::new(Arc::new(rules))),
+        })
+    }
+
+    pub fn tag_rules(&self) -> Arc<TagRules> {
+        self.tag_rules.read().expect("tag rules lock").clone()
+    }
+
+    pub async fn reload_tag_rules(&self) -> anyhow::Result<()> {
+        let rules = TagRules::compile(&self.store.list_tags().await?);
+        *self.tag_rules.write().expect("tag rules lock") = Arc::new(rules);
+        Ok(())
+    }
+
+    /// Records an operator action in the audit log.
+    pub async fn audit(
+        &self,
+        op: &auth::Operator,
+        action: &str,
+        target: &str,
+        detail: serde_json::Value,
+    ) -> error::ApiResult<()> {
+        self.store
+            .audit(&store::AuditEntry {
+                operator_id: op.id().to_string(),
+                action: action.to_string(),
+                target: target.to_string(),
+                detail,
+                at: chrono::Utc::now(),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Creates the bootstrap admin with `token` when no operator exists yet.
+pub async fn bootstrap_admin(store: &dyn Store, token: &str) -> anyhow::Result<bool> {
+    if store.count_operators().await? > 0 {
+        return Ok(false);
+    }
+    let op = OperatorRecord {
+        id: pipeline::codes::record_id("op"),
+        name: "admin".into(),
+        role: domain::operator::Role::Admin,
+        created_at: chrono::Utc::now(),
+    };
+    store.insert_operator(&op, &auth::token_hash(token)).await?;
+    Ok(true)
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    routes::router(state)
+}

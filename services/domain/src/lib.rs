@@ -8,11 +8,13 @@
 //! - [`template`]: per-channel message templates.
 //! - [`sms`]: SMS segment counting.
 //! - [`channel`]: channels and reachability.
+//! - [`operator`]: operator roles and permissions.
 //! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
 
 pub mod campaign;
 pub mod channel;
 pub mod ids;
+pub mod operator;
 pub mod policy;
 pub mod push;
 pub mod rule;

@@ -1,1 +1,135 @@
-//! pipeline
+//! The roles that move a campaign from its audience to the providers, written against
+//! the store, bus, limits and provider traits only: none of them knows which backend it
+//! runs on.
+//!
+//! ```text
+//!  launch ─► planner ──(push rows, committed)──► outbox ─► relay ─► bus push.<channel>
+//!                                                                      │
+//!   provider ◄── connector worker (claim queued→sending, send, record) ◄┘
+//!       └── receipts ─► API callbacks ─► store
+//! ```
+//!
+//! # Layout
+//! - [`matching`]: audiences, tag membership, per-subject matching and explanations.
+//! - [`planner`]: turns a launched campaign into push rows (and unreachable skips).
+//! - [`relay`]: moves committed queued push rows onto the bus.
+//! - [`delivery`]: the connector worker of one channel.
+//! - [`reconcile`]: settles pushes left in `sending` by a dead process.
+//! - [`retry`]: the named retry schedules.
+//! - [`codes`]: push ids and link codes.
+
+pub mod codes;
+pub mod delivery;
+pub mod matching;
+pub mod planner;
+pub mod reconcile;
+pub mod relay;
+pub mod retry;
+
+use connectors::ProviderSet;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of the pipeline roles.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Base of recipient links, e.g. `https://push.example.gov.cn` (links are `{base}/l/{code}`).
+    pub public_url: String,
+    /// Provider sends per second per channel; 0 = unlimited.
+    pub rate_per_second: f64,
+    /// Connector workers per channel.
+    pub workers_per_channel: usize,
+    /// How often idle roles look for work they were not woken for.
+    pub poll_interval: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            rate_per_second: 0.0,
+            workers_per_channel: 2,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The roles a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleName {
+    Planner,
+    Relay,
+    Connector(domain::Channel),
+}
+
+/// Shared handles of the pipeline roles.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn bus::Bus>,
+    pub limiter: Arc<dyn limits::RateLimiter>,
+    pub providers: ProviderSet,
+    pub config: PipelineConfig,
+    /// Wakes the planner and relay when there is new work, so they need not wait a poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn bus::Bus>,
+        limiter: Arc<dyn limits::RateLimiter>,
+        providers: ProviderSet,
+        config: PipelineConfig,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            limiter,
+            providers,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Starts the given roles as tasks; they stop (draining in-flight work) when
+    /// `shutdown` is cancelled.
+    pub async fn spawn(
+        &self,
+        roles: &[RoleName],
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<tokio::task::JoinSet<()>> {
+        let mut set = tokio::task::JoinSet::new();
+        for role in roles {
+            match *role {
+                RoleName::Planner => {
+                    set.spawn(planner::run(self.clone(), shutdown.clone()));
+                }
+                RoleName::Relay => {
+                    if !self.bus.durable() {
+                        // Queued rows handed to a bus that forgot them go out again.
+                        let n = self.store.reset_dispatched().await?;
+                        if n > 0 {
+                            tracing::info!(pushes = n, "re-queued pushes the in-process bus lost");
+                        }
+                    }
+                    set.spawn(relay::run(self.clone(), shutdown.clone()));
+                }
+                RoleName::Connector(channel) => {
+                    reconcile::settle_sending(self, channel).await?;
+                    for worker in 0..self.config.workers_per_channel.max(1) {
+                        let sub = self
+                            .bus
+                            .subscribe(&bus::topics::push_topic(channel.as_str()), &format!("connector-{channel}"))
+                            .await?;
+                        set.spawn(delivery::run(self.clone(), channel, worker, sub, shutdown.clone()));
+                    }
+                }
+            }
+        }
+        Ok(set)
+    }
+}

@@ -1,1 +1,89 @@
-//! simulators
+//! Provider simulators: the outside world of policy-push, speaking the providers' real
+//! APIs so that a connector's base URL is the only thing that changes between a simulator
+//! and the real provider.
+//!
+//! | prefix | provider API |
+//! |---|---|
+//! | `/aliyun/sms/` | Alibaba Cloud SMS (dysmsapi 2017-05-25 RPC: `SendSms`, `SendBatchSms`, `QuerySendDetails`; signature V2) |
+//! | `/tencent/sms/` | Tencent Cloud SMS (API 3.0 `SendSms` 2021-01-11; TC3-HMAC-SHA256) |
+//! | `/wechat/` | WeChat official account (`cgi-bin/stable_token`, `cgi-bin/message/template/send`, `cgi-bin/message/subscribe/bizsend`) |
+//! | `/aliyun/voice/` | Alibaba Cloud voice (dyvmsapi 2017-05-25 `SingleCallByTts`) |
+//!
+//! They check credentials and signatures, enforce the providers' limits, answer with the
+//! providers' own success shapes and error codes, record every accepted message in the
+//! [`SandboxLog`] (SQLite, survives restarts), and send delivery receipts to configured
+//! callback URLs asynchronously. Faults (errors, hangs, latency, lost or duplicated
+//! receipts) can be injected ([`FaultConfig`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use simulators::{serve, NoAttribution, SandboxLog, SimulatorConfig, SimulatorState};
+//! let sandbox = SandboxLog::open_in_dir(std::path::Path::new("data")).await?;
+//! let state = SimulatorState::new(SimulatorConfig::default(), sandbox, std::sync::Arc::new(NoAttribution));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8090").await?;
+//! serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`config`]: [`SimulatorConfig`], [`FaultConfig`].
+//! - [`sandbox`]: [`SandboxLog`] (group-committed SQLite log), [`MessageAttribution`].
+//! - `state`: [`SimulatorState`], shared by the handlers.
+//! - `aliyun_rpc`: Alibaba RPC parameters, V2 signature check, nonce replay, error shape.
+//! - `aliyun_sms`, `aliyun_voice`, `tencent_sms`, `wechat` (+ `wechat_values`): the APIs.
+//! - `receipts`: asynchronous callback delivery (batched JSON, WeChat XML events).
+//! - `faults`, `limits`, `ids`: fault injection, rolling-window limits and nonce memory,
+//!   provider ids.
+
+pub mod config;
+pub mod sandbox;
+
+mod aliyun_rpc;
+mod aliyun_sms;
+mod aliyun_voice;
+mod faults;
+mod ids;
+mod limits;
+mod receipts;
+mod state;
+mod tencent_sms;
+mod wechat;
+mod wechat_values;
+
+pub use config::{FaultConfig, SimulatorConfig};
+pub use sandbox::{MessageAttribution, NoAttribution, SandboxError, SandboxLog, SandboxMessage};
+pub use state::SimulatorState;
+
+use axum::routing::{any, post};
+use axum::Router;
+use std::future::Future;
+
+/// Every simulator under its prefix.
+pub fn router(state: SimulatorState) -> Router {
+    Router::new()
+        .route("/aliyun/sms", any(aliyun_sms::handle))
+        .route("/aliyun/sms/", any(aliyun_sms::handle))
+        .route("/aliyun/voice", any(aliyun_voice::handle))
+        .route("/aliyun/voice/", any(aliyun_voice::handle))
+        .route("/tencent/sms", post(tencent_sms::handle))
+        .route("/tencent/sms/", post(tencent_sms::handle))
+        .route("/wechat/cgi-bin/stable_token", any(wechat::stable_token))
+        .route("/wechat/cgi-bin/message/template/send", post(wechat::template_send))
+        .route("/wechat/cgi-bin/message/subscribe/bizsend", post(wechat::bizsend))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, then drains in-flight
+/// requests and flushes the sandbox log.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SimulatorState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sandbox = state.sandbox().clone();
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sandbox.flush().await;
+    result
+}

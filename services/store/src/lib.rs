@@ -1,1 +1,161 @@
-//! store
+//! Persistence for policy-push, behind small traits so that roles never know which
+//! database they run on.
+//!
+//! # Layout
+//! - [`records`]: the rows as the rest of the product sees them.
+//! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
+//!   [`PushStore`] and [`AuditStore`]; roles hold an `Arc<dyn Store>`.
+//! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
+//!   `migrations/sqlite/`).
+//! - [`open`]: picks the backend from a database URL.
+//!
+//! The outbox is the `pushes` table: a push row is committed before anything sends it;
+//! connectors claim a row (`queued` → `sending`) in one statement, so a push handed to
+//! two workers is sent by one.
+
+pub mod records;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::push::PushStatus;
+use domain::Subject;
+pub use records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("unsupported database url: {0}")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait OperatorStore: Send + Sync {
+    async fn count_operators(&self) -> Result<i64>;
+    async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()>;
+    async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>>;
+}
+
+#[async_trait]
+pub trait SubjectStore: Send + Sync {
+    /// Inserts or replaces subjects with their tags, in one transaction.
+    async fn upsert_subjects(&self, subjects: &[(Subject, Vec<String>)]) -> Result<()>;
+    async fn get_subject(&self, id: &str) -> Result<Option<(Subject, Vec<String>)>>;
+    /// Every subject with its tags, in id order, `batch` at a time from `after`.
+    async fn subjects_page(
+        &self,
+        after: Option<&str>,
+        batch: u32,
+    ) -> Result<Vec<(Subject, Vec<String>)>>;
+    async fn count_subjects(&self) -> Result<i64>;
+    /// Replaces the tags of many subjects at once.
+    async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()>;
+}
+
+#[async_trait]
+pub trait CatalogueStore: Send + Sync {
+    async fn put_tag(&self, tag: &TagRecord) -> Result<()>;
+    async fn list_tags(&self) -> Result<Vec<TagRecord>>;
+    async fn get_tag(&self, name: &str) -> Result<Option<TagRecord>>;
+
+    async fn insert_policy(&self, p: &PolicyRecord) -> Result<()>;
+    async fn get_policy(&self, id: &str) -> Result<Option<PolicyRecord>>;
+    async fn list_policies(&self) -> Result<Vec<PolicyRecord>>;
+    async fn set_policy_status(
+        &self,
+        id: &str,
+        status: domain::policy::PolicyStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    async fn insert_campaign(&self, c: &CampaignRecord) -> Result<()>;
+    async fn get_campaign(&self, id: &str) -> Result<Option<CampaignRecord>>;
+    async fn list_campaigns(&self) -> Result<Vec<CampaignRecord>>;
+    /// Moves a campaign from one of `from` to `to`; `Conflict` when it is in none of them.
+    async fn transition_campaign(
+        &self,
+        id: &str,
+        from: &[domain::campaign::CampaignStatus],
+        to: domain::campaign::CampaignStatus,
+        change: CampaignChange,
+    ) -> Result<CampaignRecord>;
+    /// Campaigns in `running` whose audience has not been fully written yet.
+    async fn campaigns_to_plan(&self) -> Result<Vec<CampaignRecord>>;
+    /// Running campaigns of mode `continuous`.
+    async fn continuous_campaigns(&self) -> Result<Vec<CampaignRecord>>;
+}
+
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Writes a batch of a campaign's plan: pushes and unreachable subjects. Subjects the
+    /// campaign already has a push or skip for are left alone. Returns pushes inserted.
+    async fn insert_plan_batch(
+        &self,
+        campaign_id: &str,
+        pushes: &[NewPush],
+        skips: &[(String, domain::push::SkipReason)],
+    ) -> Result<u64>;
+    /// Marks a campaign's audience as fully written, with its counts.
+    async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Queued pushes due by `now` not yet handed to the bus, marked as handed.
+    async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>>;
+    /// Forgets which queued pushes were handed to a bus that does not keep messages.
+    async fn reset_dispatched(&self) -> Result<u64>;
+    /// Claims pushes for sending: `queued` → `sending`; returns the ones this caller won.
+    async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>>;
+    /// Records what happened to pushes that were `sending`.
+    async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()>;
+    /// Pushes left in `sending` (a process died mid-call).
+    async fn pushes_in_sending(&self, limit: u32) -> Result<Vec<PushRecord>>;
+    /// Applies a provider receipt by provider id or push id; false when it matched nothing.
+    async fn apply_receipt(&self, receipt: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool>;
+    async fn get_push(&self, id: &str) -> Result<Option<PushRecord>>;
+    async fn push_by_link(&self, code: &str) -> Result<Option<PushRecord>>;
+    async fn record_click(&self, push_id: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn campaign_pushes(
+        &self,
+        campaign_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>>;
+    async fn campaign_counts(&self, campaign_id: &str) -> Result<CampaignCounts>;
+    /// Completes running `once` campaigns whose plan is written and whose pushes are all final.
+    async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>>;
+    /// Pushes in the given statuses (for reconciliation and tests).
+    async fn count_pushes(&self, status: PushStatus) -> Result<i64>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    async fn audit_log(&self, after_id: i64, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
+}
+
+/// Everything the product persists.
+pub trait Store: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore {}
+impl<T: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore> Store for T {}
+
+/// Opens the store a database URL names and applies pending migrations.
+/// `sqlite://path` (created if missing) is the embedded default.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let s = sqlite::SqliteStore::open(url).await?;
+        Ok(std::sync::Arc::new(s))
+    } else {
+        Err(StoreError::UnsupportedUrl(format!(
+            "{}: only sqlite:// is built in this version (PostgreSQL arrives with the production backends)",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+}

@@ -1,0 +1,74 @@
+//! Provider receipt callbacks. Each answers in the provider's own reply shape; a repeated
+//! receipt changes nothing (the push already left `sent`).
+//!
+//! | path | provider callback |
+//! |---|---|
+//! | `POST /callbacks/aliyun/sms-report` | Alibaba Cloud SmsReport (JSON array) |
+//! | `POST /callbacks/tencent/sms-report` | Tencent Cloud SMS status callback (JSON array) |
+//! | `POST /callbacks/wechat/events` | WeChat `TEMPLATESENDJOBFINISH` / `subscribe_msg_sent_event` (XML) |
+//! | `POST /callbacks/aliyun/voice-report` | Alibaba Cloud VoiceReport (JSON array) |
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use bytes::Bytes;
+use connectors::receipts::{self, Receipt, ReceiptError};
+use store::ReceiptUpdate;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/callbacks/aliyun/sms-report", post(aliyun_sms))
+        .route("/callbacks/tencent/sms-report", post(tencent_sms))
+        .route("/callbacks/wechat/events", post(wechat))
+        .route("/callbacks/aliyun/voice-report", post(aliyun_voice))
+}
+
+async fn apply(s: &AppState, parsed: Result<Vec<Receipt>, ReceiptError>, reply: &'static str, json: bool) -> Response {
+    let receipts = match parsed {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a malformed receipt");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
+    };
+    let now = chrono::Utc::now();
+    let mut matched = 0usize;
+    for r in &receipts {
+        let update = ReceiptUpdate {
+            provider_id: r.provider_id.clone(),
+            push_id: r.push_id.clone(),
+            delivered: r.delivered,
+            error: r.error.clone(),
+        };
+        match s.store.apply_receipt(&update, now).await {
+            Ok(true) => matched += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a receipt; the provider will retry");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+            }
+        }
+    }
+    tracing::debug!(receipts = receipts.len(), matched, "receipts applied");
+    let ct = if json { "application/json" } else { "text/plain" };
+    ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
+}
+
+async fn aliyun_sms(State(s): State<AppState>, body: Bytes) -> Response {
+    apply(&s, receipts::parse_aliyun_sms_report(&body), receipts::ALIYUN_SMS_REPORT_REPLY, true).await
+}
+
+async fn tencent_sms(State(s): State<AppState>, body: Bytes) -> Response {
+    apply(&s, receipts::parse_tencent_sms_report(&body), receipts::TENCENT_SMS_REPORT_REPLY, true).await
+}
+
+async fn wechat(State(s): State<AppState>, body: Bytes) -> Response {
+    apply(&s, receipts::parse_wechat_event(&body), receipts::WECHAT_EVENT_REPLY, false).await
+}
+
+async fn aliyun_voice(State(s): State<AppState>, body: Bytes) -> Response {
+    apply(&s, receipts::parse_aliyun_voice_report(&body), receipts::ALIYUN_VOICE_REPORT_REPLY, true).await
+}

@@ -1,0 +1,44 @@
+//! Routes, one module per resource.
+
+mod callbacks;
+mod campaigns;
+mod health;
+mod operators;
+mod policies;
+mod recipient;
+mod sandbox;
+mod subjects;
+mod tags;
+
+use crate::AppState;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/operators", post(operators::create))
+        .route("/subjects/import", post(subjects::import))
+        .route("/subjects/{id}", put(subjects::put).get(subjects::get))
+        .route("/tags", get(tags::list))
+        .route("/tags/{name}", put(tags::put).get(tags::get))
+        .route("/policies", post(policies::create).get(policies::list))
+        .route("/policies/{id}", get(policies::get))
+        .route("/policies/{id}/publish", post(policies::publish))
+        .route("/policies/{id}/audience", get(policies::audience))
+        .route("/campaigns", post(campaigns::create).get(campaigns::list))
+        .route("/campaigns/{id}", get(campaigns::get))
+        .route("/campaigns/{id}/submit", post(campaigns::submit))
+        .route("/campaigns/{id}/approve", post(campaigns::approve))
+        .route("/campaigns/{id}/launch", post(campaigns::launch))
+        .route("/campaigns/{id}/pushes", get(campaigns::pushes))
+        .route("/sandbox/messages", get(sandbox::messages))
+        .route("/audit", get(operators::audit_log));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/l/{code}", get(recipient::show))
+        .merge(callbacks::router())
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(state)
+}

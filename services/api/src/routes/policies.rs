@@ -1,0 +1,125 @@
+//! Policies: create (rules checked), publish, audience preview.
+
+use super::tags::invalid_rule;
+use crate::auth::Operator;
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use bytes::Bytes;
+use domain::operator::Action;
+use domain::policy::{PolicyDraft, PolicyError, PolicyStatus};
+use domain::rule::Rule;
+use pipeline::matching::{audience as compute_audience, today, Criteria};
+use serde::Deserialize;
+use store::PolicyRecord;
+
+pub fn policy_json(p: &PolicyRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(&p.draft).expect("policy serialises");
+    v["id"] = p.id.clone().into();
+    v["status"] = p.status.as_str().into();
+    v["created_by"] = p.created_by.clone().into();
+    v["created_at"] = serde_json::json!(p.created_at);
+    v["published_at"] = serde_json::json!(p.published_at);
+    v
+}
+
+pub fn policy_error(e: PolicyError) -> ApiError {
+    match e {
+        PolicyError::Eligibility(r) => invalid_rule("eligibility", &r),
+        PolicyError::Benefit(r) => invalid_rule("benefit", &r),
+        PolicyError::Invalid(m) => ApiError::bad_request("invalid_policy", m),
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    op: Operator,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    op.require(Action::WriteCatalogue)?;
+    let draft: PolicyDraft = parse_json(&body)?;
+    let checked = draft.check().map_err(policy_error)?;
+    let rec = PolicyRecord {
+        id: pipeline::codes::record_id("pol"),
+        status: PolicyStatus::Draft,
+        draft: checked.draft,
+        created_by: op.id().to_string(),
+        created_at: chrono::Utc::now(),
+        published_at: None,
+    };
+    s.store.insert_policy(&rec).await?;
+    s.audit(&op, "policy.create", &rec.id, serde_json::json!({"title": rec.draft.title})).await?;
+    Ok((StatusCode::CREATED, Json(policy_json(&rec))))
+}
+
+async fn load(s: &AppState, id: &str) -> ApiResult<PolicyRecord> {
+    s.store.get_policy(id).await?.ok_or_else(|| ApiError::not_found(format!("policy {id}")))
+}
+
+pub async fn get(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Read)?;
+    Ok(Json(policy_json(&load(&s, &id).await?)))
+}
+
+pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Read)?;
+    let items: Vec<_> = s.store.list_policies().await?.iter().map(policy_json).collect();
+    Ok(Json(serde_json::json!({"items": items})))
+}
+
+pub async fn publish(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Publish)?;
+    let p = load(&s, &id).await?;
+    match p.status {
+        PolicyStatus::Draft | PolicyStatus::Review => {}
+        PolicyStatus::Published => return Ok(Json(policy_json(&p))),
+        other => {
+            return Err(ApiError::conflict(
+                "invalid_state",
+                format!("policy {id} is {}; only a draft can be published", other.as_str()),
+            ))
+        }
+    }
+    s.store.set_policy_status(&id, PolicyStatus::Published, chrono::Utc::now()).await?;
+    s.audit(&op, "policy.publish", &id, serde_json::json!({"before": p.status.as_str(), "after": "published"})).await?;
+    Ok(Json(policy_json(&load(&s, &id).await?)))
+}
+
+#[derive(Deserialize)]
+pub struct AudienceQuery {
+    /// An extra audience filter rule, as a campaign would add.
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    sample: Option<usize>,
+}
+
+pub async fn audience(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Query(q): Query<AudienceQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Read)?;
+    let p = load(&s, &id).await?;
+    let checked = p.draft.check().map_err(policy_error)?;
+    let filter = match q.filter.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(f) => Some(Rule::parse(f).map_err(|e| invalid_rule("filter", &e))?),
+    };
+    let criteria = Criteria { eligibility: checked.eligibility, filter };
+    let started = std::time::Instant::now();
+    let mut a = compute_audience(s.store.as_ref(), &criteria, today(), q.sample.unwrap_or(20).min(1000)).await?;
+    if !op.may(Action::ReadPersonal) {
+        for id in &mut a.sample {
+            if id.len() == 18 && id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {
+                *id = format!("{}********{}", &id[..6], &id[14..]);
+            }
+        }
+    }
+    let mut v = serde_json::to_value(&a).expect("audience serialises");
+    v["elapsed_ms"] = serde_json::json!(started.elapsed().as_secs_f64() * 1000.0);
+    Ok(Json(v))
+}

@@ -1,0 +1,105 @@
+//! Subjects: streaming import, upsert, read (masked unless the role may see personal data).
+
+use crate::auth::Operator;
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::{import, AppState};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use bytes::Bytes;
+use domain::operator::Action;
+use domain::{Subject, SubjectDoc};
+
+pub async fn import(
+    State(s): State<AppState>,
+    op: Operator,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<import::ImportReport>> {
+    op.require(Action::WriteSubjects)?;
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let stream = body.into_data_stream();
+    let report = match ct.as_str() {
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => import::ndjson(&s, stream).await?,
+        "text/csv" => import::csv(&s, stream).await?,
+        other => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("Content-Type {other:?}: send application/x-ndjson or text/csv"),
+            ))
+        }
+    };
+    s.audit(
+        &op,
+        "subjects.import",
+        "subjects",
+        serde_json::json!({"accepted": report.accepted, "rejected": report.rejected_count}),
+    )
+    .await?;
+    Ok(Json(report))
+}
+
+fn subject_json(s: &Subject, tags: &[String], op: &Operator) -> serde_json::Value {
+    let doc = if op.may(Action::ReadPersonal) { s.to_doc() } else { s.to_masked_doc() };
+    let mut v = serde_json::to_value(doc).expect("subject serialises");
+    v["tags"] = serde_json::json!(tags);
+    v
+}
+
+pub async fn put(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::WriteSubjects)?;
+    let mut doc: SubjectDoc = parse_json(&body)?;
+    if doc.id.is_empty() {
+        doc.id = id.clone();
+    }
+    if doc.id.trim().to_ascii_uppercase() != id.trim().to_ascii_uppercase() {
+        return Err(ApiError::bad_request("id_mismatch", "the body's id differs from the path's"));
+    }
+    let subject = Subject::from_doc(doc).map_err(|e| {
+        let text = e.to_string();
+        let code = match text.split(':').next() {
+            Some("invalid_resident_id") => "invalid_resident_id",
+            Some("invalid_credit_code") => "invalid_credit_code",
+            Some("invalid_mobile") => "invalid_mobile",
+            Some("invalid_openid") => "invalid_openid",
+            Some("invalid_kind") => "invalid_kind",
+            Some("invalid_attribute") => "invalid_attribute",
+            _ => "invalid_subject",
+        };
+        ApiError::bad_request(code, text)
+    })?;
+    let tags = s.tag_rules().tags_for(&subject, pipeline::matching::today());
+    let pair = vec![(subject, tags)];
+    s.store.upsert_subjects(&pair).await?;
+    let planned = pipeline::planner::plan_subjects(&s.pipeline, &pair).await?;
+    let (subject, tags) = &pair[0];
+    s.audit(&op, "subject.upsert", &subject.id.masked(), serde_json::json!({})).await?;
+    let mut v = subject_json(subject, tags, &op);
+    v["new_pushes"] = serde_json::json!(planned);
+    Ok(Json(v))
+}
+
+pub async fn get(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Read)?;
+    let (subject, tags) = s
+        .store
+        .get_subject(&id.trim().to_ascii_uppercase())
+        .await?
+        .ok_or_else(|| ApiError::not_found("subject"))?;
+    Ok(Json(subject_json(&subject, &tags, &op)))
+}

@@ -1,0 +1,315 @@
+//! Our own expression tree for the rule language, produced by [`super::lower`] from the CEL
+//! parser's tree. Identifiers are resolved here once (kind, age, sex, tags or an
+//! attribute), and list literals are kept ready for membership tests, so that evaluation
+//! does no name matching and no allocation.
+
+/// A checked expression.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Expr {
+    Bool(bool),
+    Num(Num),
+    Str(Box<str>),
+    List(ListLit),
+    Var(Var),
+    /// `has(attrs.<name>)`.
+    Has(Box<str>),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Cmp(CmpOp, Box<Expr>, Box<Expr>),
+    Arith(ArithOp, Box<Expr>, Box<Expr>),
+    /// `element in collection`.
+    In(Box<Expr>, Box<Expr>),
+    /// `receiver.method(argument)`.
+    Method(Method, Box<Expr>, Box<Expr>),
+    /// `size(x)` or `x.size()`.
+    Size(Box<Expr>),
+    /// `condition ? then : otherwise`.
+    Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+}
+
+/// A number literal or value: integers stay exact, decimals are `f64`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+}
+
+/// What an identifier reads, resolved when the rule is checked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Var {
+    Kind,
+    Age,
+    Sex,
+    Tags,
+    /// An attribute; `via_attrs` records whether it was written `attrs.<name>` (only
+    /// for printing: both spellings read the same attribute).
+    Attr {
+        name: Box<str>,
+        via_attrs: bool,
+    },
+}
+
+impl Var {
+    /// The name shown in explanations.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Var::Kind => "kind",
+            Var::Age => "age",
+            Var::Sex => "sex",
+            Var::Tags => "tags",
+            Var::Attr { name, .. } => name,
+        }
+    }
+}
+
+/// A list literal: all strings or all numbers (checked), with a sorted copy of the
+/// strings for membership tests on long lists.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ListLit {
+    Strs {
+        /// As written, for printing.
+        items: Vec<Box<str>>,
+        /// Sorted and deduplicated, for binary search.
+        sorted: Vec<Box<str>>,
+    },
+    Nums(Vec<Num>),
+}
+
+impl ListLit {
+    pub(crate) fn strs(items: Vec<Box<str>>) -> Self {
+        let mut sorted = items.clone();
+        sorted.sort();
+        sorted.dedup();
+        ListLit::Strs { items, sorted }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            ListLit::Strs { items, .. } => items.len(),
+            ListLit::Nums(n) => n.len(),
+        }
+    }
+
+    pub(crate) fn contains_str(&self, s: &str) -> bool {
+        match self {
+            ListLit::Strs { sorted, .. } => sorted.binary_search_by(|x| (**x).cmp(s)).is_ok(),
+            ListLit::Nums(_) => false,
+        }
+    }
+
+    pub(crate) fn contains_num(&self, n: Num) -> bool {
+        match self {
+            ListLit::Strs { .. } => false,
+            ListLit::Nums(items) => items.iter().any(|x| num_eq(*x, n)),
+        }
+    }
+}
+
+/// Numeric equality across integers and decimals.
+pub(crate) fn num_eq(a: Num, b: Num) -> bool {
+    match (a, b) {
+        (Num::Int(x), Num::Int(y)) => x == y,
+        _ => a.as_f64() == b.as_f64(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    pub(crate) fn is_equality(self) -> bool {
+        matches!(self, CmpOp::Eq | CmpOp::Ne)
+    }
+
+    /// Whether an ordering satisfies the operator.
+    pub(crate) fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CmpOp::Eq => ord == Equal,
+            CmpOp::Ne => ord != Equal,
+            CmpOp::Lt => ord == Less,
+            CmpOp::Le => ord != Greater,
+            CmpOp::Gt => ord == Greater,
+            CmpOp::Ge => ord != Less,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+impl ArithOp {
+    pub(crate) fn symbol(self) -> &'static str {
+        match self {
+            ArithOp::Add => "+",
+            ArithOp::Sub => "-",
+            ArithOp::Mul => "*",
+            ArithOp::Div => "/",
+            ArithOp::Rem => "%",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    StartsWith,
+    EndsWith,
+    /// Substring on a string, membership on a list.
+    Contains,
+}
+
+impl Method {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Method::StartsWith => "startsWith",
+            Method::EndsWith => "endsWith",
+            Method::Contains => "contains",
+        }
+    }
+}
+
+impl Expr {
+    /// Calls `f` for every identifier the expression reads, in reading order
+    /// (`has(attrs.x)` reads `x`).
+    pub(crate) fn visit_vars<'e>(&'e self, f: &mut dyn FnMut(VarRef<'e>)) {
+        match self {
+            Expr::Bool(_) | Expr::Num(_) | Expr::Str(_) | Expr::List(_) => {}
+            Expr::Var(v) => f(VarRef::Var(v)),
+            Expr::Has(name) => f(VarRef::Has(name)),
+            Expr::Not(e) | Expr::Neg(e) | Expr::Size(e) => e.visit_vars(f),
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::In(a, b)
+            | Expr::Method(_, a, b) => {
+                a.visit_vars(f);
+                b.visit_vars(f);
+            }
+            Expr::Cond(c, a, b) => {
+                c.visit_vars(f);
+                a.visit_vars(f);
+                b.visit_vars(f);
+            }
+        }
+    }
+
+    /// The conjuncts of the outermost `&&` chain, left to right (the expression itself
+    /// when it is not an `&&`).
+    pub(crate) fn conjuncts(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        self.push_conjuncts(&mut out);
+        out
+    }
+
+    fn push_conjuncts<'e>(&'e self, out: &mut Vec<&'e Expr>) {
+        match self {
+            Expr::And(a, b) => {
+                a.push_conjuncts(out);
+                b.push_conjuncts(out);
+            }
+            other => out.push(other),
+        }
+    }
+}
+
+/// An identifier read by an expression: a value, or the presence test of an attribute.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum VarRef<'e> {
+    Var(&'e Var),
+    Has(&'e str),
+}
+
+impl VarRef<'_> {
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            VarRef::Var(v) => v.name(),
+            VarRef::Has(n) => n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_lists_search_sorted_copy() {
+        let l = ListLit::strs(vec!["b".into(), "a".into(), "b".into()]);
+        assert!(l.contains_str("a"));
+        assert!(l.contains_str("b"));
+        assert!(!l.contains_str("c"));
+        assert!(!l.contains_num(Num::Int(1)));
+        assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn number_lists_compare_numerically() {
+        let l = ListLit::Nums(vec![Num::Int(1), Num::Float(2.5)]);
+        assert!(l.contains_num(Num::Float(1.0)));
+        assert!(l.contains_num(Num::Float(2.5)));
+        assert!(!l.contains_num(Num::Int(2)));
+        assert!(!l.contains_str("1"));
+    }
+
+    #[test]
+    fn comparison_operators_hold_on_orderings() {
+        use std::cmp::Ordering::*;
+        assert!(CmpOp::Le.holds(Equal) && CmpOp::Le.holds(Less) && !CmpOp::Le.holds(Greater));
+        assert!(CmpOp::Ne.holds(Less) && !CmpOp::Ne.holds(Equal));
+        assert!(CmpOp::Ge.holds(Greater) && !CmpOp::Gt.holds(Equal));
+    }
+
+    #[test]
+    fn conjuncts_flatten_nested_ands() {
+        let v = |n: &str| {
+            Box::new(Expr::Var(Var::Attr {
+                name: n.into(),
+                via_attrs: false,
+            }))
+        };
+        let e = Expr::And(
+            Box::new(Expr::And(v("a"), v("b"))),
+            Box::new(Expr::Or(v("c"), v("d"))),
+        );
+        assert_eq!(e.conjuncts().len(), 3);
+        let mut names = Vec::new();
+        e.visit_vars(&mut |r| names.push(r.name().to_string()));
+        assert_eq!(names, ["a", "b", "c", "d"]);
+    }
+}

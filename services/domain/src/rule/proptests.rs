@@ -1,0 +1,167 @@
+//! Property tests of the rule language: the parser never panics, negation and
+//! explanations agree with matching, and canonical text means the same rule.
+
+use super::tests::{enterprise, person, today};
+use super::*;
+use crate::subject::Subject;
+use proptest::prelude::*;
+
+/// Atomic conditions over a small vocabulary, including attributes subjects may lack.
+fn atom() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (0i64..40).prop_map(|n| format!("employees < {n}")),
+        (0i64..40).prop_map(|n| format!("employees * 1.5 >= {n}")),
+        (0i64..40).prop_map(|n| format!("employees % 7 == {n} % 7")),
+        (16i64..70).prop_map(|n| format!("age > {n}")),
+        Just("kind == 'person'".to_string()),
+        Just("kind == 'enterprise'".to_string()),
+        Just("sex == 'male'".to_string()),
+        Just("has(attrs.employees)".to_string()),
+        Just("has(attrs.district)".to_string()),
+        Just("district == '浦东新区'".to_string()),
+        Just("district in ['黄浦区', '浦东新区']".to_string()),
+        Just("district.startsWith('浦')".to_string()),
+        Just("district.endsWith('区')".to_string()),
+        Just("'t1' in tags".to_string()),
+        Just("tags.contains('t2')".to_string()),
+        (0i64..3).prop_map(|n| format!("size(tags) > {n}")),
+        Just("'python' in skills".to_string()),
+        Just("is_veteran".to_string()),
+        Just("graduation_date >= '2024-07-01'".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+    ]
+}
+
+/// Rules built from atoms with `&&`, `||`, `!`, `?:` and parentheses.
+fn rule() -> impl Strategy<Value = String> {
+    atom().prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            inner.clone().prop_map(|a| format!("!({a})")),
+            (inner.clone(), inner.clone(), inner)
+                .prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+        ]
+    })
+}
+
+/// Subjects with each attribute present or not.
+fn subject() -> impl Strategy<Value = Subject> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(0i64..40),
+        prop::option::of(prop::sample::select(vec!["浦东新区", "黄浦区", "静安区"])),
+        prop::option::of(any::<bool>()),
+        prop::option::of(prop::sample::select(vec![
+            "2023-06-30",
+            "2024-07-01",
+            "2025-01-15",
+        ])),
+        prop::option::of(prop::collection::vec(
+            prop::sample::select(vec!["python", "rust", "welding"]),
+            0..3,
+        )),
+        1950u32..2008,
+    )
+        .prop_map(
+            |(is_person, male, employees, district, veteran, grad, skills, year)| {
+                let mut attrs = serde_json::Map::new();
+                if let Some(n) = employees {
+                    attrs.insert("employees".into(), n.into());
+                }
+                if let Some(d) = district {
+                    attrs.insert("district".into(), d.into());
+                }
+                if let Some(v) = veteran {
+                    attrs.insert("is_veteran".into(), v.into());
+                }
+                if let Some(g) = grad {
+                    attrs.insert("graduation_date".into(), g.into());
+                }
+                if let Some(s) = skills {
+                    attrs.insert("skills".into(), s.into());
+                }
+                let attrs = serde_json::Value::Object(attrs);
+                if is_person {
+                    person(&format!("{year}0612"), male, attrs)
+                } else {
+                    enterprise(attrs)
+                }
+            },
+        )
+}
+
+fn tags() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop::sample::select(vec!["t1".to_string(), "t2".to_string(), "t3".to_string()]),
+        0..3,
+    )
+}
+
+/// Whether the rule reads a value the subject lacks.
+fn reads_missing(rule: &Rule, facts: &Facts<'_>) -> bool {
+    rule.explain(facts)
+        .clauses
+        .iter()
+        .any(|c| c.values.values().any(|v| v == explain::ABSENT))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_text(src in "\\PC{0,60}") {
+        let _ = Rule::parse(&src);
+        let _ = Rule::parse_number(&src);
+    }
+
+    #[test]
+    fn parse_never_panics_on_rule_like_text(
+        src in "[a-z_ .()\\[\\]'\"!&|<>=+*/%?:0-9,-]{0,60}"
+    ) {
+        let _ = Rule::parse(&src);
+        let _ = Rule::parse_number(&src);
+    }
+
+    #[test]
+    fn generated_rules_parse(src in rule()) {
+        prop_assert!(Rule::parse(&src).is_ok(), "{}", src);
+    }
+
+    #[test]
+    fn negation_flips_when_nothing_is_missing(src in rule(), s in subject(), tags in tags()) {
+        let r = Rule::parse(&src).unwrap();
+        let not = Rule::parse(&format!("!({src})")).unwrap();
+        let f = Facts::new(&s, &tags, today());
+        if !reads_missing(&r, &f) {
+            prop_assert_eq!(r.matches(&f), !not.matches(&f), "{}", src);
+        } else {
+            // Missing values never make both a rule and its negation hold.
+            prop_assert!(!(r.matches(&f) && not.matches(&f)), "{}", src);
+        }
+    }
+
+    #[test]
+    fn explanation_agrees_with_matching(src in rule(), s in subject(), tags in tags()) {
+        let r = Rule::parse(&src).unwrap();
+        let f = Facts::new(&s, &tags, today());
+        let e = r.explain(&f);
+        prop_assert!(!e.clauses.is_empty());
+        prop_assert_eq!(r.matches(&f), e.held(), "{}", src);
+    }
+
+    #[test]
+    fn canonical_text_is_the_same_rule(src in rule(), s in subject(), tags in tags()) {
+        let r = Rule::parse(&src).unwrap();
+        let again = Rule::parse(&r.canonical()).unwrap();
+        prop_assert_eq!(again.canonical(), r.canonical());
+        let f = Facts::new(&s, &tags, today());
+        prop_assert_eq!(r.matches(&f), again.matches(&f), "{} vs {}", src, r.canonical());
+        for clause in r.explain(&f).clauses {
+            let c = Rule::parse(&clause.clause).unwrap();
+            prop_assert_eq!(c.matches(&f), clause.held, "{}", clause.clause);
+        }
+    }
+}

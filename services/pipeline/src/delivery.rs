@@ -1,0 +1,188 @@
+//! The connector worker of one channel: takes push tasks from the bus, claims their rows,
+//! sends them through the channel's provider, records each outcome, then acknowledges the
+//! tasks. Unreachable subjects fall back to the next channel of the campaign's plan;
+//! transient failures go back to the queue on the channel's retry schedule.
+
+use crate::matching::today;
+use crate::planner::{recipient, CampaignPlan};
+use crate::retry::schedule_for;
+use crate::Pipeline;
+use bus::topics::PushTask;
+use bus::Subscription;
+use chrono::Utc;
+use connectors::{OutgoingMessage, SendOutcome};
+use domain::Channel;
+use std::collections::HashMap;
+use store::{PushOutcome, PushRecord};
+use tokio_util::sync::CancellationToken;
+
+const TASKS_PER_BATCH: usize = 500;
+
+/// What one delivery step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepStats {
+    pub claimed: usize,
+    pub sent: usize,
+    pub failed: usize,
+    pub requeued: usize,
+}
+
+pub fn outgoing(r: &PushRecord, public_url: &str) -> OutgoingMessage {
+    OutgoingMessage {
+        push_id: r.id.clone(),
+        campaign_id: r.campaign_id.clone(),
+        subject_id: r.subject_id.clone(),
+        to: r.recipient.clone(),
+        content: r.content.clone(),
+        link: format!("{}/l/{}", public_url.trim_end_matches('/'), r.link_code),
+    }
+}
+
+/// Claims and sends the named pushes (those another worker already took are skipped).
+pub async fn deliver(p: &Pipeline, channel: Channel, push_ids: &[String]) -> anyhow::Result<StepStats> {
+    let claimed = p.store.claim_for_sending(push_ids).await?;
+    let mut stats = StepStats {
+        claimed: claimed.len(),
+        ..Default::default()
+    };
+    if claimed.is_empty() {
+        return Ok(stats);
+    }
+    let provider = p.providers.get(channel).clone();
+    for chunk in claimed.chunks(provider.max_batch().max(1)) {
+        p.limiter
+            .acquire(&format!("provider:{channel}"), chunk.len() as u32, p.config.rate_per_second)
+            .await;
+        let messages: Vec<OutgoingMessage> = chunk.iter().map(|r| outgoing(r, &p.config.public_url)).collect();
+        let results = provider.send(&messages).await;
+        let mut outcomes = Vec::with_capacity(chunk.len());
+        for (record, result) in chunk.iter().zip(results) {
+            let o = outcome(p, record, result).await;
+            match &o {
+                PushOutcome::Sent { .. } => stats.sent += 1,
+                PushOutcome::Failed { .. } => stats.failed += 1,
+                PushOutcome::Requeue { .. } => stats.requeued += 1,
+            }
+            outcomes.push(o);
+        }
+        p.store.record_outcomes(&outcomes, Utc::now()).await?;
+    }
+    if stats.requeued > 0 {
+        p.wake.notify_waiters();
+    }
+    Ok(stats)
+}
+
+/// Maps a provider's answer for one push to what the store records.
+async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutcome {
+    let push_id = r.id.clone();
+    match result {
+        SendOutcome::Accepted { provider_id } => PushOutcome::Sent { push_id, provider_id },
+        SendOutcome::Permanent { code, message } => PushOutcome::Failed {
+            push_id,
+            error: format!("{code}: {message}"),
+        },
+        SendOutcome::Transient { code, message, retry_after } => {
+            let now = Utc::now();
+            match schedule_for(r.channel).next_attempt(r.attempts, r.created_at, now, retry_after) {
+                Some(at) => PushOutcome::Requeue {
+                    push_id,
+                    at,
+                    error: format!("{code}: {message}"),
+                    channel: None,
+                    recipient: None,
+                    content: None,
+                },
+                None => PushOutcome::Failed {
+                    push_id,
+                    error: format!("gave up after {} attempts: {code}: {message}", r.attempts),
+                },
+            }
+        }
+        SendOutcome::Unreachable { code, message } => match fallback(p, r).await {
+            Ok(Some(next)) => next,
+            Ok(None) => PushOutcome::Failed {
+                push_id,
+                error: format!("unreachable on every channel of the plan; last {}: {code}: {message}", r.channel),
+            },
+            Err(e) => {
+                tracing::error!(push = %r.id, error = %format!("{e:#}"), "fallback failed; retrying later");
+                PushOutcome::Requeue {
+                    push_id,
+                    at: Utc::now() + chrono::Duration::seconds(30),
+                    error: format!("{code}: {message}"),
+                    channel: None,
+                    recipient: None,
+                    content: None,
+                }
+            }
+        },
+    }
+}
+
+/// The same push re-addressed to the next channel of the plan that reaches the subject.
+async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOutcome>> {
+    let Some(campaign) = p.store.get_campaign(&r.campaign_id).await? else {
+        return Ok(None);
+    };
+    let Some((subject, _tags)) = p.store.get_subject(&r.subject_id).await? else {
+        return Ok(None);
+    };
+    let plan = CampaignPlan::load(p, campaign).await?;
+    let Some(pos) = plan.checked.channels.iter().position(|c| *c == r.channel) else {
+        return Ok(None);
+    };
+    let link = format!("{}/l/{}", plan.public_url, r.link_code);
+    let _ = today();
+    for &channel in plan.checked.channels.iter().skip(pos + 1) {
+        let Some(to) = recipient(channel, &subject) else { continue };
+        let Ok(content) = plan.render(channel, &subject, r.benefit, &link) else { continue };
+        tracing::info!(push = %r.id, from = %r.channel, to = %channel, "falling back to the next channel");
+        return Ok(Some(PushOutcome::Requeue {
+            push_id: r.id.clone(),
+            at: Utc::now(),
+            error: format!("unreachable on {}", r.channel),
+            channel: Some(channel),
+            recipient: Some(to),
+            content: Some(content),
+        }));
+    }
+    Ok(None)
+}
+
+/// The worker loop: one bus batch at a time; tasks are acknowledged after their outcomes
+/// are committed.
+pub async fn run(
+    p: Pipeline,
+    channel: Channel,
+    worker: usize,
+    mut sub: Box<dyn Subscription>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let batch = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            b = sub.next_batch(TASKS_PER_BATCH) => b,
+        };
+        let Some(batch) = batch else { return };
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut seen = HashMap::new();
+        for d in &batch {
+            match PushTask::decode(&d.payload) {
+                Ok(t) => {
+                    if seen.insert(t.push_id.clone(), ()).is_none() {
+                        ids.push(t.push_id);
+                    }
+                }
+                Err(e) => tracing::error!(%channel, error = %e, "dropping undecodable push task"),
+            }
+        }
+        match deliver(&p, channel, &ids).await {
+            Ok(s) => tracing::debug!(%channel, worker, claimed = s.claimed, sent = s.sent, failed = s.failed, requeued = s.requeued, "delivered"),
+            Err(e) => tracing::error!(%channel, worker, error = %format!("{e:#}"), "delivery step failed; rows stay for reconciliation"),
+        }
+        if let Err(e) = sub.ack(&batch).await {
+            tracing::error!(%channel, error = %e, "ack failed");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Matching: who a rule selects, which tags a subject carries, why a subject matched.
+//!
+//! This version evaluates the compiled per-subject rule over subjects paged from the
+//! store; the bitmap audience index replaces the bulk path later without changing callers.
+
+use chrono::NaiveDate;
+use domain::rule::{Explanation, Rule};
+use domain::{Facts, Subject};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use store::{Store, StoreError, TagRecord};
+
+/// Today's date in Shanghai, the date every rule is evaluated on.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+}
+
+const PAGE: u32 = 5_000;
+
+/// A policy's eligibility, optionally narrowed by a campaign's audience filter.
+#[derive(Debug, Clone)]
+pub struct Criteria {
+    pub eligibility: Rule,
+    pub filter: Option<Rule>,
+}
+
+impl Criteria {
+    pub fn matches(&self, facts: &Facts<'_>) -> bool {
+        self.eligibility.matches(facts) && self.filter.as_ref().is_none_or(|f| f.matches(facts))
+    }
+
+    /// The eligibility clauses, then the filter's.
+    pub fn explain(&self, facts: &Facts<'_>) -> Explanation {
+        let mut e = self.eligibility.explain(facts);
+        if let Some(f) = &self.filter {
+            e.clauses.extend(f.explain(facts).clauses);
+        }
+        e
+    }
+}
+
+/// An audience: how many, who (a sample), and breakdowns.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Audience {
+    pub count: u64,
+    pub sample: Vec<String>,
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_district: BTreeMap<String, u64>,
+    /// Of the audience, how many each channel can reach.
+    pub reachable: BTreeMap<String, u64>,
+    pub evaluated: u64,
+}
+
+/// Calls `each` for every subject in the store, page by page.
+pub async fn for_each_subject<F>(store: &dyn Store, mut each: F) -> Result<u64, StoreError>
+where
+    F: FnMut(&Subject, &[String]),
+{
+    let mut after: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = store.subjects_page(after.as_deref(), PAGE).await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(n);
+        };
+        after = Some(last.id.as_str().to_string());
+        for (s, tags) in &page {
+            each(s, tags);
+            n += 1;
+        }
+    }
+}
+
+/// The audience of `criteria` over every subject, with a sample of up to `sample` ids.
+pub async fn audience(
+    store: &dyn Store,
+    criteria: &Criteria,
+    today: NaiveDate,
+    sample: usize,
+) -> Result<Audience, StoreError> {
+    let mut a = Audience::default();
+    a.evaluated = for_each_subject(store, |s, tags| {
+        if !criteria.matches(&Facts::new(s, tags, today)) {
+            return;
+        }
+        a.count += 1;
+        if a.sample.len() < sample {
+            a.sample.push(s.id.as_str().to_string());
+        }
+        *a.by_kind.entry(s.kind().as_str().to_string()).or_default() += 1;
+        if let Some(domain::AttrValue::Str(d)) = s.attributes.get("district") {
+            *a.by_district.entry(d.clone()).or_default() += 1;
+        }
+        for c in domain::Channel::ALL {
+            if c.reaches(s) {
+                *a.reachable.entry(c.as_str().to_string()).or_default() += 1;
+            }
+        }
+    })
+    .await?;
+    Ok(a)
+}
+
+/// Tag rules, compiled. A tag rule sees the tags of the previous pass, so a tag may be
+/// defined over other tags one level deep.
+#[derive(Debug, Clone, Default)]
+pub struct TagRules {
+    rules: Vec<(String, Rule)>,
+}
+
+impl TagRules {
+    /// Compiles stored tag rules; a rule that no longer compiles is skipped with a warning
+    /// (rules are checked when saved, so this only happens across incompatible upgrades).
+    pub fn compile(tags: &[TagRecord]) -> Self {
+        let rules = tags
+            .iter()
+            .filter_map(|t| match Rule::parse(&t.rule) {
+                Ok(r) => Some((t.name.clone(), r)),
+                Err(e) => {
+                    tracing::warn!(tag = %t.name, error = %e, "stored tag rule does not compile");
+                    None
+                }
+            })
+            .collect();
+        Self { rules }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The tags `subject` carries.
+    pub fn tags_for(&self, subject: &Subject, today: NaiveDate) -> Vec<String> {
+        let first: Vec<String> = self.pass(subject, &[], today);
+        if first.is_empty() {
+            return first;
+        }
+        self.pass(subject, &first, today)
+    }
+
+    fn pass(&self, subject: &Subject, seen: &[String], today: NaiveDate) -> Vec<String> {
+        let facts = Facts::new(subject, seen, today);
+        self.rules
+            .iter()
+            .filter(|(_, r)| r.matches(&facts))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+/// Recomputes every subject's tags; returns how many subjects changed.
+pub async fn recompute_all_tags(store: &dyn Store, today: NaiveDate) -> Result<u64, StoreError> {
+    let rules = TagRules::compile(&store.list_tags().await?);
+    let mut changed: Vec<(String, Vec<String>)> = Vec::new();
+    let mut total = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.subjects_page(after.as_deref(), PAGE).await?;
+        let Some((last, _)) = page.last() else { break };
+        after = Some(last.id.as_str().to_string());
+        for (s, old) in &page {
+            let new = rules.tags_for(s, today);
+            if &new != old {
+                changed.push((s.id.as_str().to_string(), new));
+            }
+        }
+        if changed.len() >= PAGE as usize {
+            total += changed.len() as u64;
+            store.set_tags(&changed).await?;
+            changed.clear();
+        }
+    }
+    total += changed.len() as u64;
+    store.set_tags(&changed).await?;
+    Ok(total)
+}

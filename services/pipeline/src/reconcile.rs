@@ -1,0 +1,60 @@
+//! Settles pushes a dead process left in `sending`: the provider is asked whether it has
+//! the push (by our push id) before anything is sent again.
+//!
+//! - found: the push was sent; record it.
+//! - not found: it never left; back to the queue.
+//! - unknown (the provider has no lookup): WeChat de-duplicates a resend carrying the same
+//!   `client_msg_id`, so it is re-queued; a voice call is never placed twice, so it is
+//!   recorded as failed with the reason.
+//!
+//! Only one connector process per channel may run this at start (the embedded default
+//! runs exactly one); split deployments run it from a single leader.
+
+use crate::delivery::outgoing;
+use crate::Pipeline;
+use chrono::Utc;
+use connectors::Lookup;
+use domain::Channel;
+use store::PushOutcome;
+
+pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<usize> {
+    let stuck: Vec<_> = p
+        .store
+        .pushes_in_sending(1_000_000)
+        .await?
+        .into_iter()
+        .filter(|r| r.channel == channel)
+        .collect();
+    if stuck.is_empty() {
+        return Ok(0);
+    }
+    let provider = p.providers.get(channel).clone();
+    let mut outcomes = Vec::with_capacity(stuck.len());
+    for r in &stuck {
+        let sent_on = r.updated_at.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        let found = provider.lookup(&outgoing(r, &p.config.public_url), sent_on).await;
+        outcomes.push(match (found, channel) {
+            (Lookup::Found { provider_id }, _) => PushOutcome::Sent {
+                push_id: r.id.clone(),
+                provider_id,
+            },
+            (Lookup::NotFound, _) | (Lookup::Unknown, Channel::Wechat) | (Lookup::Unknown, Channel::Sms) => {
+                PushOutcome::Requeue {
+                    push_id: r.id.clone(),
+                    at: Utc::now(),
+                    error: "interrupted while sending; the provider does not have it".into(),
+                    channel: None,
+                    recipient: None,
+                    content: None,
+                }
+            }
+            (Lookup::Unknown, Channel::Hotline) => PushOutcome::Failed {
+                push_id: r.id.clone(),
+                error: "interrupted during the call; outcome unknown, not called again".into(),
+            },
+        });
+    }
+    p.store.record_outcomes(&outcomes, Utc::now()).await?;
+    tracing::info!(%channel, pushes = stuck.len(), "settled pushes left in sending");
+    Ok(stuck.len())
+}

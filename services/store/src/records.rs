@@ -1,0 +1,149 @@
+//! Rows as the rest of the product sees them.
+
+use chrono::{DateTime, Utc};
+use domain::campaign::{CampaignDraft, CampaignMode, CampaignStatus};
+use domain::operator::Role;
+use domain::policy::{PolicyDraft, PolicyStatus};
+use domain::push::PushStatus;
+use domain::Channel;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorRecord {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TagRecord {
+    pub name: String,
+    pub description: String,
+    pub rule: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyRecord {
+    pub id: String,
+    pub status: PolicyStatus,
+    pub draft: PolicyDraft,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CampaignRecord {
+    pub id: String,
+    pub policy_id: String,
+    pub name: String,
+    pub mode: CampaignMode,
+    pub status: CampaignStatus,
+    pub draft: CampaignDraft,
+    pub created_by: String,
+    pub approved_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub launched_at: Option<DateTime<Utc>>,
+    pub planned_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Fields set alongside a campaign status change.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignChange {
+    pub approved_by: Option<String>,
+    pub launched_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A push to write into the outbox.
+#[derive(Debug, Clone)]
+pub struct NewPush {
+    pub id: String,
+    pub subject_id: String,
+    pub channel: Channel,
+    pub recipient: String,
+    pub content: String,
+    pub link_code: String,
+    pub explanation: String,
+    pub benefit: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PushRecord {
+    pub id: String,
+    pub campaign_id: String,
+    pub subject_id: String,
+    pub seq: i64,
+    pub channel: Channel,
+    /// The mobile number or openid; personal, never logged.
+    #[serde(skip)]
+    pub recipient: String,
+    pub status: PushStatus,
+    pub content: String,
+    pub link_code: String,
+    pub explanation: String,
+    pub benefit: Option<f64>,
+    pub provider_id: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What happened to a push a connector was sending.
+#[derive(Debug, Clone)]
+pub enum PushOutcome {
+    Sent {
+        push_id: String,
+        provider_id: String,
+    },
+    Failed {
+        push_id: String,
+        error: String,
+    },
+    /// Back to the queue, due again at `at` (a retry, or a fallback to another channel
+    /// with new content).
+    Requeue {
+        push_id: String,
+        at: DateTime<Utc>,
+        error: String,
+        channel: Option<Channel>,
+        recipient: Option<String>,
+        content: Option<String>,
+    },
+}
+
+/// A delivery receipt as reported by a provider.
+#[derive(Debug, Clone)]
+pub struct ReceiptUpdate {
+    pub provider_id: Option<String>,
+    pub push_id: Option<String>,
+    pub delivered: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct CampaignCounts {
+    pub eligible: i64,
+    pub unreachable: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub clicked: i64,
+    /// Pushes by their (current) channel.
+    pub by_channel: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub operator_id: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
