@@ -55,7 +55,10 @@ impl AliyunRpc {
             .await
             .map_err(|e| http::transport_outcome(&e))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| http::transport_outcome(&e))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| http::transport_outcome(&e))?;
         let body: serde_json::Value = match serde_json::from_slice(&bytes) {
             Ok(v) => v,
             Err(_) => return Err(classify::http_status(status)),

@@ -155,12 +155,18 @@ mod tests {
             ("Timestamp", "2017-07-12T02:42:19Z"),
             ("Version", "2017-05-25"),
         ]);
-        assert_eq!(sign("testSecret", "GET", &params), "zJDF+Lrzhj/ThnlvIToysFRq6t4=");
+        assert_eq!(
+            sign("testSecret", "GET", &params),
+            "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+        );
         // Order of the input does not matter; a Signature parameter is ignored.
         let mut shuffled = params.clone();
         shuffled.reverse();
         shuffled.push(("Signature".into(), "whatever".into()));
-        assert_eq!(sign("testSecret", "get", &shuffled), "zJDF+Lrzhj/ThnlvIToysFRq6t4=");
+        assert_eq!(
+            sign("testSecret", "get", &shuffled),
+            "zJDF+Lrzhj/ThnlvIToysFRq6t4="
+        );
     }
 
     #[test]

@@ -143,7 +143,10 @@ impl Provider for AliyunSms {
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         // Futures built first (not in a stream closure) so the async-trait future is Send.
         let calls: Vec<_> = batch.iter().map(|m| self.send_one(m)).collect();
-        stream::iter(calls).buffered(self.max_batch()).collect().await
+        stream::iter(calls)
+            .buffered(self.max_batch())
+            .collect()
+            .await
     }
 
     /// Searches `QuerySendDetails` of the number on `sent_on` and, if that finds nothing and

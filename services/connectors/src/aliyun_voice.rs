@@ -131,7 +131,10 @@ impl Provider for AliyunVoice {
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         // Futures built first (not in a stream closure) so the async-trait future is Send.
         let calls: Vec<_> = batch.iter().map(|m| self.call_one(m)).collect();
-        stream::iter(calls).buffered(self.max_batch()).collect().await
+        stream::iter(calls)
+            .buffered(self.max_batch())
+            .collect()
+            .await
     }
 
     async fn lookup(&self, _msg: &OutgoingMessage, _sent_on: chrono::NaiveDate) -> Lookup {
@@ -149,7 +152,9 @@ mod tests {
         assert_eq!(voice_out_id("123456789012345"), "123456789012345");
         let long = voice_out_id("push-0123456789abcdef");
         assert_eq!(long.len(), 15);
-        assert!(long.bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
+        assert!(long
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b)));
         assert_eq!(long, voice_out_id("push-0123456789abcdef"));
         assert_ne!(long, voice_out_id("push-0123456789abcdeg"));
         assert_eq!(voice_out_id("推送1").len(), 15);

@@ -183,7 +183,10 @@ mod tests {
         ] {
             assert_eq!(kind(&aliyun(code, "m", status)), want, "{code}");
         }
-        assert_eq!(aliyun("isv.SMS_TEMPLATE_ILLEGAL", "m", 200).code(), Some("isv.SMS_TEMPLATE_ILLEGAL"));
+        assert_eq!(
+            aliyun("isv.SMS_TEMPLATE_ILLEGAL", "m", 200).code(),
+            Some("isv.SMS_TEMPLATE_ILLEGAL")
+        );
     }
 
     #[test]
@@ -213,7 +216,11 @@ mod tests {
         ] {
             assert_eq!(kind(&wechat(code, "m")), want, "{code}");
         }
-        assert!(wechat_token_invalid(40001) && wechat_token_invalid(42001) && wechat_token_invalid(40014));
+        assert!(
+            wechat_token_invalid(40001)
+                && wechat_token_invalid(42001)
+                && wechat_token_invalid(40014)
+        );
         assert!(!wechat_token_invalid(40003));
     }
 
@@ -224,7 +231,10 @@ mod tests {
             ("LimitExceeded.PhoneNumberCountLimit", "permanent"),
             ("FailedOperation.PhoneNumberInBlacklist", "unreachable"),
             ("InvalidParameterValue.IncorrectPhoneNumber", "permanent"),
-            ("FailedOperation.SignatureIncorrectOrUnapproved", "permanent"),
+            (
+                "FailedOperation.SignatureIncorrectOrUnapproved",
+                "permanent",
+            ),
             ("InternalError.RequestTimeException", "transient"),
             ("AuthFailure.SignatureFailure", "permanent"),
         ] {

@@ -243,7 +243,10 @@ mod tests {
     fn simulator_base_urls_and_partial_file() {
         let cfg = ProvidersConfig::simulator("http://10.0.0.1:9000/");
         assert_eq!(cfg.wechat.base_url, "http://10.0.0.1:9000/wechat/");
-        assert_eq!(cfg.aliyun_voice.base_url, "http://10.0.0.1:9000/aliyun/voice/");
+        assert_eq!(
+            cfg.aliyun_voice.base_url,
+            "http://10.0.0.1:9000/aliyun/voice/"
+        );
         let cfg: ProvidersConfig =
             serde_json::from_str(r#"{"sms_provider":"tencent","wechat":{"template_id":"T1"}}"#)
                 .unwrap();

@@ -205,8 +205,7 @@ pub fn parse_wechat_event(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
                         provider_id: it.msg_id,
                         push_id: None,
                         delivered,
-                        error: (!delivered)
-                            .then(|| error_text(it.error_code, it.error_status)),
+                        error: (!delivered).then(|| error_text(it.error_code, it.error_status)),
                         dtmf: None,
                     }
                 })

@@ -50,11 +50,38 @@ mod tests {
     /// in the integration tests.
     #[test]
     fn tc3_shape() {
-        let auth = super::authorization("id", "key", "sms", "sms.tencentcloudapi.com", 1551113065, "{}");
+        let auth = super::authorization(
+            "id",
+            "key",
+            "sms",
+            "sms.tencentcloudapi.com",
+            1551113065,
+            "{}",
+        );
         let prefix = "TC3-HMAC-SHA256 Credential=id/2019-02-25/sms/tc3_request, SignedHeaders=content-type;host, Signature=";
         assert!(auth.starts_with(prefix), "{auth}");
         assert_eq!(auth.len(), prefix.len() + 64);
-        assert_eq!(auth, super::authorization("id", "key", "sms", "sms.tencentcloudapi.com", 1551113065, "{}"));
-        assert_ne!(auth, super::authorization("id", "key", "sms", "sms.tencentcloudapi.com", 1551113065, "{ }"));
+        assert_eq!(
+            auth,
+            super::authorization(
+                "id",
+                "key",
+                "sms",
+                "sms.tencentcloudapi.com",
+                1551113065,
+                "{}"
+            )
+        );
+        assert_ne!(
+            auth,
+            super::authorization(
+                "id",
+                "key",
+                "sms",
+                "sms.tencentcloudapi.com",
+                1551113065,
+                "{ }"
+            )
+        );
     }
 }

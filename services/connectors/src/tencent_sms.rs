@@ -132,7 +132,10 @@ impl Provider for TencentSms {
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         // Futures built first (not in a stream closure) so the async-trait future is Send.
         let calls: Vec<_> = batch.iter().map(|m| self.send_one(m)).collect();
-        stream::iter(calls).buffered(self.max_batch()).collect().await
+        stream::iter(calls)
+            .buffered(self.max_batch())
+            .collect()
+            .await
     }
 
     async fn lookup(&self, _msg: &OutgoingMessage, _sent_on: chrono::NaiveDate) -> Lookup {

@@ -23,7 +23,7 @@ use crate::config::{with_slash, WechatApi, WechatConfig};
 use crate::{classify, http, wechat_fields, Lookup, OutgoingMessage, Provider, SendOutcome};
 use domain::ids::mask_any;
 use futures::stream::{self, StreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -55,6 +55,35 @@ struct TokenReply {
     errcode: i64,
     #[serde(default)]
     errmsg: String,
+}
+
+/// The body of a template or subscription send.
+#[derive(Serialize)]
+struct SendBody<'a> {
+    touser: &'a str,
+    template_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_msg_id: Option<&'a str>,
+    data: DataFields<'a>,
+}
+
+/// `{"thing1": {"value": "…"}, …}` in the content's keyword order (a `serde_json::Map`
+/// would sort the keys).
+struct DataFields<'a>(&'a [(String, String)]);
+
+impl Serialize for DataFields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            map.serialize_entry(k, &serde_json::json!({ "value": v }))?;
+        }
+        map.end()
+    }
 }
 
 #[derive(Deserialize)]
@@ -135,25 +164,25 @@ impl WechatOfficial {
         })
     }
 
-    fn body(&self, msg: &OutgoingMessage, data: &[(String, String)]) -> serde_json::Value {
-        let mut map = serde_json::Map::new();
-        for (k, v) in data {
-            map.insert(k.clone(), serde_json::json!({ "value": v }));
-        }
+    fn body<'a>(&'a self, msg: &'a OutgoingMessage, data: &'a [(String, String)]) -> SendBody<'a> {
+        let data = DataFields(data);
         match self.cfg.api {
-            WechatApi::Template => serde_json::json!({
-                "touser": msg.to,
-                "template_id": self.cfg.template_id,
-                "url": msg.link,
-                "client_msg_id": msg.push_id,
-                "data": map,
-            }),
-            WechatApi::Subscribe => serde_json::json!({
-                "touser": msg.to,
-                "template_id": self.cfg.template_id,
-                "page": msg.link,
-                "data": map,
-            }),
+            WechatApi::Template => SendBody {
+                touser: &msg.to,
+                template_id: &self.cfg.template_id,
+                url: Some(&msg.link),
+                page: None,
+                client_msg_id: Some(&msg.push_id),
+                data,
+            },
+            WechatApi::Subscribe => SendBody {
+                touser: &msg.to,
+                template_id: &self.cfg.template_id,
+                url: None,
+                page: Some(&msg.link),
+                client_msg_id: None,
+                data,
+            },
         }
     }
 
@@ -165,7 +194,7 @@ impl WechatOfficial {
     }
 
     /// One POST; `Ok(reply)` if WeChat answered with JSON.
-    async fn post_once(&self, token: &str, body: &serde_json::Value) -> Result<SendReply, SendOutcome> {
+    async fn post_once(&self, token: &str, body: &SendBody<'_>) -> Result<SendReply, SendOutcome> {
         let resp = self
             .client
             .post(format!("{}{}", self.base, self.send_path()))
@@ -238,7 +267,10 @@ impl Provider for WechatOfficial {
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         // Futures built first (not in a stream closure) so the async-trait future is Send.
         let calls: Vec<_> = batch.iter().map(|m| self.send_one(m)).collect();
-        stream::iter(calls).buffered(self.max_batch()).collect().await
+        stream::iter(calls)
+            .buffered(self.max_batch())
+            .collect()
+            .await
     }
 
     /// WeChat has no query API; resending with the same `client_msg_id` is safe within

@@ -262,7 +262,11 @@ fn amount_digits(value: &str) -> Option<usize> {
         .unwrap_or(v)
         .trim_start();
     let v = v.strip_suffix('元').unwrap_or(v);
-    if v.matches('.').count() > 1 || !v.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.') {
+    if v.matches('.').count() > 1
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+    {
         return None;
     }
     Some(v.chars().filter(char::is_ascii_digit).count())
@@ -274,7 +278,8 @@ mod tests {
 
     #[test]
     fn keyword_lines_become_fields_in_order() {
-        let d = build_data("thing1: 稳岗返还\namount2: ¥12,345\ntime3：2025年6月30日 17:00\n").unwrap();
+        let d =
+            build_data("thing1: 稳岗返还\namount2: ¥12,345\ntime3：2025年6月30日 17:00\n").unwrap();
         assert_eq!(
             d,
             vec![
@@ -303,7 +308,10 @@ mod tests {
     fn limits_are_enforced() {
         let e = build_data("thing1: 一二三四五六七八九十一二三四五六七八九十一").unwrap_err();
         assert_eq!(e.code, "field_too_long");
-        assert_eq!(e.to_string(), "field_too_long: thing1 has 21 chars (max 20)");
+        assert_eq!(
+            e.to_string(),
+            "field_too_long: thing1 has 21 chars (max 20)"
+        );
         assert!(check("amount1", "¥12,345,678,901").is_err());
         assert!(check("amount1", "¥1,234,567,890").is_ok());
         assert!(check("amount1", "12345元").is_ok());

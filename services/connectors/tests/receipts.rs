@@ -49,7 +49,8 @@ fn wechat_template_events() {
     assert_eq!(sub.len(), 1);
     assert!(sub[0].delivered);
     assert_eq!(sub[0].provider_id.as_deref(), Some("1700827132819554304"));
-    let other = b"<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>";
+    let other =
+        b"<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>";
     assert!(parse_wechat_event(other).unwrap().is_empty());
     assert!(parse_wechat_event(b"{}").is_err());
 }
@@ -57,8 +58,18 @@ fn wechat_template_events() {
 #[test]
 fn wechat_signature() {
     let sig = connectors::receipts::wechat_signature("token", "1700000000", "nonce");
-    assert!(verify_wechat_signature("token", "1700000000", "nonce", &sig));
-    assert!(!verify_wechat_signature("other", "1700000000", "nonce", &sig));
+    assert!(verify_wechat_signature(
+        "token",
+        "1700000000",
+        "nonce",
+        &sig
+    ));
+    assert!(!verify_wechat_signature(
+        "other",
+        "1700000000",
+        "nonce",
+        &sig
+    ));
 }
 
 #[test]

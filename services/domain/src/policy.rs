@@ -93,9 +93,8 @@ impl PolicyDraft {
                 )));
             }
         }
-        if !self.apply_url.is_empty()
-            && !(self.apply_url.starts_with("https://") || self.apply_url.starts_with("http://"))
-        {
+        let web = self.apply_url.starts_with("https://") || self.apply_url.starts_with("http://");
+        if !self.apply_url.is_empty() && !web {
             return Err(PolicyError::Invalid(
                 "apply_url must be an http(s) URL".into(),
             ));

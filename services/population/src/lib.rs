@@ -6,6 +6,14 @@
 //! Every subject is a pure function of `(seed, today, kind, index)`: generating a range
 //! of indices needs nothing from the others, so ranges can be made in parallel and the
 //! first N subjects of a larger population are the same as a population of N.
+//! Identifiers (resident ID, credit code, mobile, openid) come from keyed bijections of
+//! the index, so they are unique by construction, not by luck. (Skewed figures use the
+//! system `ln`/`exp`/`cos`; another platform's libm could in rare cases round one
+//! differently.)
+//!
+//! Speed: about 2 µs of one core per subject, most of it the allocations of the
+//! [`Subject`] itself (String keys, BTreeMap) and the domain's identifier parsing; run
+//! `cargo run --release -p population --example generate -- --speed` to measure.
 //!
 //! ```
 //! use population::{Generator, PopulationConfig};
@@ -29,6 +37,7 @@
 //! - [`catalogue`]: the demo tags, policies and campaigns, and their attribute vocabulary.
 //! - `names.rs`: people's and enterprises' names; `rng.rs`: per-index ChaCha8 streams and
 //!   keyed bijections.
+//! - `examples/generate.rs`: writes a population as NDJSON for import, or measures speed.
 //!
 //! # Attributes
 //! Residents (`kind == 'person'`; `age` and `sex` come from the ID number):

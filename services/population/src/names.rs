@@ -115,11 +115,11 @@ pub(crate) fn person_name(d: &mut Draw, male: bool, age: i64) -> String {
     };
     let mut name = String::with_capacity(12);
     name.push_str(surname);
-    name.push_str(*d.pick(pool));
+    name.push_str(d.pick::<&str>(pool));
     // two-character given names are the norm for younger people
     let two = if age > 45 { 0.6 } else { 0.85 };
     if d.chance(two) {
-        name.push_str(*d.pick(pool));
+        name.push_str(d.pick::<&str>(pool));
     }
     name
 }
@@ -188,7 +188,7 @@ pub(crate) fn enterprise_name(d: &mut Draw, industry: Industry, large: bool) -> 
     }
     name.push_str(a);
     name.push_str(b);
-    name.push_str(*d.pick(business_words(industry)));
+    name.push_str(d.pick::<&str>(business_words(industry)));
     if large && d.chance(0.4) {
         name.push_str("股份有限公司");
     } else {

@@ -110,7 +110,12 @@ pub(crate) fn ok(extra: serde_json::Value) -> Response {
 
 /// The provider's answer to an injected system error.
 pub(crate) fn system_error(host: &'static str) -> Refusal {
-    error(host, StatusCode::INTERNAL_SERVER_ERROR, "isp.SYSTEM_ERROR", "System error.")
+    error(
+        host,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "isp.SYSTEM_ERROR",
+        "System error.",
+    )
 }
 
 fn pe(s: &str) -> String {
@@ -127,7 +132,11 @@ fn pe(s: &str) -> String {
 }
 
 /// The signature Alibaba computes for these parameters.
-pub(crate) fn expected_signature(secret: &str, method: &str, params: &[(String, String)]) -> String {
+pub(crate) fn expected_signature(
+    secret: &str,
+    method: &str,
+    params: &[(String, String)],
+) -> String {
     let mut pairs: Vec<String> = params
         .iter()
         .filter(|(k, _)| k != "Signature")
@@ -204,14 +213,22 @@ pub(crate) fn authenticate(
         ));
     }
     let nonce = params.get("SignatureNonce").unwrap_or("");
-    if !st.nonces.lock().expect("nonce lock").first_use(nonce, Instant::now()) {
+    if !st
+        .nonces
+        .lock()
+        .expect("nonce lock")
+        .first_use(nonce, Instant::now())
+    {
         return Err(bad(
             "SignatureNonceUsed",
             "Specified signature nonce was used already.",
         ));
     }
     if params.get("Version") != Some(version) {
-        return Err(bad("InvalidVersion", "Specified parameter Version is not valid."));
+        return Err(bad(
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
     }
     Ok(())
 }

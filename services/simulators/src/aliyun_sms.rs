@@ -13,7 +13,10 @@
 //!
 //! Replies are always JSON (`Format=XML` is not simulated).
 
-use crate::aliyun_rpc::{authenticate, biz_error, error, ok, parse, string_object, substitute, system_error, Refusal, RpcParams};
+use crate::aliyun_rpc::{
+    authenticate, biz_error, error, ok, parse, string_object, substitute, system_error, Refusal,
+    RpcParams,
+};
 use crate::limits::Limit;
 use crate::sandbox::{cn_day, NewMessage, SandboxMessage};
 use crate::state::SimulatorState;
@@ -38,7 +41,9 @@ pub(crate) async fn handle(
 ) -> Response {
     let params = match parse(query.as_deref(), &body) {
         Ok(p) => p,
-        Err(e) => return error(HOST, StatusCode::BAD_REQUEST, "InvalidParameter", &e).into_response(),
+        Err(e) => {
+            return error(HOST, StatusCode::BAD_REQUEST, "InvalidParameter", &e).into_response()
+        }
     };
     if let Err(r) = authenticate(&st, HOST, &method, &params, VERSION) {
         return r.into_response();
@@ -71,17 +76,31 @@ fn mobile(raw: &str) -> Result<String, Refusal> {
         .map_err(|_| biz_error("isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"))
 }
 
-fn render(st: &SimulatorState, sign: &str, code: &str, param: Option<&str>) -> Result<String, Refusal> {
+fn render(
+    st: &SimulatorState,
+    sign: &str,
+    code: &str,
+    param: Option<&str>,
+) -> Result<String, Refusal> {
     if !st.config.sign_allowed(sign) || sign.is_empty() {
-        return Err(biz_error("isv.SMS_SIGNATURE_ILLEGAL", "该账号下找不到对应签名"));
+        return Err(biz_error(
+            "isv.SMS_SIGNATURE_ILLEGAL",
+            "该账号下找不到对应签名",
+        ));
     }
     let Some(text) = st.config.sms_template(code) else {
-        return Err(biz_error("isv.SMS_TEMPLATE_ILLEGAL", "该账号下找不到对应模板"));
+        return Err(biz_error(
+            "isv.SMS_TEMPLATE_ILLEGAL",
+            "该账号下找不到对应模板",
+        ));
     };
     let params = string_object(param)
         .map_err(|_| biz_error("isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值"))?;
     let body = substitute(&text, &params).map_err(|name| {
-        biz_error("isv.TEMPLATE_MISSING_PARAMETERS", &format!("模板缺少变量: {name}"))
+        biz_error(
+            "isv.TEMPLATE_MISSING_PARAMETERS",
+            &format!("模板缺少变量: {name}"),
+        )
     })?;
     let content = format!("【{sign}】{body}");
     if content.chars().count() > MAX_CHARS {
@@ -98,7 +117,10 @@ async fn send_sms(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusa
         .filter(|n| !n.trim().is_empty())
         .collect();
     if numbers.len() > 1000 {
-        return Err(biz_error("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制"));
+        return Err(biz_error(
+            "isv.MOBILE_COUNT_OVER_LIMIT",
+            "手机号码数量超过限制",
+        ));
     }
     let sign = p.require("SignName", HOST)?;
     let code = p.require("TemplateCode", HOST)?;
@@ -130,13 +152,19 @@ async fn send_batch(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refu
     let code = p.require("TemplateCode", HOST)?;
     let params = json_list(p.get("TemplateParamJson"))?;
     if numbers.len() > 100 {
-        return Err(biz_error("isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制"));
+        return Err(biz_error(
+            "isv.MOBILE_COUNT_OVER_LIMIT",
+            "手机号码数量超过限制",
+        ));
     }
     if numbers.is_empty()
         || signs.len() != numbers.len()
         || !(params.is_empty() || params.len() == numbers.len())
     {
-        return Err(biz_error("isv.INVALID_JSON_PARAM", "JSON参数不合法，数组长度不一致"));
+        return Err(biz_error(
+            "isv.INVALID_JSON_PARAM",
+            "JSON参数不合法，数组长度不一致",
+        ));
     }
     let mut items = Vec::with_capacity(numbers.len());
     for (i, n) in numbers.iter().enumerate() {
@@ -177,11 +205,11 @@ async fn accept(st: &SimulatorState, items: Vec<Sms>, out_id: &str) -> Result<Re
             .iter()
             .map(|s| format!("{}|{}|{}", s.to, s.sign, s.template))
             .collect();
-        if let Err(l) = st
-            .sms_limits
-            .lock()
-            .expect("limits lock")
-            .try_add(&keys, &[limit], Instant::now())
+        if let Err(l) =
+            st.sms_limits
+                .lock()
+                .expect("limits lock")
+                .try_add(&keys, &[limit], Instant::now())
         {
             return Err(biz_error(
                 "isv.BUSINESS_LIMIT_CONTROL",
@@ -235,7 +263,8 @@ const FAILED_MSG: &str = "用户接收失败";
 
 fn report(st: &SimulatorState, m: &SandboxMessage) -> serde_json::Value {
     let delivered = !st.config.fails(&m.to);
-    let done = m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
+    let done =
+        m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
     serde_json::json!({
         "phone_number": m.to,
         "send_time": cst(m.received_at),
@@ -254,12 +283,18 @@ async fn query_details(st: &SimulatorState, p: &RpcParams) -> Result<Response, R
     let to = mobile(p.require("PhoneNumber", HOST)?)?;
     let date = p.require("SendDate", HOST)?;
     if chrono::NaiveDate::parse_from_str(date, "%Y%m%d").is_err() {
-        return Err(biz_error("isv.INVALID_PARAMETERS", "SendDate 格式错误 (yyyyMMdd)"));
+        return Err(biz_error(
+            "isv.INVALID_PARAMETERS",
+            "SendDate 格式错误 (yyyyMMdd)",
+        ));
     }
     let page_size: i64 = p.require("PageSize", HOST)?.parse().unwrap_or(0);
     let page: i64 = p.require("CurrentPage", HOST)?.parse().unwrap_or(0);
     if !(1..=50).contains(&page_size) || page < 1 {
-        return Err(biz_error("isv.INVALID_PARAMETERS", "PageSize 1-50, CurrentPage ≥ 1"));
+        return Err(biz_error(
+            "isv.INVALID_PARAMETERS",
+            "PageSize 1-50, CurrentPage ≥ 1",
+        ));
     }
     let (total, rows) = st
         .sandbox

@@ -12,7 +12,10 @@
 //! lasts `receipt_delay`; then its `VoiceReport` is sent (`200000` answered and listened
 //! fully; `200005` for failing recipients).
 
-use crate::aliyun_rpc::{authenticate, biz_error, error, ok, parse, string_object, substitute, system_error, Refusal, RpcParams};
+use crate::aliyun_rpc::{
+    authenticate, biz_error, error, ok, parse, string_object, substitute, system_error, Refusal,
+    RpcParams,
+};
 use crate::aliyun_sms::cst;
 use crate::limits::Limit;
 use crate::sandbox::NewMessage;
@@ -53,7 +56,9 @@ pub(crate) async fn handle(
 ) -> Response {
     let params = match parse(query.as_deref(), &body) {
         Ok(p) => p,
-        Err(e) => return error(HOST, StatusCode::BAD_REQUEST, "InvalidParameter", &e).into_response(),
+        Err(e) => {
+            return error(HOST, StatusCode::BAD_REQUEST, "InvalidParameter", &e).into_response()
+        }
     };
     if let Err(r) = authenticate(&st, HOST, &method, &params, VERSION) {
         return r.into_response();
@@ -80,15 +85,25 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
         .to_string();
     let code = p.require("TtsCode", HOST)?;
     let Some(text) = st.config.tts_template(code) else {
-        return Err(biz_error("isv.TTS_TEMPLATE_ILLEGAL", "该账号下找不到对应模板"));
+        return Err(biz_error(
+            "isv.TTS_TEMPLATE_ILLEGAL",
+            "该账号下找不到对应模板",
+        ));
     };
     let raw = p.get("TtsParam");
     if raw.is_some_and(|r| r.chars().count() >= 250) {
-        return Err(biz_error("isv.PARAM_LENGTH_LIMIT", "TtsParam 总长度需小于250个字符"));
+        return Err(biz_error(
+            "isv.PARAM_LENGTH_LIMIT",
+            "TtsParam 总长度需小于250个字符",
+        ));
     }
-    let params = string_object(raw).map_err(|_| biz_error("isv.INVALID_JSON_PARAM", "JSON参数不合法"))?;
+    let params =
+        string_object(raw).map_err(|_| biz_error("isv.INVALID_JSON_PARAM", "JSON参数不合法"))?;
     let tts = substitute(&text, &params).map_err(|name| {
-        biz_error("isv.TEMPLATE_MISSING_PARAMETERS", &format!("模板缺少变量: {name}"))
+        biz_error(
+            "isv.TEMPLATE_MISSING_PARAMETERS",
+            &format!("模板缺少变量: {name}"),
+        )
     })?;
     let play_times: u32 = p.get("PlayTimes").unwrap_or("3").parse().unwrap_or(0);
     if !(1..=3).contains(&play_times) {
@@ -106,15 +121,17 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
                 calls.pop_front();
             }
             if calls.len() >= st.config.voice_max_concurrent {
-                return Err(biz_error("isv.BUSINESS_LIMIT_CONTROL", "200121: 超过并发限制"));
+                return Err(biz_error(
+                    "isv.BUSINESS_LIMIT_CONTROL",
+                    "200121: 超过并发限制",
+                ));
             }
         }
-        if let Err(l) = st
-            .voice_limits
-            .lock()
-            .expect("limits lock")
-            .try_add(std::slice::from_ref(&to), &CALLEE_LIMITS, now)
-        {
+        if let Err(l) = st.voice_limits.lock().expect("limits lock").try_add(
+            std::slice::from_ref(&to),
+            &CALLEE_LIMITS,
+            now,
+        ) {
             return Err(biz_error(
                 "isv.BUSINESS_LIMIT_CONTROL",
                 &format!("{}Permits:{}", l.message, l.max),
@@ -141,7 +158,8 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
         let m = &recorded[0];
         let answered = !st.config.fails(&m.to);
         let start = m.received_at + chrono::Duration::seconds(3);
-        let end = m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
+        let end =
+            m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
         st.receipts.aliyun_voice(serde_json::json!({
             "call_id": m.provider_id,
             "originate_time": cst(m.received_at),

@@ -68,8 +68,14 @@ pub fn router(state: SimulatorState) -> Router {
         .route("/tencent/sms", post(tencent_sms::handle))
         .route("/tencent/sms/", post(tencent_sms::handle))
         .route("/wechat/cgi-bin/stable_token", any(wechat::stable_token))
-        .route("/wechat/cgi-bin/message/template/send", post(wechat::template_send))
-        .route("/wechat/cgi-bin/message/subscribe/bizsend", post(wechat::bizsend))
+        .route(
+            "/wechat/cgi-bin/message/template/send",
+            post(wechat::template_send),
+        )
+        .route(
+            "/wechat/cgi-bin/message/subscribe/bizsend",
+            post(wechat::bizsend),
+        )
         .with_state(state)
 }
 

@@ -29,7 +29,12 @@ pub(crate) struct Windows {
 
 impl Windows {
     /// Whether one more event for every key in `keys` fits every limit; if so, counts it.
-    pub fn try_add(&mut self, keys: &[String], limits: &[Limit], now: Instant) -> Result<(), Limit> {
+    pub fn try_add(
+        &mut self,
+        keys: &[String],
+        limits: &[Limit],
+        now: Instant,
+    ) -> Result<(), Limit> {
         let longest = limits.iter().map(|l| l.window).max().unwrap_or_default();
         for key in keys {
             if let Some(q) = self.events.get_mut(&key_hash(key)) {
@@ -37,7 +42,10 @@ impl Windows {
                     q.pop_front();
                 }
                 for l in limits {
-                    let n = q.iter().filter(|t| now.duration_since(**t) < l.window).count();
+                    let n = q
+                        .iter()
+                        .filter(|t| now.duration_since(**t) < l.window)
+                        .count();
                     if n >= l.max as usize {
                         return Err(*l);
                     }
@@ -79,7 +87,8 @@ impl NonceMemory {
 
     /// `false` if `nonce` was seen (a replay); otherwise remembers it.
     pub fn first_use(&mut self, nonce: &str, now: Instant) -> bool {
-        if now.duration_since(self.started) >= self.ttl / 2 || self.current.len() >= self.capacity / 2
+        if now.duration_since(self.started) >= self.ttl / 2
+            || self.current.len() >= self.capacity / 2
         {
             self.previous = std::mem::take(&mut self.current);
             self.started = now;
@@ -101,8 +110,16 @@ mod tests {
     fn windows_count_per_key() {
         let mut w = Windows::default();
         let limits = [
-            Limit { window: Duration::from_secs(60), max: 1, message: "min" },
-            Limit { window: Duration::from_secs(3600), max: 2, message: "hour" },
+            Limit {
+                window: Duration::from_secs(60),
+                max: 1,
+                message: "min",
+            },
+            Limit {
+                window: Duration::from_secs(3600),
+                max: 2,
+                message: "hour",
+            },
         ];
         let t0 = Instant::now();
         let k = vec!["a".to_string()];
@@ -111,7 +128,9 @@ mod tests {
         assert!(w.try_add(&["b".to_string()], &limits, t0).is_ok());
         assert!(w.try_add(&k, &limits, t0 + Duration::from_secs(61)).is_ok());
         assert_eq!(
-            w.try_add(&k, &limits, t0 + Duration::from_secs(200)).unwrap_err().message,
+            w.try_add(&k, &limits, t0 + Duration::from_secs(200))
+                .unwrap_err()
+                .message,
             "hour"
         );
     }
@@ -123,6 +142,9 @@ mod tests {
         assert!(n.first_use("x", t));
         assert!(!n.first_use("x", t));
         assert!(n.first_use("y", t + Duration::from_secs(500)));
-        assert!(!n.first_use("x", t + Duration::from_secs(500)), "still in the previous generation");
+        assert!(
+            !n.first_use("x", t + Duration::from_secs(500)),
+            "still in the previous generation"
+        );
     }
 }

@@ -163,7 +163,11 @@ async fn json_task(
             let batch: Vec<serde_json::Value> =
                 queue.drain(..due.min(BATCH)).map(|d| d.item).collect();
             let body = serde_json::Value::Array(batch).to_string();
-            let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore open");
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move {
                 post(&client, &url, "application/json", body).await;
@@ -199,7 +203,11 @@ async fn xml_task(
     let permits = Arc::new(Semaphore::new(POSTS_IN_FLIGHT));
     while let Some(d) = rx.recv().await {
         tokio::time::sleep_until(d.at).await;
-        let permit = permits.clone().acquire_owned().await.expect("semaphore open");
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
         let timestamp = chrono::Utc::now().timestamp().to_string();
         let nonce = (rand::random::<u32>() % 1_000_000_000).to_string();
         let mut parts = [token.as_str(), timestamp.as_str(), nonce.as_str()];

@@ -365,7 +365,9 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 
 /// `yyyyMMdd` of `t` in China Standard Time (UTC+8).
 pub(crate) fn cn_day(t: DateTime<Utc>) -> String {
-    (t + chrono::Duration::hours(8)).format("%Y%m%d").to_string()
+    (t + chrono::Duration::hours(8))
+        .format("%Y%m%d")
+        .to_string()
 }
 
 fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SandboxMessage, SandboxError> {
@@ -525,7 +527,10 @@ mod tests {
         assert!(all.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
         assert_eq!(all[0].seq, 1);
         let page = log.list(None, 10, 5).await;
-        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
+        assert_eq!(
+            page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            vec![11, 12, 13, 14, 15]
+        );
         let c1 = log.list(Some("c-1"), 0, 1000).await;
         assert!(!c1.is_empty() && c1.iter().all(|m| m.campaign_id == "c-1"));
         // New rows continue the sequence after a reopen.
@@ -537,15 +542,24 @@ mod tests {
     #[tokio::test]
     async fn in_memory_log_and_day_query() {
         let log = SandboxLog::open_in_memory().await.unwrap();
-        let rows = log.record(vec![msg(1), msg(2)], &NoAttribution).await.unwrap();
+        let rows = log
+            .record(vec![msg(1), msg(2)], &NoAttribution)
+            .await
+            .unwrap();
         assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
         let day = cn_day(rows[0].received_at);
-        let (total, found) = log.sms_on_day(&rows[0].to, &day, None, 0, 50).await.unwrap();
+        let (total, found) = log
+            .sms_on_day(&rows[0].to, &day, None, 0, 50)
+            .await
+            .unwrap();
         assert_eq!(total, 1);
         assert_eq!(found[0].push_ref, "p1");
         let since = rows[0].received_at - chrono::Duration::minutes(10);
         assert_eq!(
-            log.find_recent("sms", &rows[1].to, "p2", since).await.unwrap().as_deref(),
+            log.find_recent("sms", &rows[1].to, "p2", since)
+                .await
+                .unwrap()
+                .as_deref(),
             Some("biz2")
         );
     }

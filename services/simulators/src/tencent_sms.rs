@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 type Reply = Json<Value>;
 
 fn error(code: &str, message: &str) -> Reply {
-    Json(json!({ "Response": { "Error": { "Code": code, "Message": message }, "RequestId": request_id() } }))
+    Json(
+        json!({ "Response": { "Error": { "Code": code, "Message": message }, "RequestId": request_id() } }),
+    )
 }
 
 fn hmac(key: &[u8], msg: &str) -> Vec<u8> {
@@ -41,7 +43,12 @@ fn hmac(key: &[u8], msg: &str) -> Vec<u8> {
 
 /// Verifies `Authorization` for this request; `Err` is the Tencent error to answer.
 fn verify(st: &SimulatorState, headers: &HeaderMap, body: &[u8]) -> Result<(), Reply> {
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     let auth = h("authorization");
     let rest = auth
         .strip_prefix("TC3-HMAC-SHA256 ")
@@ -60,11 +67,17 @@ fn verify(st: &SimulatorState, headers: &HeaderMap, body: &[u8]) -> Result<(), R
     }
     let cred: Vec<&str> = credential.split('/').collect();
     if cred.len() != 4 || signed_headers.is_empty() || signature.is_empty() {
-        return Err(error("AuthFailure.InvalidAuthorization", "Authorization 格式错误"));
+        return Err(error(
+            "AuthFailure.InvalidAuthorization",
+            "Authorization 格式错误",
+        ));
     }
     let (secret_id, date, service) = (cred[0], cred[1], cred[2]);
     if secret_id != st.config.tencent_secret_id {
-        return Err(error("AuthFailure.SecretIdNotFound", "The SecretId is not found"));
+        return Err(error(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found",
+        ));
     }
     let ts: i64 = h("x-tc-timestamp").parse().unwrap_or(0);
     if (chrono::Utc::now().timestamp() - ts).abs() > 300 {
@@ -75,7 +88,10 @@ fn verify(st: &SimulatorState, headers: &HeaderMap, body: &[u8]) -> Result<(), R
         .format("%Y-%m-%d")
         .to_string();
     if ts_date != date || cred[3] != "tc3_request" {
-        return Err(error("AuthFailure.SignatureFailure", "The provided credentials could not be validated"));
+        return Err(error(
+            "AuthFailure.SignatureFailure",
+            "The provided credentials could not be validated",
+        ));
     }
     let mut canonical_headers = String::new();
     for name in signed_headers.split(';') {
@@ -90,11 +106,17 @@ fn verify(st: &SimulatorState, headers: &HeaderMap, body: &[u8]) -> Result<(), R
         "TC3-HMAC-SHA256\n{ts}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let k = hmac(format!("TC3{}", st.config.tencent_secret_key).as_bytes(), date);
+    let k = hmac(
+        format!("TC3{}", st.config.tencent_secret_key).as_bytes(),
+        date,
+    );
     let k = hmac(&k, service);
     let k = hmac(&k, "tc3_request");
     if hex::encode(hmac(&k, &to_sign)) != signature {
-        return Err(error("AuthFailure.SignatureFailure", "The provided credentials could not be validated"));
+        return Err(error(
+            "AuthFailure.SignatureFailure",
+            "The provided credentials could not be validated",
+        ));
     }
     Ok(())
 }
@@ -130,11 +152,20 @@ fn fill(text: &str, params: &[String]) -> Option<String> {
     (used == params.len() && !out.contains(&format!("{{{}}}", params.len() + 1))).then_some(out)
 }
 
-pub(crate) async fn handle(State(st): State<SimulatorState>, headers: HeaderMap, body: Bytes) -> Reply {
+pub(crate) async fn handle(
+    State(st): State<SimulatorState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Reply {
     if let Err(r) = verify(&st, &headers, &body) {
         return r;
     }
-    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
     if h("x-tc-action") != "SendSms" {
         return error("InvalidAction", "The action is not found");
     }
@@ -148,22 +179,37 @@ pub(crate) async fn handle(State(st): State<SimulatorState>, headers: HeaderMap,
         return error("InvalidParameter", "JSON body is invalid");
     };
     if req.PhoneNumberSet.is_empty() || req.SmsSdkAppId.is_empty() || req.TemplateId.is_empty() {
-        return error("MissingParameter", "PhoneNumberSet, SmsSdkAppId and TemplateId are required");
+        return error(
+            "MissingParameter",
+            "PhoneNumberSet, SmsSdkAppId and TemplateId are required",
+        );
     }
     if req.PhoneNumberSet.len() > 200 {
-        return error("LimitExceeded.PhoneNumberCountLimit", "单次提交号码数量超过200");
+        return error(
+            "LimitExceeded.PhoneNumberCountLimit",
+            "单次提交号码数量超过200",
+        );
     }
     if st.faults.before_send().await.is_some() {
         return error("InternalError", "内部错误");
     }
     if req.SignName.is_empty() || !st.config.sign_allowed(&req.SignName) {
-        return error("FailedOperation.SignatureIncorrectOrUnapproved", "签名未审批或格式错误");
+        return error(
+            "FailedOperation.SignatureIncorrectOrUnapproved",
+            "签名未审批或格式错误",
+        );
     }
     let Some(text) = st.config.tencent_template(&req.TemplateId) else {
-        return error("FailedOperation.TemplateIncorrectOrUnapproved", "模板未审批或内容不匹配");
+        return error(
+            "FailedOperation.TemplateIncorrectOrUnapproved",
+            "模板未审批或内容不匹配",
+        );
     };
     let Some(body_text) = fill(&text, &req.TemplateParamSet) else {
-        return error("FailedOperation.TemplateParamSetNotMatchApprovedTemplate", "请求内容与审核通过的模板内容不匹配");
+        return error(
+            "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",
+            "请求内容与审核通过的模板内容不匹配",
+        );
     };
     let content = format!("【{}】{}", req.SignName, body_text);
     let limit = Limit {
@@ -179,17 +225,29 @@ pub(crate) async fn handle(State(st): State<SimulatorState>, headers: HeaderMap,
                     "SessionContext": req.SessionContext, "Code": code, "Message": msg, "IsoCode": "CN" })
         };
         let Ok(m) = MobileNumber::parse(raw) else {
-            statuses.push(status("InvalidParameterValue.IncorrectPhoneNumber", "手机号格式错误", ""));
+            statuses.push(status(
+                "InvalidParameterValue.IncorrectPhoneNumber",
+                "手机号格式错误",
+                "",
+            ));
             continue;
         };
         let to = m.as_str().to_string();
         if st.config.blacklisted(&to) {
-            statuses.push(status("FailedOperation.PhoneNumberInBlacklist", "手机号在免打扰名单库中", ""));
+            statuses.push(status(
+                "FailedOperation.PhoneNumberInBlacklist",
+                "手机号在免打扰名单库中",
+                "",
+            ));
             continue;
         }
         if st.config.enforce_limits {
             let key = format!("{to}|{}|{}", req.SignName, req.TemplateId);
-            let added = st.sms_limits.lock().expect("limits lock").try_add(&[key], &[limit], Instant::now());
+            let added = st.sms_limits.lock().expect("limits lock").try_add(
+                &[key],
+                &[limit],
+                Instant::now(),
+            );
             if let Err(l) = added {
                 statuses.push(status("LimitExceeded.PhoneNumberDailyLimit", l.message, ""));
                 continue;
@@ -211,7 +269,8 @@ pub(crate) async fn handle(State(st): State<SimulatorState>, headers: HeaderMap,
             Ok(recorded) if st.receipts.wants_tencent_sms() => {
                 for m in recorded {
                     let ok = !st.config.fails(&m.to);
-                    let at = m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
+                    let at = m.received_at
+                        + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
                     st.receipts.tencent_sms(json!({
                         "user_receive_time": cst(at),
                         "nationcode": "86",
@@ -235,7 +294,10 @@ mod tests {
     #[test]
     fn fill_placeholders() {
         assert_eq!(super::fill("{1}", &["a".into()]).as_deref(), Some("a"));
-        assert_eq!(super::fill("x{1}y{2}", &["a".into(), "b".into()]).as_deref(), Some("xayb"));
+        assert_eq!(
+            super::fill("x{1}y{2}", &["a".into(), "b".into()]).as_deref(),
+            Some("xayb")
+        );
         assert_eq!(super::fill("{1}{2}", &["a".into()]), None);
         assert_eq!(super::fill("{1}", &["a".into(), "b".into()]), None);
     }

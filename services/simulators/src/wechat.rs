@@ -214,8 +214,7 @@ pub(crate) async fn bizsend(
 
 fn openid_ok(s: &str) -> bool {
     (6..=64).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
@@ -243,7 +242,12 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
     for (key, v) in &req.data.0 {
         match v.get("value").and_then(Value::as_str) {
             Some(val) if wechat_values::valid(key, val) => values.push(val.to_string()),
-            _ => return err(47003, &format!("argument invalid! data.{key}.value invalid")),
+            _ => {
+                return err(
+                    47003,
+                    &format!("argument invalid! data.{key}.value invalid"),
+                )
+            }
         }
     }
     if values.is_empty() {
@@ -267,8 +271,13 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
             return ok(first);
         }
         if st.wechat.started.elapsed() < DEDUP_WINDOW {
-            let since = chrono::Utc::now() - chrono::Duration::from_std(DEDUP_WINDOW).unwrap_or_default();
-            if let Ok(Some(first)) = st.sandbox.find_recent("wechat", &req.touser, c, since).await {
+            let since =
+                chrono::Utc::now() - chrono::Duration::from_std(DEDUP_WINDOW).unwrap_or_default();
+            if let Ok(Some(first)) = st
+                .sandbox
+                .find_recent("wechat", &req.touser, c, since)
+                .await
+            {
                 if let Ok(first) = first.parse::<u64>() {
                     claim(st, key.clone(), first);
                     return ok(first);
@@ -311,7 +320,8 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
         return err(-1, "system error");
     }
     if st.receipts.wants_wechat() {
-        st.receipts.wechat(event_xml(st, api, &req.touser, &req.template_id, msgid));
+        st.receipts
+            .wechat(event_xml(st, api, &req.touser, &req.template_id, msgid));
     }
     ok(msgid)
 }

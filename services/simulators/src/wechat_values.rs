@@ -13,7 +13,11 @@ pub(crate) fn valid(key: &str, value: &str) -> bool {
     let n = value.chars().count();
     match ty {
         "thing" => n <= 20,
-        "number" => n <= 32 && value.chars().all(|c| c.is_ascii_digit() || c == '.') && value.matches('.').count() <= 1,
+        "number" => {
+            n <= 32
+                && value.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && value.matches('.').count() <= 1
+        }
         "letter" => n <= 32 && value.chars().all(|c| c.is_ascii_alphabetic()),
         "symbol" => n <= 5,
         "character_string" => n <= 32 && value.is_ascii(),
@@ -28,15 +32,25 @@ pub(crate) fn valid(key: &str, value: &str) -> bool {
         }
         "car_number" => n <= 8,
         "name" => n <= if value.is_ascii() { 20 } else { 10 },
-        "phrase" => n <= 5 && value.chars().all(|c| ('\u{3400}'..='\u{9FFF}').contains(&c)),
+        "phrase" => {
+            n <= 5
+                && value
+                    .chars()
+                    .all(|c| ('\u{3400}'..='\u{9FFF}').contains(&c))
+        }
         _ => false,
     }
 }
 
 fn datetime(s: &str) -> bool {
-    ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日 %H:%M:%S"]
-        .iter()
-        .any(|f| NaiveDateTime::parse_from_str(s, f).is_ok())
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y年%m月%d日 %H:%M",
+        "%Y年%m月%d日 %H:%M:%S",
+    ]
+    .iter()
+    .any(|f| NaiveDateTime::parse_from_str(s, f).is_ok())
 }
 
 fn time(s: &str) -> bool {
@@ -66,7 +80,8 @@ fn amount(s: &str) -> bool {
     let digits = v.chars().filter(char::is_ascii_digit).count();
     (1..=10).contains(&digits)
         && v.matches('.').count() <= 1
-        && v.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+        && v.chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
 }
 
 #[cfg(test)]
@@ -76,7 +91,10 @@ mod tests {
     #[test]
     fn rules() {
         assert!(valid("thing1", "稳岗返还"));
-        assert!(!valid("thing1", "一二三四五六七八九十一二三四五六七八九十一"));
+        assert!(!valid(
+            "thing1",
+            "一二三四五六七八九十一二三四五六七八九十一"
+        ));
         assert!(valid("amount2", "¥12,345"));
         assert!(!valid("amount2", "¥12,345,678,901"));
         assert!(valid("time3", "2025年6月30日 17:00"));
