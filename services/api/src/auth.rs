@@ -42,7 +42,10 @@ impl Operator {
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -62,7 +65,11 @@ impl FromRequestParts<AppState> for Operator {
             .operator_by_token_hash(&hash)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        state.operators.lock().expect("cache lock").insert(hash, op.clone());
+        state
+            .operators
+            .lock()
+            .expect("cache lock")
+            .insert(hash, op.clone());
         Ok(Operator(op))
     }
 }

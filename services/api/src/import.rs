@@ -83,9 +83,16 @@ where
     ndjson_reader(state, reader).await
 }
 
-async fn ndjson_reader<R: AsyncRead + Unpin + Send>(state: &AppState, reader: R) -> anyhow::Result<ImportReport> {
+async fn ndjson_reader<R: AsyncRead + Unpin + Send>(
+    state: &AppState,
+    reader: R,
+) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
-    let mut writer = BatchWriter { state, batch: Vec::with_capacity(BATCH), today: pipeline::matching::today() };
+    let mut writer = BatchWriter {
+        state,
+        batch: Vec::with_capacity(BATCH),
+        today: pipeline::matching::today(),
+    };
     let mut lines = tokio::io::BufReader::with_capacity(256 * 1024, reader).split(b'\n');
     let mut n = 0u64;
     while let Some(raw) = lines.next_segment().await? {
@@ -133,12 +140,30 @@ where
     };
     const FIXED: [&str; 5] = ["id", "kind", "name", "mobile", "wechat_openid"];
     let cols: Vec<&str> = headers.iter().collect();
-    if cols.len() < 2 || cols[0] != "id" || cols[1] != "kind" || cols.iter().zip(FIXED).any(|(c, f)| *c != f) {
-        report.reject(1, format!("invalid_header: columns must start with {}", FIXED.join(",")));
+    if cols.len() < 2
+        || cols[0] != "id"
+        || cols[1] != "kind"
+        || cols.iter().zip(FIXED).any(|(c, f)| *c != f)
+    {
+        report.reject(
+            1,
+            format!(
+                "invalid_header: columns must start with {}",
+                FIXED.join(",")
+            ),
+        );
         return Ok(report);
     }
-    let attr_names: Vec<String> = cols.iter().skip(FIXED.len()).map(|s| s.to_string()).collect();
-    let mut writer = BatchWriter { state, batch: Vec::with_capacity(BATCH), today: pipeline::matching::today() };
+    let attr_names: Vec<String> = cols
+        .iter()
+        .skip(FIXED.len())
+        .map(|s| s.to_string())
+        .collect();
+    let mut writer = BatchWriter {
+        state,
+        batch: Vec::with_capacity(BATCH),
+        today: pipeline::matching::today(),
+    };
     let mut records = rdr.records();
     while let Some(rec) = records.next().await {
         let rec = match rec {
@@ -154,7 +179,14 @@ where
             continue;
         }
         if rec.len() != cols.len() {
-            report.reject(line, format!("invalid_csv: {} fields, the header has {}", rec.len(), cols.len()));
+            report.reject(
+                line,
+                format!(
+                    "invalid_csv: {} fields, the header has {}",
+                    rec.len(),
+                    cols.len()
+                ),
+            );
             continue;
         }
         let get = |i: usize| rec.get(i).filter(|v| !v.is_empty()).map(str::to_string);

@@ -117,15 +117,32 @@ mod tests {
     #[tokio::test]
     async fn groups_each_see_every_message_in_order() {
         let bus = MemoryBus::new();
-        bus.publish("t", vec![("k".into(), b"early".to_vec())]).await.unwrap();
-        let mut a = bus.subscribe("t", "a").await.unwrap();
-        let mut b = bus.subscribe("t", "b").await.unwrap();
-        bus.publish("t", vec![("k".into(), b"1".to_vec()), ("k".into(), b"2".to_vec())])
+        bus.publish("t", vec![("k".into(), b"early".to_vec())])
             .await
             .unwrap();
-        let got_a: Vec<_> = a.next_batch(10).await.unwrap().into_iter().map(|d| d.payload).collect();
+        let mut a = bus.subscribe("t", "a").await.unwrap();
+        let mut b = bus.subscribe("t", "b").await.unwrap();
+        bus.publish(
+            "t",
+            vec![("k".into(), b"1".to_vec()), ("k".into(), b"2".to_vec())],
+        )
+        .await
+        .unwrap();
+        let got_a: Vec<_> = a
+            .next_batch(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.payload)
+            .collect();
         assert_eq!(got_a, vec![b"early".to_vec(), b"1".to_vec(), b"2".to_vec()]);
-        let got_b: Vec<_> = b.next_batch(10).await.unwrap().into_iter().map(|d| d.payload).collect();
+        let got_b: Vec<_> = b
+            .next_batch(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.payload)
+            .collect();
         assert_eq!(got_b, vec![b"1".to_vec(), b"2".to_vec()]);
     }
 
@@ -133,7 +150,9 @@ mod tests {
     async fn batches_are_bounded() {
         let bus = MemoryBus::new();
         let mut s = bus.subscribe("t", "g").await.unwrap();
-        bus.publish("t", (0..5).map(|i| ("k".to_string(), vec![i])).collect()).await.unwrap();
+        bus.publish("t", (0..5).map(|i| ("k".to_string(), vec![i])).collect())
+            .await
+            .unwrap();
         assert_eq!(s.next_batch(3).await.unwrap().len(), 3);
         assert_eq!(s.next_batch(3).await.unwrap().len(), 2);
     }

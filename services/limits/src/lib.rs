@@ -77,7 +77,10 @@ mod tests {
         assert!(l.try_take("p", 10, 10.0).is_none());
         let wait = l.try_take("p", 5, 10.0).expect("empty bucket must wait");
         assert!(wait > Duration::from_millis(300) && wait <= Duration::from_millis(500));
-        assert!(l.try_take("other", 1, 10.0).is_none(), "keys are independent");
+        assert!(
+            l.try_take("other", 1, 10.0).is_none(),
+            "keys are independent"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -28,7 +28,9 @@ pub fn link_code() -> String {
 /// An id for records operators create (policies, campaigns, operators).
 pub fn record_id(prefix: &str) -> String {
     let mut rng = rand::thread_rng();
-    let tail: String = (0..12).map(|_| BASE36[rng.gen_range(0..36)] as char).collect();
+    let tail: String = (0..12)
+        .map(|_| BASE36[rng.gen_range(0..36)] as char)
+        .collect();
     format!("{prefix}_{tail}")
 }
 

@@ -39,7 +39,11 @@ pub fn outgoing(r: &PushRecord, public_url: &str) -> OutgoingMessage {
 }
 
 /// Claims and sends the named pushes (those another worker already took are skipped).
-pub async fn deliver(p: &Pipeline, channel: Channel, push_ids: &[String]) -> anyhow::Result<StepStats> {
+pub async fn deliver(
+    p: &Pipeline,
+    channel: Channel,
+    push_ids: &[String],
+) -> anyhow::Result<StepStats> {
     let claimed = p.store.claim_for_sending(push_ids).await?;
     let mut stats = StepStats {
         claimed: claimed.len(),
@@ -51,9 +55,16 @@ pub async fn deliver(p: &Pipeline, channel: Channel, push_ids: &[String]) -> any
     let provider = p.providers.get(channel).clone();
     for chunk in claimed.chunks(provider.max_batch().max(1)) {
         p.limiter
-            .acquire(&format!("provider:{channel}"), chunk.len() as u32, p.config.rate_per_second)
+            .acquire(
+                &format!("provider:{channel}"),
+                chunk.len() as u32,
+                p.config.rate_per_second,
+            )
             .await;
-        let messages: Vec<OutgoingMessage> = chunk.iter().map(|r| outgoing(r, &p.config.public_url)).collect();
+        let messages: Vec<OutgoingMessage> = chunk
+            .iter()
+            .map(|r| outgoing(r, &p.config.public_url))
+            .collect();
         let results = provider.send(&messages).await;
         let mut outcomes = Vec::with_capacity(chunk.len());
         for (record, result) in chunk.iter().zip(results) {
@@ -77,12 +88,19 @@ pub async fn deliver(p: &Pipeline, channel: Channel, push_ids: &[String]) -> any
 async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutcome {
     let push_id = r.id.clone();
     match result {
-        SendOutcome::Accepted { provider_id } => PushOutcome::Sent { push_id, provider_id },
+        SendOutcome::Accepted { provider_id } => PushOutcome::Sent {
+            push_id,
+            provider_id,
+        },
         SendOutcome::Permanent { code, message } => PushOutcome::Failed {
             push_id,
             error: format!("{code}: {message}"),
         },
-        SendOutcome::Transient { code, message, retry_after } => {
+        SendOutcome::Transient {
+            code,
+            message,
+            retry_after,
+        } => {
             let now = Utc::now();
             match schedule_for(r.channel).next_attempt(r.attempts, r.created_at, now, retry_after) {
                 Some(at) => PushOutcome::Requeue {
@@ -103,7 +121,10 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             Ok(Some(next)) => next,
             Ok(None) => PushOutcome::Failed {
                 push_id,
-                error: format!("unreachable on every channel of the plan; last {}: {code}: {message}", r.channel),
+                error: format!(
+                    "unreachable on every channel of the plan; last {}: {code}: {message}",
+                    r.channel
+                ),
             },
             Err(e) => {
                 tracing::error!(push = %r.id, error = %format!("{e:#}"), "fallback failed; retrying later");
@@ -135,8 +156,12 @@ async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOut
     let link = format!("{}/l/{}", plan.public_url, r.link_code);
     let _ = today();
     for &channel in plan.checked.channels.iter().skip(pos + 1) {
-        let Some(to) = recipient(channel, &subject) else { continue };
-        let Ok(content) = plan.render(channel, &subject, r.benefit, &link) else { continue };
+        let Some(to) = recipient(channel, &subject) else {
+            continue;
+        };
+        let Ok(content) = plan.render(channel, &subject, r.benefit, &link) else {
+            continue;
+        };
         tracing::info!(push = %r.id, from = %r.channel, to = %channel, "falling back to the next channel");
         return Ok(Some(PushOutcome::Requeue {
             push_id: r.id.clone(),
@@ -178,8 +203,12 @@ pub async fn run(
             }
         }
         match deliver(&p, channel, &ids).await {
-            Ok(s) => tracing::debug!(%channel, worker, claimed = s.claimed, sent = s.sent, failed = s.failed, requeued = s.requeued, "delivered"),
-            Err(e) => tracing::error!(%channel, worker, error = %format!("{e:#}"), "delivery step failed; rows stay for reconciliation"),
+            Ok(s) => {
+                tracing::debug!(%channel, worker, claimed = s.claimed, sent = s.sent, failed = s.failed, requeued = s.requeued, "delivered")
+            }
+            Err(e) => {
+                tracing::error!(%channel, worker, error = %format!("{e:#}"), "delivery step failed; rows stay for reconciliation")
+            }
         }
         if let Err(e) = sub.ack(&batch).await {
             tracing::error!(%channel, error = %e, "ack failed");

@@ -123,9 +123,18 @@ impl Pipeline {
                     for worker in 0..self.config.workers_per_channel.max(1) {
                         let sub = self
                             .bus
-                            .subscribe(&bus::topics::push_topic(channel.as_str()), &format!("connector-{channel}"))
+                            .subscribe(
+                                &bus::topics::push_topic(channel.as_str()),
+                                &format!("connector-{channel}"),
+                            )
                             .await?;
-                        set.spawn(delivery::run(self.clone(), channel, worker, sub, shutdown.clone()));
+                        set.spawn(delivery::run(
+                            self.clone(),
+                            channel,
+                            worker,
+                            sub,
+                            shutdown.clone(),
+                        ));
                     }
                 }
             }

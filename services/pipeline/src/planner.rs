@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 const BATCH: usize = 2_000;
 
+/// Pushes and unreachable subjects written in one transaction.
+type PlanBatch = (Vec<NewPush>, Vec<(String, SkipReason)>);
+
 /// Everything needed to write one campaign's pushes.
 pub struct CampaignPlan {
     pub campaign: CampaignRecord,
@@ -32,9 +35,18 @@ impl CampaignPlan {
             .store
             .get_policy(&campaign.policy_id)
             .await?
-            .with_context(|| format!("policy {} of campaign {}", campaign.policy_id, campaign.id))?;
-        let policy = policy.draft.check().context("stored policy no longer checks")?;
-        let checked = campaign.draft.clone().check().context("stored campaign no longer checks")?;
+            .with_context(|| {
+                format!("policy {} of campaign {}", campaign.policy_id, campaign.id)
+            })?;
+        let policy = policy
+            .draft
+            .check()
+            .context("stored policy no longer checks")?;
+        let checked = campaign
+            .draft
+            .clone()
+            .check()
+            .context("stored campaign no longer checks")?;
         let criteria = Criteria {
             eligibility: policy.eligibility.clone(),
             filter: checked.audience_filter.clone(),
@@ -58,11 +70,17 @@ impl CampaignPlan {
         from: usize,
     ) -> Result<NewPush, SkipReason> {
         let facts = Facts::new(subject, tags, today);
-        let benefit = self.policy.benefit.as_ref().and_then(|b| b.eval_number(&facts));
+        let benefit = self
+            .policy
+            .benefit
+            .as_ref()
+            .and_then(|b| b.eval_number(&facts));
         let link_code = codes::link_code();
         let link = format!("{}/l/{link_code}", self.public_url);
         for &channel in self.checked.channels.iter().skip(from) {
-            let Some(recipient) = recipient(channel, subject) else { continue };
+            let Some(recipient) = recipient(channel, subject) else {
+                continue;
+            };
             let content = match self.render(channel, subject, benefit, &link) {
                 Ok(c) => c,
                 Err(e) => {
@@ -107,7 +125,10 @@ impl CampaignPlan {
 /// The address `channel` sends to for `subject`, if it has one.
 pub fn recipient(channel: Channel, subject: &Subject) -> Option<String> {
     match channel {
-        Channel::Wechat => subject.wechat_openid.as_ref().map(|o| o.as_str().to_string()),
+        Channel::Wechat => subject
+            .wechat_openid
+            .as_ref()
+            .map(|o| o.as_str().to_string()),
         Channel::Sms | Channel::Hotline => subject.mobile.as_ref().map(|m| m.as_str().to_string()),
     }
 }
@@ -135,8 +156,14 @@ pub fn render_context(
     ] {
         pol.insert(k.into(), v.clone().into());
     }
-    for (k, v) in [("effective_from", d.effective_from), ("effective_to", d.effective_to)] {
-        pol.insert(k.into(), v.map(|d| d.to_string()).unwrap_or_default().into());
+    for (k, v) in [
+        ("effective_from", d.effective_from),
+        ("effective_to", d.effective_to),
+    ] {
+        pol.insert(
+            k.into(),
+            v.map(|d| d.to_string()).unwrap_or_default().into(),
+        );
     }
     RenderContext {
         subject: s,
@@ -153,7 +180,7 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
     let today = today();
     let mut pushes = Vec::with_capacity(BATCH);
     let mut skips = Vec::new();
-    let mut batches: Vec<(Vec<NewPush>, Vec<(String, SkipReason)>)> = Vec::new();
+    let mut batches: Vec<PlanBatch> = Vec::new();
     for_each_subject(p.store.as_ref(), |s, tags| {
         if !plan.criteria.matches(&Facts::new(s, tags, today)) {
             return;
@@ -181,7 +208,10 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
 
 /// Plans changed subjects into every running continuous campaign they now match, at
 /// most once per subject per campaign. Returns the ids of campaigns that got new pushes.
-pub async fn plan_subjects(p: &Pipeline, subjects: &[(Subject, Vec<String>)]) -> anyhow::Result<Vec<String>> {
+pub async fn plan_subjects(
+    p: &Pipeline,
+    subjects: &[(Subject, Vec<String>)],
+) -> anyhow::Result<Vec<String>> {
     let campaigns = p.store.continuous_campaigns().await?;
     if campaigns.is_empty() || subjects.is_empty() {
         return Ok(Vec::new());
@@ -202,7 +232,9 @@ pub async fn plan_subjects(p: &Pipeline, subjects: &[(Subject, Vec<String>)]) ->
                 Err(reason) => skips.push((subject.id.as_str().to_string(), reason)),
             }
         }
-        if (!pushes.is_empty() || !skips.is_empty()) && p.store.insert_plan_batch(&id, &pushes, &skips).await? > 0 {
+        if (!pushes.is_empty() || !skips.is_empty())
+            && p.store.insert_plan_batch(&id, &pushes, &skips).await? > 0
+        {
             planned.push(id);
         }
     }

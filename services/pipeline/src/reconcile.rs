@@ -31,23 +31,28 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
     let provider = p.providers.get(channel).clone();
     let mut outcomes = Vec::with_capacity(stuck.len());
     for r in &stuck {
-        let sent_on = r.updated_at.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
-        let found = provider.lookup(&outgoing(r, &p.config.public_url), sent_on).await;
+        let sent_on = r
+            .updated_at
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .date_naive();
+        let found = provider
+            .lookup(&outgoing(r, &p.config.public_url), sent_on)
+            .await;
         outcomes.push(match (found, channel) {
             (Lookup::Found { provider_id }, _) => PushOutcome::Sent {
                 push_id: r.id.clone(),
                 provider_id,
             },
-            (Lookup::NotFound, _) | (Lookup::Unknown, Channel::Wechat) | (Lookup::Unknown, Channel::Sms) => {
-                PushOutcome::Requeue {
-                    push_id: r.id.clone(),
-                    at: Utc::now(),
-                    error: "interrupted while sending; the provider does not have it".into(),
-                    channel: None,
-                    recipient: None,
-                    content: None,
-                }
-            }
+            (Lookup::NotFound, _)
+            | (Lookup::Unknown, Channel::Wechat)
+            | (Lookup::Unknown, Channel::Sms) => PushOutcome::Requeue {
+                push_id: r.id.clone(),
+                at: Utc::now(),
+                error: "interrupted while sending; the provider does not have it".into(),
+                channel: None,
+                recipient: None,
+                content: None,
+            },
             (Lookup::Unknown, Channel::Hotline) => PushOutcome::Failed {
                 push_id: r.id.clone(),
                 error: "interrupted during the call; outcome unknown, not called again".into(),

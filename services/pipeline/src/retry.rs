@@ -57,9 +57,18 @@ mod tests {
     #[test]
     fn follows_schedule_until_deadline() {
         let t0 = Utc::now();
-        assert_eq!(MESSAGES.next_attempt(1, t0, t0, None), Some(t0 + Duration::seconds(30)));
-        assert_eq!(MESSAGES.next_attempt(3, t0, t0, None), Some(t0 + Duration::seconds(600)));
-        assert_eq!(MESSAGES.next_attempt(9, t0, t0, None), Some(t0 + Duration::seconds(3600)));
+        assert_eq!(
+            MESSAGES.next_attempt(1, t0, t0, None),
+            Some(t0 + Duration::seconds(30))
+        );
+        assert_eq!(
+            MESSAGES.next_attempt(3, t0, t0, None),
+            Some(t0 + Duration::seconds(600))
+        );
+        assert_eq!(
+            MESSAGES.next_attempt(9, t0, t0, None),
+            Some(t0 + Duration::seconds(3600))
+        );
         let late = t0 + Duration::hours(23) + Duration::minutes(30);
         assert_eq!(MESSAGES.next_attempt(9, t0, late, None), None);
         let hinted = MESSAGES.next_attempt(1, t0, t0, Some(std::time::Duration::from_secs(90)));

@@ -14,13 +14,20 @@ pub struct InFlight(Arc<Mutex<HashMap<String, (String, String)>>>);
 
 impl InFlight {
     pub fn attribute(&self, push_ref: &str) -> Option<(String, String)> {
-        self.0.lock().expect("attribution lock").get(push_ref).cloned()
+        self.0
+            .lock()
+            .expect("attribution lock")
+            .get(push_ref)
+            .cloned()
     }
 
     fn note(&self, batch: &[OutgoingMessage]) {
         let mut m = self.0.lock().expect("attribution lock");
         for msg in batch {
-            m.insert(msg.push_id.clone(), (msg.campaign_id.clone(), msg.subject_id.clone()));
+            m.insert(
+                msg.push_id.clone(),
+                (msg.campaign_id.clone(), msg.subject_id.clone()),
+            );
         }
     }
 

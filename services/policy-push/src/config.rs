@@ -63,7 +63,11 @@ impl MigrateArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
-    #[arg(long, env = "POLICY_PUSH_SIMULATOR_LISTEN", default_value = "127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "POLICY_PUSH_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
     pub listen: SocketAddr,
     /// Directory of the sandbox record.
     #[arg(long, default_value = "./sim-data")]
@@ -87,12 +91,16 @@ pub struct ServeConfig {
 }
 
 /// Reads a simulator settings file (JSON); defaults when `None`.
-pub fn simulator_config(path: Option<&std::path::Path>) -> anyhow::Result<simulators::SimulatorConfig> {
+pub fn simulator_config(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<simulators::SimulatorConfig> {
     match path {
         None => Ok(simulators::SimulatorConfig::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read simulator config {}", p.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("simulator config {} is not valid", p.display()))
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read simulator config {}", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("simulator config {} is not valid", p.display()))
         }
     }
 }
@@ -103,7 +111,10 @@ fn database_url(explicit: Option<String>, data_dir: &std::path::Path) -> anyhow:
         None => {
             std::fs::create_dir_all(data_dir)
                 .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-            Ok(format!("sqlite://{}", data_dir.join("policy-push.db").display()))
+            Ok(format!(
+                "sqlite://{}",
+                data_dir.join("policy-push.db").display()
+            ))
         }
     }
 }
@@ -152,7 +163,9 @@ pub fn redact_url(url: &str) -> String {
 pub fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("POLICY_PUSH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

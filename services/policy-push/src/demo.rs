@@ -44,7 +44,13 @@ struct Client {
 }
 
 impl Client {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>, token: Option<&str>) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> anyhow::Result<Value> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}/api/v1{path}", self.base))
@@ -52,7 +58,10 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -64,36 +73,47 @@ impl Client {
         self.call(reqwest::Method::GET, path, None, None).await
     }
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::POST, path, Some(body), None).await
+        self.call(reqwest::Method::POST, path, Some(body), None)
+            .await
     }
 }
 
 fn bar(mp: &MultiProgress, len: u64, label: &str) -> ProgressBar {
     let pb = mp.add(ProgressBar::new(len));
     pb.set_style(
-        ProgressStyle::with_template("{prefix:>16} [{bar:40.cyan/blue}] {pos:>8}/{len:8} {per_sec:>10} {msg}")
-            .expect("template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>16} [{bar:40.cyan/blue}] {pos:>8}/{len:8} {per_sec:>10} {msg}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
     pb.set_prefix(label.to_string());
     pb
 }
 
 fn token() -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     if args.data_dir.exists() {
-        std::fs::remove_dir_all(&args.data_dir)
-            .with_context(|| format!("cannot empty the demo data dir {}", args.data_dir.display()))?;
+        std::fs::remove_dir_all(&args.data_dir).with_context(|| {
+            format!("cannot empty the demo data dir {}", args.data_dir.display())
+        })?;
     }
     let admin_token = token();
     let cfg = ServeConfig {
         data_dir: args.data_dir.clone(),
         listen: args.listen,
-        database_url: format!("sqlite://{}", args.data_dir.join("policy-push.db").display()),
+        database_url: format!(
+            "sqlite://{}",
+            args.data_dir.join("policy-push.db").display()
+        ),
         public_url: None,
         admin_token: Some(admin_token.clone()),
         require_approval: true,
@@ -107,23 +127,46 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let running = crate::server::start(cfg).await?;
     let base = format!("http://{}", running.addr);
     let client = Client {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?,
         base: base.clone(),
         token: admin_token.clone(),
     };
-    println!("policy-push demo on {base}  (data dir {})", args.data_dir.display());
+    println!(
+        "policy-push demo on {base}  (data dir {})",
+        args.data_dir.display()
+    );
     let today = pipeline::matching::today();
 
     // Operators: an editor builds, a reviewer approves (four eyes).
-    let editor = client.post("/operators", json!({"name": "编辑-王敏", "role": "editor"})).await?;
-    let reviewer = client.post("/operators", json!({"name": "审核-李强", "role": "reviewer"})).await?;
-    let editor_token = editor["token"].as_str().context("editor token")?.to_string();
-    let reviewer_token = reviewer["token"].as_str().context("reviewer token")?.to_string();
+    let editor = client
+        .post("/operators", json!({"name": "编辑-王敏", "role": "editor"}))
+        .await?;
+    let reviewer = client
+        .post(
+            "/operators",
+            json!({"name": "审核-李强", "role": "reviewer"}),
+        )
+        .await?;
+    let editor_token = editor["token"]
+        .as_str()
+        .context("editor token")?
+        .to_string();
+    let reviewer_token = reviewer["token"]
+        .as_str()
+        .context("reviewer token")?
+        .to_string();
 
     // Tags first, so the import tags every subject as it arrives.
     for t in population::catalogue::tags(today) {
         client
-            .call(reqwest::Method::PUT, &format!("/tags/{}", t.name), Some(json!({"description": t.description, "rule": t.rule})), Some(&editor_token))
+            .call(
+                reqwest::Method::PUT,
+                &format!("/tags/{}", t.name),
+                Some(json!({"description": t.description, "rule": t.rule})),
+                Some(&editor_token),
+            )
             .await?;
     }
 
@@ -146,7 +189,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             let end = (start + CHUNK).min(count);
             let mut body = Vec::with_capacity(((end - start) * 400) as usize);
             for i in start..end {
-                let s = if kind == "person" { gen.resident(i) } else { gen.enterprise(i) };
+                let s = if kind == "person" {
+                    gen.resident(i)
+                } else {
+                    gen.enterprise(i)
+                };
                 serde_json::to_writer(&mut body, &s.to_doc())?;
                 body.push(b'\n');
             }
@@ -171,11 +218,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut policy_ids = Vec::new();
     println!("\n{:<34} {:>10} {:>10}", "policy", "eligible", "ms");
     for p in population::catalogue::policies(today) {
-        let created = client.call(reqwest::Method::POST, "/policies", Some(serde_json::to_value(&p)?), Some(&editor_token)).await?;
+        let created = client
+            .call(
+                reqwest::Method::POST,
+                "/policies",
+                Some(serde_json::to_value(&p)?),
+                Some(&editor_token),
+            )
+            .await?;
         let id = created["id"].as_str().context("policy id")?.to_string();
-        client.call(reqwest::Method::POST, &format!("/policies/{id}/publish"), None, Some(&reviewer_token)).await?;
+        client
+            .call(
+                reqwest::Method::POST,
+                &format!("/policies/{id}/publish"),
+                None,
+                Some(&reviewer_token),
+            )
+            .await?;
         let a = client.get(&format!("/policies/{id}/audience")).await?;
-        println!("{:<34} {:>10} {:>10.0}", p.title, a["count"], a["elapsed_ms"].as_f64().unwrap_or(0.0));
+        println!(
+            "{:<34} {:>10} {:>10.0}",
+            p.title,
+            a["count"],
+            a["elapsed_ms"].as_f64().unwrap_or(0.0)
+        );
         policy_ids.push(id);
     }
 
@@ -183,27 +249,63 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut campaigns = Vec::new();
     for spec in population::catalogue::campaigns() {
         let draft = spec.to_draft(&policy_ids[spec.policy_index]);
-        let c = client.call(reqwest::Method::POST, "/campaigns", Some(serde_json::to_value(&draft)?), Some(&editor_token)).await?;
+        let c = client
+            .call(
+                reqwest::Method::POST,
+                "/campaigns",
+                Some(serde_json::to_value(&draft)?),
+                Some(&editor_token),
+            )
+            .await?;
         let id = c["id"].as_str().context("campaign id")?.to_string();
-        client.call(reqwest::Method::POST, &format!("/campaigns/{id}/submit"), None, Some(&editor_token)).await?;
-        client.call(reqwest::Method::POST, &format!("/campaigns/{id}/approve"), None, Some(&reviewer_token)).await?;
-        client.call(reqwest::Method::POST, &format!("/campaigns/{id}/launch"), None, Some(&editor_token)).await?;
+        client
+            .call(
+                reqwest::Method::POST,
+                &format!("/campaigns/{id}/submit"),
+                None,
+                Some(&editor_token),
+            )
+            .await?;
+        client
+            .call(
+                reqwest::Method::POST,
+                &format!("/campaigns/{id}/approve"),
+                None,
+                Some(&reviewer_token),
+            )
+            .await?;
+        client
+            .call(
+                reqwest::Method::POST,
+                &format!("/campaigns/{id}/launch"),
+                None,
+                Some(&editor_token),
+            )
+            .await?;
         campaigns.push((id, spec.name.clone(), spec.mode));
     }
     println!();
     let t_send = Instant::now();
-    let bars: Vec<ProgressBar> = campaigns.iter().map(|(_, name, _)| bar(&mp, 0, &short(name))).collect();
+    let bars: Vec<ProgressBar> = campaigns
+        .iter()
+        .map(|(_, name, _)| bar(&mp, 0, &short(name)))
+        .collect();
     loop {
         let mut all_done = true;
         for ((id, _, mode), pb) in campaigns.iter().zip(&bars) {
             let c = client.get(&format!("/campaigns/{id}")).await?;
             let n = &c["counts"];
             let planned = c["planned_at"].is_string();
-            let to_send = n["eligible"].as_u64().unwrap_or(0) - n["unreachable"].as_u64().unwrap_or(0);
-            let settled = n["sent"].as_u64().unwrap_or(0) + n["delivered"].as_u64().unwrap_or(0) + n["failed"].as_u64().unwrap_or(0);
+            let to_send =
+                n["eligible"].as_u64().unwrap_or(0) - n["unreachable"].as_u64().unwrap_or(0);
+            let settled = n["sent"].as_u64().unwrap_or(0)
+                + n["delivered"].as_u64().unwrap_or(0)
+                + n["failed"].as_u64().unwrap_or(0);
             pb.set_length(to_send);
             pb.set_position(settled);
-            let done = planned && n["queued"].as_u64() == Some(0) && (c["status"] == "completed" || *mode == "continuous");
+            let done = planned
+                && n["queued"].as_u64() == Some(0)
+                && (c["status"] == "completed" || *mode == "continuous");
             pb.set_message(c["status"].as_str().unwrap_or("").to_string());
             if done {
                 pb.finish();
@@ -220,30 +322,49 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let send_secs = t_send.elapsed().as_secs_f64();
 
-    println!("\n{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}", "campaign", "eligible", "unreachable", "wechat", "sms", "hotline", "delivered", "failed");
+    println!(
+        "\n{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
+        "campaign", "eligible", "unreachable", "wechat", "sms", "hotline", "delivered", "failed"
+    );
     let mut total_pushes = 0;
     for (id, name, _) in &campaigns {
         let c = client.get(&format!("/campaigns/{id}")).await?;
         let n = &c["counts"];
         let ch = &c["by_channel"];
-        total_pushes += n["eligible"].as_u64().unwrap_or(0) - n["unreachable"].as_u64().unwrap_or(0);
+        total_pushes +=
+            n["eligible"].as_u64().unwrap_or(0) - n["unreachable"].as_u64().unwrap_or(0);
         println!(
             "{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
-            short(name), n["eligible"], n["unreachable"], ch["wechat"].as_u64().unwrap_or(0), ch["sms"].as_u64().unwrap_or(0),
-            ch["hotline"].as_u64().unwrap_or(0), n["delivered"], n["failed"]
+            short(name),
+            n["eligible"],
+            n["unreachable"],
+            ch["wechat"].as_u64().unwrap_or(0),
+            ch["sms"].as_u64().unwrap_or(0),
+            ch["hotline"].as_u64().unwrap_or(0),
+            n["delivered"],
+            n["failed"]
         );
     }
-    let sample = client.get(&format!("/campaigns/{}/pushes?limit=1", campaigns[0].0)).await?;
+    let sample = client
+        .get(&format!("/campaigns/{}/pushes?limit=1", campaigns[0].0))
+        .await?;
     println!(
         "\n{total} subjects imported in {import_secs:.1} s; {total_pushes} pushes delivered through the connectors to the simulators in {send_secs:.1} s; demo total {:.1} s.",
         started.elapsed().as_secs_f64()
     );
     if let Some(item) = sample["items"].get(0) {
-        println!("example push ({}): {}", item["channel"], item["content"].as_str().unwrap_or(""));
+        println!(
+            "example push ({}): {}",
+            item["channel"],
+            item["content"].as_str().unwrap_or("")
+        );
         println!("why: {}", item["explanation"].as_str().unwrap_or(""));
     }
     println!("\nAPI:      {base}/api/v1/campaigns   (Authorization: Bearer {admin_token})");
-    println!("sandbox:  {base}/api/v1/sandbox/messages?campaign_id={}", campaigns[0].0);
+    println!(
+        "sandbox:  {base}/api/v1/sandbox/messages?campaign_id={}",
+        campaigns[0].0
+    );
     if args.exit {
         return running.stop().await;
     }

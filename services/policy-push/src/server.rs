@@ -27,7 +27,10 @@ impl Running {
 
 fn wrap(providers: ProviderSet, in_flight: &InFlight) -> ProviderSet {
     let w = |inner| -> Arc<dyn connectors::Provider> {
-        Arc::new(Attributing { inner, in_flight: in_flight.clone() })
+        Arc::new(Attributing {
+            inner,
+            in_flight: in_flight.clone(),
+        })
     };
     ProviderSet {
         sms: w(providers.sms),
@@ -39,9 +42,12 @@ fn wrap(providers: ProviderSet, in_flight: &InFlight) -> ProviderSet {
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
-    let store = store::open(&cfg.database_url)
-        .await
-        .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&cfg.database_url)))?;
+    let store = store::open(&cfg.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            crate::config::redact_url(&cfg.database_url)
+        )
+    })?;
     if let Some(token) = &cfg.admin_token {
         if api::bootstrap_admin(store.as_ref(), token).await? {
             tracing::info!("created the bootstrap admin from POLICY_PUSH_ADMIN_TOKEN");
@@ -60,17 +66,28 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         .context("cannot open the sandbox record")?;
     let in_flight = InFlight::default();
     let mut sim_cfg = cfg.simulator.clone();
-    sim_cfg.sms_report_url.get_or_insert_with(|| format!("{base}/callbacks/aliyun/sms-report"));
-    sim_cfg.tencent_sms_report_url.get_or_insert_with(|| format!("{base}/callbacks/tencent/sms-report"));
-    sim_cfg.wechat_event_url.get_or_insert_with(|| format!("{base}/callbacks/wechat/events"));
-    sim_cfg.voice_report_url.get_or_insert_with(|| format!("{base}/callbacks/aliyun/voice-report"));
+    sim_cfg
+        .sms_report_url
+        .get_or_insert_with(|| format!("{base}/callbacks/aliyun/sms-report"));
+    sim_cfg
+        .tencent_sms_report_url
+        .get_or_insert_with(|| format!("{base}/callbacks/tencent/sms-report"));
+    sim_cfg
+        .wechat_event_url
+        .get_or_insert_with(|| format!("{base}/callbacks/wechat/events"));
+    sim_cfg
+        .voice_report_url
+        .get_or_insert_with(|| format!("{base}/callbacks/aliyun/voice-report"));
     let attribution = in_flight.clone();
     let sim_state = simulators::SimulatorState::new(
         sim_cfg,
         sandbox.clone(),
         Arc::new(move |r: &str| attribution.attribute(r)),
     );
-    let providers = wrap(connectors::build_providers(&ProvidersConfig::simulator(&base)), &in_flight);
+    let providers = wrap(
+        connectors::build_providers(&ProvidersConfig::simulator(&base)),
+        &in_flight,
+    );
 
     let pipeline = Pipeline::new(
         store,
@@ -114,7 +131,11 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         sandbox.flush().await;
         Ok(())
     });
-    Ok(Running { addr, shutdown, done })
+    Ok(Running {
+        addr,
+        shutdown,
+        done,
+    })
 }
 
 pub async fn wait_for_signal() {
@@ -148,7 +169,10 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let sandbox = simulators::SandboxLog::open_in_dir(&args.data_dir).await?;
     let state = simulators::SimulatorState::new(cfg, sandbox, Arc::new(simulators::NoAttribution));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    println!("provider simulators listening on http://{}", listener.local_addr()?);
+    println!(
+        "provider simulators listening on http://{}",
+        listener.local_addr()?
+    );
     simulators::serve(listener, state, wait_for_signal()).await?;
     Ok(())
 }

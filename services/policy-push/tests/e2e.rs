@@ -26,7 +26,11 @@ fn population() -> Population {
     let mut ineligible = BTreeSet::new();
     for i in 0..40u32 {
         let id = resident_id("19900307", 100 + i);
-        let status = if i % 2 == 0 { "registered_unemployed" } else { "employed" };
+        let status = if i % 2 == 0 {
+            "registered_unemployed"
+        } else {
+            "employed"
+        };
         let (m, o) = match i % 5 {
             0 => (Some(mobile(i)), Some(openid(i))),
             1 => (Some(mobile(i)), None),
@@ -34,7 +38,13 @@ fn population() -> Population {
             3 => (None, None),
             _ => (Some(mobile(i)), Some(openid(i))),
         };
-        let p = person(&id, &format!("居民{i}"), m.clone(), o.clone(), json!({"district": "浦东新区", "employment_status": status}));
+        let p = person(
+            &id,
+            &format!("居民{i}"),
+            m.clone(),
+            o.clone(),
+            json!({"district": "浦东新区", "employment_status": status}),
+        );
         lines.push(p.to_string());
         if status != "registered_unemployed" {
             ineligible.insert(id);
@@ -61,16 +71,44 @@ fn population() -> Population {
     // A subscriber who unfollowed the account: WeChat answers 43004, SMS takes over.
     let unsub = openid(9999);
     let id = resident_id("19950101", 999);
-    lines.push(person(&id, "退订者", Some(mobile(9999)), Some(unsub.clone()), json!({"employment_status": "registered_unemployed"})).to_string());
+    lines.push(
+        person(
+            &id,
+            "退订者",
+            Some(mobile(9999)),
+            Some(unsub.clone()),
+            json!({"employment_status": "registered_unemployed"}),
+        )
+        .to_string(),
+    );
     expected.insert(id, ("sms".into(), mobile(9999)));
     // Bad lines that must be rejected without stopping the good ones.
     let good = resident_id("19900307", 1);
     let wrong = if good.ends_with('0') { '1' } else { '0' };
     let bad_check = format!("{}{wrong}", &good[..17]);
-    lines.insert(3, json!({"id": bad_check, "kind": "person", "name": "bad check digit"}).to_string());
+    lines.insert(
+        3,
+        json!({"id": bad_check, "kind": "person", "name": "bad check digit"}).to_string(),
+    );
     lines.insert(7, "{not json".into());
-    lines.insert(11, person(&resident_id("19900307", 998), "bad mobile", Some("12345".into()), None, json!({})).to_string());
-    Population { ndjson: lines.join("\n") + "\n", expected, unreachable, ineligible, unsubscribed_openid: unsub }
+    lines.insert(
+        11,
+        person(
+            &resident_id("19900307", 998),
+            "bad mobile",
+            Some("12345".into()),
+            None,
+            json!({}),
+        )
+        .to_string(),
+    );
+    Population {
+        ndjson: lines.join("\n") + "\n",
+        expected,
+        unreachable,
+        ineligible,
+        unsubscribed_openid: unsub,
+    }
 }
 
 #[test]
@@ -78,32 +116,68 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     let dir = tempfile::tempdir().unwrap();
     let pop = population();
     let sim_cfg = dir.path().join("sim.json");
-    std::fs::write(&sim_cfg, json!({"wechat_unsubscribed": [pop.unsubscribed_openid], "receipt_delay_ms": 50}).to_string()).unwrap();
-    let server = Server::start(&dir.path().join("data"), &[("POLICY_PUSH_SIMULATOR_CONFIG", sim_cfg.display().to_string())]);
+    std::fs::write(
+        &sim_cfg,
+        json!({"wechat_unsubscribed": [pop.unsubscribed_openid], "receipt_delay_ms": 50})
+            .to_string(),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[(
+            "POLICY_PUSH_SIMULATOR_CONFIG",
+            sim_cfg.display().to_string(),
+        )],
+    );
     let api = server.api();
 
     // Authentication.
     let (st, v) = api.with_token("wrong").get("/api/v1/tags");
-    assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
 
     // Import with per-line rejections.
     let (st, report) = api.import("application/x-ndjson", pop.ndjson.clone());
     assert_eq!(st, 200, "{report}");
     assert_eq!(report["accepted"], 51, "{report}");
-    let rejected: Vec<(u64, String)> = report["rejected"].as_array().unwrap().iter()
-        .map(|r| (r["line"].as_u64().unwrap(), r["error"].as_str().unwrap().to_string())).collect();
+    let rejected: Vec<(u64, String)> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["error"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     assert_eq!(rejected.len(), 3, "{report}");
     assert_eq!(rejected[0].0, 4);
-    assert!(rejected[0].1.starts_with("invalid_resident_id"), "{rejected:?}");
+    assert!(
+        rejected[0].1.starts_with("invalid_resident_id"),
+        "{rejected:?}"
+    );
     assert_eq!(rejected[1].0, 8);
     assert!(rejected[1].1.starts_with("invalid_json"), "{rejected:?}");
     assert_eq!(rejected[2].0, 12);
     assert!(rejected[2].1.starts_with("invalid_mobile"), "{rejected:?}");
 
     // A tag; a bad rule is refused with where and why.
-    let (st, v) = api.put("/api/v1/tags/small_enterprise", json!({"description": "x", "rule": "kind == 'enterprise' && employees <"}));
-    assert_eq!((st, v["error"]["code"].as_str()), (400, Some("invalid_rule")), "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("column"), "{v}");
+    let (st, v) = api.put(
+        "/api/v1/tags/small_enterprise",
+        json!({"description": "x", "rule": "kind == 'enterprise' && employees <"}),
+    );
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_rule")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("column"),
+        "{v}"
+    );
     let (st, v) = api.put("/api/v1/tags/small_enterprise", json!({"description": "员工少于20人的企业", "rule": "kind == 'enterprise' && employees < 20"}));
     assert_eq!(st, 200, "{v}");
     let (_, s) = api.get(&format!("/api/v1/subjects/{}", credit_code(1)));
@@ -123,16 +197,27 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     let (st, v) = api.post(&format!("/api/v1/policies/{pid}/publish"), json!({}));
     assert_eq!((st, v["status"].as_str()), (200, Some("published")), "{v}");
     let (_, a) = api.get(&format!("/api/v1/policies/{pid}/audience"));
-    assert_eq!(a["count"].as_u64().unwrap() as usize, pop.expected.len() + pop.unreachable.len(), "{a}");
+    assert_eq!(
+        a["count"].as_u64().unwrap() as usize,
+        pop.expected.len() + pop.unreachable.len(),
+        "{a}"
+    );
 
     // A campaign; unknown template variables and channels are refused.
     let templates = json!({
         "wechat": "thing1: {{ policy.title }}\nthing2: {{ subject.name }}",
         "sms": "{{ subject.name }}您好，您可申请{{ policy.title }}，预计{{ benefit | yuan }}元，详情{{ link }}",
     });
-    let (st, v) = api.post("/api/v1/campaigns", json!({"policy_id": pid, "name": "x", "mode": "once", "channels": ["wechat", "sms"],
-        "templates": {"wechat": "thing1: {{ nope }}", "sms": "{{ link }}"}}));
-    assert_eq!((st, v["error"]["code"].as_str()), (400, Some("invalid_template")), "{v}");
+    let (st, v) = api.post(
+        "/api/v1/campaigns",
+        json!({"policy_id": pid, "name": "x", "mode": "once", "channels": ["wechat", "sms"],
+        "templates": {"wechat": "thing1: {{ nope }}", "sms": "{{ link }}"}}),
+    );
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_template")),
+        "{v}"
+    );
     let (st, v) = api.post("/api/v1/campaigns", json!({"policy_id": pid, "name": "x", "mode": "once", "channels": ["fax"], "templates": {}}));
     assert_eq!(st, 400, "{v}");
     let (st, c) = api.post("/api/v1/campaigns", json!({"policy_id": pid, "name": "测试活动", "mode": "once",
@@ -144,8 +229,16 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
 
     let done = api.wait_completed(&cid, Duration::from_secs(60));
     let counts = &done["counts"];
-    assert_eq!(counts["eligible"].as_u64().unwrap() as usize, pop.expected.len() + pop.unreachable.len(), "{done}");
-    assert_eq!(counts["unreachable"].as_u64().unwrap() as usize, pop.unreachable.len(), "{done}");
+    assert_eq!(
+        counts["eligible"].as_u64().unwrap() as usize,
+        pop.expected.len() + pop.unreachable.len(),
+        "{done}"
+    );
+    assert_eq!(
+        counts["unreachable"].as_u64().unwrap() as usize,
+        pop.unreachable.len(),
+        "{done}"
+    );
     assert_eq!(counts["failed"], 0, "{done}");
 
     // Exactly the expected messages reached the simulators: one each, right channel and address.
@@ -153,14 +246,24 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     let mut got: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     for m in &msgs {
         let sid = m["subject_id"].as_str().unwrap().to_string();
-        let prev = got.insert(sid.clone(), (m["channel"].as_str().unwrap().into(), m["to"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()));
+        let prev = got.insert(
+            sid.clone(),
+            (
+                m["channel"].as_str().unwrap().into(),
+                m["to"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            ),
+        );
         assert!(prev.is_none(), "{sid} was sent twice");
     }
     assert_eq!(got.len(), pop.expected.len(), "sandbox: {msgs:?}");
     for (sid, (channel, to)) in &pop.expected {
         let (gc, gt, content) = got.get(sid).unwrap_or_else(|| panic!("{sid} got nothing"));
         assert_eq!((gc, gt), (channel, to), "{sid}");
-        assert!(content.contains("/l/"), "content carries the recipient link: {content}");
+        assert!(
+            content.contains("/l/"),
+            "content carries the recipient link: {content}"
+        );
         if channel == "sms" {
             assert!(content.contains("您好，您可申请测试补贴"), "{content}");
         } else {
@@ -171,7 +274,11 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
         assert!(!got.contains_key(sid), "{sid} must not be sent anything");
     }
     // The enterprise's SMS has its benefit rendered: 60% of 10001.
-    assert!(got[&credit_code(1)].2.contains("6,000.60"), "{}", got[&credit_code(1)].2);
+    assert!(
+        got[&credit_code(1)].2.contains("6,000.60"),
+        "{}",
+        got[&credit_code(1)].2
+    );
 
     // Pushes carry explanations and benefits; recipient links open a page.
     let pushes = api.pushes(&cid);
@@ -179,9 +286,19 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     for p in &pushes {
         assert!(p["explanation"].as_str().unwrap().contains('✓'), "{p}");
         assert!(p["benefit"].is_number(), "{p}");
-        assert!(["sent", "delivered"].contains(&p["status"].as_str().unwrap()), "{p}");
+        assert!(
+            ["sent", "delivered"].contains(&p["status"].as_str().unwrap()),
+            "{p}"
+        );
     }
-    let link = got.values().find_map(|(_, _, c)| c.split_whitespace().find(|w| w.contains("/l/")).map(str::to_string)).unwrap();
+    let link = got
+        .values()
+        .find_map(|(_, _, c)| {
+            c.split_whitespace()
+                .find(|w| w.contains("/l/"))
+                .map(str::to_string)
+        })
+        .unwrap();
     let link = &link[link.find("http").unwrap()..];
     let page = reqwest::blocking::get(link).unwrap();
     assert_eq!(page.status(), 200);
@@ -193,7 +310,10 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
 #[test]
 fn csv_import_and_approvals() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("data"), &[("POLICY_PUSH_REQUIRE_APPROVAL", "true".into())]);
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[("POLICY_PUSH_REQUIRE_APPROVAL", "true".into())],
+    );
     let api = server.api();
     let csv = format!(
         "id,kind,name,mobile,wechat_openid,district,employees\n{},enterprise,甲公司,{},,浦东新区,12\n{},enterprise,乙公司,,,浦东新区,x|y\nbad,person,丙,,,,\n{},person,丁,+86{},,黄浦区,\n",
@@ -209,15 +329,27 @@ fn csv_import_and_approvals() {
     assert_eq!(s["attributes"]["employees"], json!(["x", "y"]));
 
     // Four eyes: an editor creates, the same person cannot approve, a reviewer can.
-    let (_, ed) = api.post("/api/v1/operators", json!({"name": "editor", "role": "editor"}));
-    let (_, rv) = api.post("/api/v1/operators", json!({"name": "reviewer", "role": "reviewer"}));
-    let (_, vw) = api.post("/api/v1/operators", json!({"name": "viewer", "role": "viewer"}));
+    let (_, ed) = api.post(
+        "/api/v1/operators",
+        json!({"name": "editor", "role": "editor"}),
+    );
+    let (_, rv) = api.post(
+        "/api/v1/operators",
+        json!({"name": "reviewer", "role": "reviewer"}),
+    );
+    let (_, vw) = api.post(
+        "/api/v1/operators",
+        json!({"name": "viewer", "role": "viewer"}),
+    );
     let editor = api.with_token(ed["token"].as_str().unwrap());
     let reviewer = api.with_token(rv["token"].as_str().unwrap());
     let viewer = api.with_token(vw["token"].as_str().unwrap());
     let (st, _) = viewer.post("/api/v1/operators", json!({"name": "x", "role": "admin"}));
     assert_eq!(st, 403);
-    let (st, p) = editor.post("/api/v1/policies", json!({"title": "t", "eligibility": "kind == 'enterprise'"}));
+    let (st, p) = editor.post(
+        "/api/v1/policies",
+        json!({"title": "t", "eligibility": "kind == 'enterprise'"}),
+    );
     assert_eq!(st, 201, "{p}");
     let pid = p["id"].as_str().unwrap();
     reviewer.post(&format!("/api/v1/policies/{pid}/publish"), json!({}));
@@ -225,10 +357,18 @@ fn csv_import_and_approvals() {
     assert_eq!(st, 201, "{c}");
     let cid = c["id"].as_str().unwrap();
     let (st, v) = editor.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}));
-    assert_eq!((st, v["error"]["code"].as_str()), (409, Some("not_approved")), "{v}");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("not_approved")),
+        "{v}"
+    );
     editor.post(&format!("/api/v1/campaigns/{cid}/submit"), json!({}));
     let (st, v) = editor.post(&format!("/api/v1/campaigns/{cid}/approve"), json!({}));
-    assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")), "{v}");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{v}"
+    );
     let (st, v) = viewer.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}));
     assert_eq!(st, 403, "{v}");
     let (st, v) = reviewer.post(&format!("/api/v1/campaigns/{cid}/approve"), json!({}));
@@ -242,8 +382,18 @@ fn csv_import_and_approvals() {
     let (_, s) = viewer.get(&format!("/api/v1/subjects/{}", resident_id("20000101", 5)));
     assert_eq!(s["mobile"], "139****0002", "{s}");
     let (_, log) = api.get("/api/v1/audit");
-    let actions: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["campaign.submit", "campaign.approve", "campaign.launch", "policy.publish"] {
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "campaign.submit",
+        "campaign.approve",
+        "campaign.launch",
+        "policy.publish",
+    ] {
         assert!(actions.contains(&a), "{actions:?}");
     }
 }
@@ -260,14 +410,32 @@ fn continuous_campaign_pushes_newly_eligible_once() {
     let cid = c["id"].as_str().unwrap();
     api.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}));
     let id = resident_id("19880808", 11);
-    let subject = |status: &str| person(&id, "张三", Some(mobile(77)), None, json!({"employment_status": status}));
+    let subject = |status: &str| {
+        person(
+            &id,
+            "张三",
+            Some(mobile(77)),
+            None,
+            json!({"employment_status": status}),
+        )
+    };
     let (st, v) = api.put(&format!("/api/v1/subjects/{id}"), subject("employed"));
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["new_pushes"], json!([]));
-    let (_, v) = api.put(&format!("/api/v1/subjects/{id}"), subject("registered_unemployed"));
+    let (_, v) = api.put(
+        &format!("/api/v1/subjects/{id}"),
+        subject("registered_unemployed"),
+    );
     assert_eq!(v["new_pushes"], json!([cid]), "{v}");
-    let (_, v) = api.put(&format!("/api/v1/subjects/{id}"), subject("registered_unemployed"));
-    assert_eq!(v["new_pushes"], json!([]), "at most once per subject per campaign");
+    let (_, v) = api.put(
+        &format!("/api/v1/subjects/{id}"),
+        subject("registered_unemployed"),
+    );
+    assert_eq!(
+        v["new_pushes"],
+        json!([]),
+        "at most once per subject per campaign"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let msgs = api.sandbox(cid);

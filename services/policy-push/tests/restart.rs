@@ -13,9 +13,16 @@ fn killed_mid_campaign_resumes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let sim_cfg = dir.path().join("sim.json");
-    std::fs::write(&sim_cfg, json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50}).to_string()).unwrap();
+    std::fs::write(
+        &sim_cfg,
+        json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50}).to_string(),
+    )
+    .unwrap();
     let env = [
-        ("POLICY_PUSH_SIMULATOR_CONFIG", sim_cfg.display().to_string()),
+        (
+            "POLICY_PUSH_SIMULATOR_CONFIG",
+            sim_cfg.display().to_string(),
+        ),
         ("POLICY_PUSH_RATE_PER_SECOND", "400".to_string()),
     ];
     let mut server = Server::start(&data, &env);
@@ -25,13 +32,22 @@ fn killed_mid_campaign_resumes_without_loss_or_duplicates() {
     for i in 0..N {
         // Half on WeChat, half on SMS.
         let openid = (i % 2 == 0).then(|| openid(i));
-        let p = person(&resident_id(if i < 1000 { "19900101" } else { "19910101" }, i % 1000), "居民", Some(mobile(i)), openid, json!({"employment_status": "registered_unemployed"}));
+        let p = person(
+            &resident_id(if i < 1000 { "19900101" } else { "19910101" }, i % 1000),
+            "居民",
+            Some(mobile(i)),
+            openid,
+            json!({"employment_status": "registered_unemployed"}),
+        );
         lines.push_str(&p.to_string());
         lines.push('\n');
     }
     let (_, r) = api.import("application/x-ndjson", lines);
     assert_eq!(r["accepted"], N, "rejected: {}", r["rejected_count"]);
-    let (_, p) = api.post("/api/v1/policies", json!({"title": "补贴", "eligibility": "employment_status == 'registered_unemployed'"}));
+    let (_, p) = api.post(
+        "/api/v1/policies",
+        json!({"title": "补贴", "eligibility": "employment_status == 'registered_unemployed'"}),
+    );
     let pid = p["id"].as_str().unwrap().to_string();
     api.post(&format!("/api/v1/policies/{pid}/publish"), json!({}));
     let (_, c) = api.post("/api/v1/campaigns", json!({"policy_id": pid, "name": "c", "channels": ["wechat", "sms"],
@@ -44,9 +60,13 @@ fn killed_mid_campaign_resumes_without_loss_or_duplicates() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
-        let settled = c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
+        let settled =
+            c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
         if settled >= 200 {
-            assert!(settled < u64::from(N), "the campaign finished before the kill; slow it down");
+            assert!(
+                settled < u64::from(N),
+                "the campaign finished before the kill; slow it down"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "nothing was sent: {c}");
@@ -63,9 +83,16 @@ fn killed_mid_campaign_resumes_without_loss_or_duplicates() {
     let msgs = api.sandbox(&cid);
     let mut per_subject: BTreeMap<String, u32> = BTreeMap::new();
     for m in &msgs {
-        *per_subject.entry(m["subject_id"].as_str().unwrap().to_string()).or_default() += 1;
+        *per_subject
+            .entry(m["subject_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     let twice: Vec<_> = per_subject.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "pushed twice: {twice:?}");
-    assert_eq!(per_subject.len() as u32, N, "every subject exactly once (got {} messages)", msgs.len());
+    assert_eq!(
+        per_subject.len() as u32,
+        N,
+        "every subject exactly once (got {} messages)",
+        msgs.len()
+    );
 }

@@ -26,7 +26,12 @@ pub fn router() -> Router<AppState> {
         .route("/callbacks/aliyun/voice-report", post(aliyun_voice))
 }
 
-async fn apply(s: &AppState, parsed: Result<Vec<Receipt>, ReceiptError>, reply: &'static str, json: bool) -> Response {
+async fn apply(
+    s: &AppState,
+    parsed: Result<Vec<Receipt>, ReceiptError>,
+    reply: &'static str,
+    json: bool,
+) -> Response {
     let receipts = match parsed {
         Ok(r) => r,
         Err(e) => {
@@ -53,22 +58,50 @@ async fn apply(s: &AppState, parsed: Result<Vec<Receipt>, ReceiptError>, reply: 
         }
     }
     tracing::debug!(receipts = receipts.len(), matched, "receipts applied");
-    let ct = if json { "application/json" } else { "text/plain" };
+    let ct = if json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
     ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
 }
 
 async fn aliyun_sms(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, receipts::parse_aliyun_sms_report(&body), receipts::ALIYUN_SMS_REPORT_REPLY, true).await
+    apply(
+        &s,
+        receipts::parse_aliyun_sms_report(&body),
+        receipts::ALIYUN_SMS_REPORT_REPLY,
+        true,
+    )
+    .await
 }
 
 async fn tencent_sms(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, receipts::parse_tencent_sms_report(&body), receipts::TENCENT_SMS_REPORT_REPLY, true).await
+    apply(
+        &s,
+        receipts::parse_tencent_sms_report(&body),
+        receipts::TENCENT_SMS_REPORT_REPLY,
+        true,
+    )
+    .await
 }
 
 async fn wechat(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, receipts::parse_wechat_event(&body), receipts::WECHAT_EVENT_REPLY, false).await
+    apply(
+        &s,
+        receipts::parse_wechat_event(&body),
+        receipts::WECHAT_EVENT_REPLY,
+        false,
+    )
+    .await
 }
 
 async fn aliyun_voice(State(s): State<AppState>, body: Bytes) -> Response {
-    apply(&s, receipts::parse_aliyun_voice_report(&body), receipts::ALIYUN_VOICE_REPORT_REPLY, true).await
+    apply(
+        &s,
+        receipts::parse_aliyun_voice_report(&body),
+        receipts::ALIYUN_VOICE_REPORT_REPLY,
+        true,
+    )
+    .await
 }

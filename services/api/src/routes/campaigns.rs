@@ -53,7 +53,10 @@ pub async fn create(
     let draft: CampaignDraft = parse_json(&body)?;
     let checked = draft.clone().check().map_err(campaign_error)?;
     if s.store.get_policy(&checked.policy_id).await?.is_none() {
-        return Err(ApiError::bad_request("invalid_campaign", format!("policy {} does not exist", checked.policy_id)));
+        return Err(ApiError::bad_request(
+            "invalid_campaign",
+            format!("policy {} does not exist", checked.policy_id),
+        ));
     }
     if checked.schedule.cron.is_some() {
         return Err(ApiError::bad_request(
@@ -76,15 +79,28 @@ pub async fn create(
         completed_at: None,
     };
     s.store.insert_campaign(&rec).await?;
-    s.audit(&op, "campaign.create", &rec.id, serde_json::json!({"name": rec.name, "policy_id": rec.policy_id})).await?;
+    s.audit(
+        &op,
+        "campaign.create",
+        &rec.id,
+        serde_json::json!({"name": rec.name, "policy_id": rec.policy_id}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(campaign_json(&s, &rec).await?)))
 }
 
 async fn load(s: &AppState, id: &str) -> ApiResult<CampaignRecord> {
-    s.store.get_campaign(id).await?.ok_or_else(|| ApiError::not_found(format!("campaign {id}")))
+    s.store
+        .get_campaign(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("campaign {id}")))
 }
 
-pub async fn get(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn get(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let c = load(&s, &id).await?;
     Ok(Json(campaign_json(&s, &c).await?))
@@ -117,47 +133,117 @@ async fn transition(
             store::StoreError::Conflict(m) => ApiError::conflict("invalid_state", m),
             other => other.into(),
         })?;
-    s.audit(op, action, id, serde_json::json!({"before": before.status.as_str(), "after": after.status.as_str()})).await?;
+    s.audit(
+        op,
+        action,
+        id,
+        serde_json::json!({"before": before.status.as_str(), "after": after.status.as_str()}),
+    )
+    .await?;
     Ok(Json(campaign_json(s, &after).await?))
 }
 
-pub async fn submit(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn submit(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::WriteCatalogue)?;
-    transition(&s, &op, &id, &[CampaignStatus::Draft], CampaignStatus::Submitted, CampaignChange::default(), "campaign.submit").await
+    transition(
+        &s,
+        &op,
+        &id,
+        &[CampaignStatus::Draft],
+        CampaignStatus::Submitted,
+        CampaignChange::default(),
+        "campaign.submit",
+    )
+    .await
 }
 
-pub async fn approve(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn approve(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Approve)?;
     let c = load(&s, &id).await?;
     if c.created_by == op.id() {
-        return Err(ApiError::forbidden("a campaign must be approved by someone other than its creator"));
+        return Err(ApiError::forbidden(
+            "a campaign must be approved by someone other than its creator",
+        ));
     }
-    let change = CampaignChange { approved_by: Some(op.id().to_string()), ..Default::default() };
-    transition(&s, &op, &id, &[CampaignStatus::Submitted], CampaignStatus::Approved, change, "campaign.approve").await
+    let change = CampaignChange {
+        approved_by: Some(op.id().to_string()),
+        ..Default::default()
+    };
+    transition(
+        &s,
+        &op,
+        &id,
+        &[CampaignStatus::Submitted],
+        CampaignStatus::Approved,
+        change,
+        "campaign.approve",
+    )
+    .await
 }
 
-pub async fn launch(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn launch(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Launch)?;
     let c = load(&s, &id).await?;
     let launchable: &[CampaignStatus] = match (c.status, s.config.require_approval) {
         (CampaignStatus::Approved, _) => &[CampaignStatus::Approved],
         (CampaignStatus::Draft, false) => &[CampaignStatus::Draft],
         (CampaignStatus::Draft | CampaignStatus::Submitted, _) => {
-            return Err(ApiError::conflict("not_approved", format!("campaign {id} is {}; it needs a reviewer's approval first", c.status.as_str())))
+            return Err(ApiError::conflict(
+                "not_approved",
+                format!(
+                    "campaign {id} is {}; it needs a reviewer's approval first",
+                    c.status.as_str()
+                ),
+            ))
         }
         (other, _) => {
-            return Err(ApiError::conflict("invalid_state", format!("campaign {id} is {}; it cannot be launched", other.as_str())))
+            return Err(ApiError::conflict(
+                "invalid_state",
+                format!("campaign {id} is {}; it cannot be launched", other.as_str()),
+            ))
         }
     };
-    let policy = s.store.get_policy(&c.policy_id).await?.ok_or_else(|| ApiError::not_found("policy"))?;
+    let policy = s
+        .store
+        .get_policy(&c.policy_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy"))?;
     if policy.status != PolicyStatus::Published {
         return Err(ApiError::conflict(
             "policy_not_published",
-            format!("policy {} is {}; publish it before launching", policy.id, policy.status.as_str()),
+            format!(
+                "policy {} is {}; publish it before launching",
+                policy.id,
+                policy.status.as_str()
+            ),
         ));
     }
-    let change = CampaignChange { launched_at: Some(chrono::Utc::now()), ..Default::default() };
-    let out = transition(&s, &op, &id, launchable, CampaignStatus::Running, change, "campaign.launch").await?;
+    let change = CampaignChange {
+        launched_at: Some(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let out = transition(
+        &s,
+        &op,
+        &id,
+        launchable,
+        CampaignStatus::Running,
+        change,
+        "campaign.launch",
+    )
+    .await?;
     s.pipeline.wake.notify_waiters();
     Ok(out)
 }
@@ -180,12 +266,16 @@ pub async fn pushes(
     load(&s, &id).await?;
     let after: i64 = match q.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))?,
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+        })?,
     };
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);
     let rows = s.store.campaign_pushes(&id, after, limit).await?;
     let personal = op.may(Action::ReadPersonal);
-    let next = (rows.len() as u32 == limit).then(|| rows.last().map(|r| r.seq.to_string())).flatten();
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.seq.to_string()))
+        .flatten();
     let items: Vec<_> = rows
         .iter()
         .map(|r| {

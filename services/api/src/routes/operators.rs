@@ -27,13 +27,26 @@ pub async fn create(
     op.require(Action::ManageOperators)?;
     let req: NewOperator = parse_json(&body)?;
     let role = Role::parse(&req.role).ok_or_else(|| {
-        ApiError::bad_request("invalid_role", format!("role {:?} is not admin, editor, reviewer or viewer", req.role))
+        ApiError::bad_request(
+            "invalid_role",
+            format!(
+                "role {:?} is not admin, editor, reviewer or viewer",
+                req.role
+            ),
+        )
     })?;
     let name = req.name.trim();
     if name.is_empty() {
-        return Err(ApiError::bad_request("invalid_operator", "name is required"));
+        return Err(ApiError::bad_request(
+            "invalid_operator",
+            "name is required",
+        ));
     }
-    let token: String = rand::thread_rng().sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let token: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     let rec = OperatorRecord {
         id: pipeline::codes::record_id("op"),
         name: name.to_string(),
@@ -41,11 +54,18 @@ pub async fn create(
         created_at: chrono::Utc::now(),
     };
     s.store.insert_operator(&rec, &token_hash(&token)).await?;
-    s.audit(&op, "operator.create", &rec.id, serde_json::json!({"name": rec.name, "role": role.as_str()}))
-        .await?;
+    s.audit(
+        &op,
+        "operator.create",
+        &rec.id,
+        serde_json::json!({"name": rec.name, "role": role.as_str()}),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({"id": rec.id, "name": rec.name, "role": role.as_str(), "token": token})),
+        Json(
+            serde_json::json!({"id": rec.id, "name": rec.name, "role": role.as_str(), "token": token}),
+        ),
     ))
 }
 
@@ -62,7 +82,9 @@ pub async fn audit_log(
 ) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let rows = s.store.audit_log(q.cursor.unwrap_or(0), 200).await?;
-    let next = (rows.len() == 200).then(|| rows.last().map(|(id, _)| id.to_string())).flatten();
+    let next = (rows.len() == 200)
+        .then(|| rows.last().map(|(id, _)| id.to_string()))
+        .flatten();
     let items: Vec<_> = rows
         .into_iter()
         .map(|(id, e)| serde_json::json!({"id": id, "operator_id": e.operator_id, "action": e.action, "target": e.target, "detail": e.detail, "at": e.at}))

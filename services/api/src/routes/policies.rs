@@ -50,26 +50,49 @@ pub async fn create(
         published_at: None,
     };
     s.store.insert_policy(&rec).await?;
-    s.audit(&op, "policy.create", &rec.id, serde_json::json!({"title": rec.draft.title})).await?;
+    s.audit(
+        &op,
+        "policy.create",
+        &rec.id,
+        serde_json::json!({"title": rec.draft.title}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(policy_json(&rec))))
 }
 
 async fn load(s: &AppState, id: &str) -> ApiResult<PolicyRecord> {
-    s.store.get_policy(id).await?.ok_or_else(|| ApiError::not_found(format!("policy {id}")))
+    s.store
+        .get_policy(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("policy {id}")))
 }
 
-pub async fn get(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn get(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     Ok(Json(policy_json(&load(&s, &id).await?)))
 }
 
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
-    let items: Vec<_> = s.store.list_policies().await?.iter().map(policy_json).collect();
+    let items: Vec<_> = s
+        .store
+        .list_policies()
+        .await?
+        .iter()
+        .map(policy_json)
+        .collect();
     Ok(Json(serde_json::json!({"items": items})))
 }
 
-pub async fn publish(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn publish(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Publish)?;
     let p = load(&s, &id).await?;
     match p.status {
@@ -78,12 +101,23 @@ pub async fn publish(State(s): State<AppState>, op: Operator, Path(id): Path<Str
         other => {
             return Err(ApiError::conflict(
                 "invalid_state",
-                format!("policy {id} is {}; only a draft can be published", other.as_str()),
+                format!(
+                    "policy {id} is {}; only a draft can be published",
+                    other.as_str()
+                ),
             ))
         }
     }
-    s.store.set_policy_status(&id, PolicyStatus::Published, chrono::Utc::now()).await?;
-    s.audit(&op, "policy.publish", &id, serde_json::json!({"before": p.status.as_str(), "after": "published"})).await?;
+    s.store
+        .set_policy_status(&id, PolicyStatus::Published, chrono::Utc::now())
+        .await?;
+    s.audit(
+        &op,
+        "policy.publish",
+        &id,
+        serde_json::json!({"before": p.status.as_str(), "after": "published"}),
+    )
+    .await?;
     Ok(Json(policy_json(&load(&s, &id).await?)))
 }
 
@@ -109,9 +143,18 @@ pub async fn audience(
         None | Some("") => None,
         Some(f) => Some(Rule::parse(f).map_err(|e| invalid_rule("filter", &e))?),
     };
-    let criteria = Criteria { eligibility: checked.eligibility, filter };
+    let criteria = Criteria {
+        eligibility: checked.eligibility,
+        filter,
+    };
     let started = std::time::Instant::now();
-    let mut a = compute_audience(s.store.as_ref(), &criteria, today(), q.sample.unwrap_or(20).min(1000)).await?;
+    let mut a = compute_audience(
+        s.store.as_ref(),
+        &criteria,
+        today(),
+        q.sample.unwrap_or(20).min(1000),
+    )
+    .await?;
     if !op.may(Action::ReadPersonal) {
         for id in &mut a.sample {
             if id.len() == 18 && id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {

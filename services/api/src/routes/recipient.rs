@@ -34,16 +34,31 @@ h1{{font-size:1.3em;margin:8px 0}} h2{{font-size:1.05em;margin:0 0 6px;color:#0b
 }
 
 fn not_found(msg: &str) -> (StatusCode, Html<String>) {
-    (StatusCode::NOT_FOUND, page("链接无效", &format!("<section><h1>链接无效</h1><p>{}</p></section>", esc(msg))))
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            "链接无效",
+            &format!("<section><h1>链接无效</h1><p>{}</p></section>", esc(msg)),
+        ),
+    )
 }
 
-pub async fn page_handler(s: &AppState, code: &str) -> Result<(StatusCode, Html<String>), anyhow::Error> {
+pub async fn page_handler(
+    s: &AppState,
+    code: &str,
+) -> Result<(StatusCode, Html<String>), anyhow::Error> {
     let Some(push) = s.store.push_by_link(code).await? else {
         return Ok(not_found("该链接不存在或已失效。"));
     };
     let expires = push.created_at + chrono::Duration::days(s.config.link_days);
     if chrono::Utc::now() > expires {
-        return Ok((StatusCode::GONE, page("链接已过期", "<section><h1>链接已过期</h1><p>请登录“一网通办”查询相关政策。</p></section>")));
+        return Ok((
+            StatusCode::GONE,
+            page(
+                "链接已过期",
+                "<section><h1>链接已过期</h1><p>请登录“一网通办”查询相关政策。</p></section>",
+            ),
+        ));
     }
     let Some(campaign) = s.store.get_campaign(&push.campaign_id).await? else {
         return Ok(not_found("该链接对应的活动不存在。"));
@@ -60,7 +75,15 @@ pub async fn page_handler(s: &AppState, code: &str) -> Result<(StatusCode, Html<
         .filter(|c| c.held)
         .map(|c| {
             let vals: Vec<String> = c.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            format!("<li>{}{}</li>", esc(&c.clause), if vals.is_empty() { String::new() } else { format!(" <span class=muted>（{}）</span>", esc(&vals.join("，"))) })
+            format!(
+                "<li>{}{}</li>",
+                esc(&c.clause),
+                if vals.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <span class=muted>（{}）</span>", esc(&vals.join("，")))
+                }
+            )
         })
         .collect();
     let amount = push
@@ -73,11 +96,17 @@ pub async fn page_handler(s: &AppState, code: &str) -> Result<(StatusCode, Html<
         .filter(|l| !l.trim().is_empty())
         .map(|l| format!("<p>{}</p>", esc(l.trim())))
         .collect();
-    let deadline = d.effective_to.map(|t| format!("<p>申请截止：<b>{t}</b></p>")).unwrap_or_default();
+    let deadline = d
+        .effective_to
+        .map(|t| format!("<p>申请截止：<b>{t}</b></p>"))
+        .unwrap_or_default();
     let apply = if d.apply_url.is_empty() {
         String::new()
     } else {
-        format!("<section><a class=apply href=\"{}\">去“一网通办”申请</a>{deadline}</section>", esc(&d.apply_url))
+        format!(
+            "<section><a class=apply href=\"{}\">去“一网通办”申请</a>{deadline}</section>",
+            esc(&d.apply_url)
+        )
     };
     let body = format!(
         "<h1>{title}</h1><p class=muted>{issuer} {doc}</p>\
@@ -101,7 +130,7 @@ fn format_yuan(v: f64) -> String {
     let digits = whole.abs().to_string();
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -115,12 +144,21 @@ fn format_yuan(v: f64) -> String {
     out
 }
 
-pub async fn show(State(s): State<AppState>, Path(code): Path<String>) -> (StatusCode, Html<String>) {
+pub async fn show(
+    State(s): State<AppState>,
+    Path(code): Path<String>,
+) -> (StatusCode, Html<String>) {
     match page_handler(&s, &code).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "recipient page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, page("暂时无法打开", "<section><h1>暂时无法打开</h1><p>请稍后再试。</p></section>"))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                page(
+                    "暂时无法打开",
+                    "<section><h1>暂时无法打开</h1><p>请稍后再试。</p></section>",
+                ),
+            )
         }
     }
 }

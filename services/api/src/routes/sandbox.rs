@@ -29,9 +29,9 @@ pub async fn messages(
     })?;
     let after: i64 = match q.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))?,
+        Some(c) => c.parse().map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+        })?,
     };
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let campaign = q.campaign_id.as_deref().filter(|c| !c.is_empty());
@@ -39,6 +39,8 @@ pub async fn messages(
         .try_list(campaign, after, limit)
         .await
         .map_err(|e| anyhow::anyhow!("sandbox: {e}"))?;
-    let next = (items.len() as u32 == limit).then(|| items.last().map(|m| m.seq.to_string())).flatten();
+    let next = (items.len() as u32 == limit)
+        .then(|| items.last().map(|m| m.seq.to_string()))
+        .flatten();
     Ok(Json(serde_json::json!({"items": items, "next": next})))
 }

@@ -29,7 +29,9 @@ pub async fn import(
         .to_ascii_lowercase();
     let stream = body.into_data_stream();
     let report = match ct.as_str() {
-        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => import::ndjson(&s, stream).await?,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => {
+            import::ndjson(&s, stream).await?
+        }
         "text/csv" => import::csv(&s, stream).await?,
         other => {
             return Err(ApiError::new(
@@ -50,7 +52,11 @@ pub async fn import(
 }
 
 fn subject_json(s: &Subject, tags: &[String], op: &Operator) -> serde_json::Value {
-    let doc = if op.may(Action::ReadPersonal) { s.to_doc() } else { s.to_masked_doc() };
+    let doc = if op.may(Action::ReadPersonal) {
+        s.to_doc()
+    } else {
+        s.to_masked_doc()
+    };
     let mut v = serde_json::to_value(doc).expect("subject serialises");
     v["tags"] = serde_json::json!(tags);
     v
@@ -67,8 +73,11 @@ pub async fn put(
     if doc.id.is_empty() {
         doc.id = id.clone();
     }
-    if doc.id.trim().to_ascii_uppercase() != id.trim().to_ascii_uppercase() {
-        return Err(ApiError::bad_request("id_mismatch", "the body's id differs from the path's"));
+    if !doc.id.trim().eq_ignore_ascii_case(id.trim()) {
+        return Err(ApiError::bad_request(
+            "id_mismatch",
+            "the body's id differs from the path's",
+        ));
     }
     let subject = Subject::from_doc(doc).map_err(|e| {
         let text = e.to_string();
@@ -83,18 +92,30 @@ pub async fn put(
         };
         ApiError::bad_request(code, text)
     })?;
-    let tags = s.tag_rules().tags_for(&subject, pipeline::matching::today());
+    let tags = s
+        .tag_rules()
+        .tags_for(&subject, pipeline::matching::today());
     let pair = vec![(subject, tags)];
     s.store.upsert_subjects(&pair).await?;
     let planned = pipeline::planner::plan_subjects(&s.pipeline, &pair).await?;
     let (subject, tags) = &pair[0];
-    s.audit(&op, "subject.upsert", &subject.id.masked(), serde_json::json!({})).await?;
+    s.audit(
+        &op,
+        "subject.upsert",
+        &subject.id.masked(),
+        serde_json::json!({}),
+    )
+    .await?;
     let mut v = subject_json(subject, tags, &op);
     v["new_pushes"] = serde_json::json!(planned);
     Ok(Json(v))
 }
 
-pub async fn get(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn get(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let (subject, tags) = s
         .store

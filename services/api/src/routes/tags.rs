@@ -23,11 +23,16 @@ fn check_name(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("invalid_tag_name", format!("tag name {name:?} must match [a-z_][a-z0-9_]*")))
+        Err(ApiError::bad_request(
+            "invalid_tag_name",
+            format!("tag name {name:?} must match [a-z_][a-z0-9_]*"),
+        ))
     }
 }
 
@@ -54,7 +59,9 @@ pub async fn put(
     };
     s.store.put_tag(&tag).await?;
     s.reload_tag_rules().await?;
-    let changed = pipeline::matching::recompute_all_tags(s.store.as_ref(), pipeline::matching::today()).await?;
+    let changed =
+        pipeline::matching::recompute_all_tags(s.store.as_ref(), pipeline::matching::today())
+            .await?;
     s.audit(
         &op,
         "tag.put",
@@ -68,12 +75,20 @@ pub async fn put(
     })))
 }
 
-pub async fn get(State(s): State<AppState>, op: Operator, Path(name): Path<String>) -> ApiResult<Json<TagRecord>> {
+pub async fn get(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TagRecord>> {
     op.require(Action::Read)?;
-    Ok(Json(s.store.get_tag(&name).await?.ok_or_else(|| ApiError::not_found(format!("tag {name}")))?))
+    Ok(Json(s.store.get_tag(&name).await?.ok_or_else(|| {
+        ApiError::not_found(format!("tag {name}"))
+    })?))
 }
 
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
-    Ok(Json(serde_json::json!({"items": s.store.list_tags().await?})))
+    Ok(Json(
+        serde_json::json!({"items": s.store.list_tags().await?}),
+    ))
 }

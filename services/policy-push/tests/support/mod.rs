@@ -39,7 +39,9 @@ impl Server {
         let mut child = cmd.spawn().expect("start policy-push");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
         let base = line
             .trim()
             .rsplit(' ')
@@ -47,7 +49,11 @@ impl Server {
             .filter(|u| u.starts_with("http://"))
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .to_string();
-        let s = Server { child, base, data_dir: data_dir.to_path_buf() };
+        let s = Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(r) = reqwest::blocking::get(format!("{}/healthz", s.base)) {
@@ -67,7 +73,14 @@ impl Server {
     }
 
     pub fn api(&self) -> Api {
-        Api { base: self.base.clone(), token: ADMIN_TOKEN.to_string(), http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().unwrap() }
+        Api {
+            base: self.base.clone(),
+            token: ADMIN_TOKEN.to_string(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+        }
     }
 }
 
@@ -86,18 +99,28 @@ pub struct Api {
 
 impl Api {
     pub fn with_token(&self, token: &str) -> Api {
-        Api { base: self.base.clone(), token: token.to_string(), http: self.http.clone() }
+        Api {
+            base: self.base.clone(),
+            token: token.to_string(),
+            http: self.http.clone(),
+        }
     }
 
     pub fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().expect("request");
         let status = resp.status().as_u16();
         let text = resp.text().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, None)
@@ -126,7 +149,9 @@ impl Api {
         let mut out = Vec::new();
         let mut cursor = String::new();
         loop {
-            let (st, v) = self.get(&format!("/api/v1/sandbox/messages?campaign_id={campaign_id}&cursor={cursor}"));
+            let (st, v) = self.get(&format!(
+                "/api/v1/sandbox/messages?campaign_id={campaign_id}&cursor={cursor}"
+            ));
             assert_eq!(st, 200, "{v}");
             out.extend(v["items"].as_array().unwrap().iter().cloned());
             match v["next"].as_str() {
@@ -141,7 +166,9 @@ impl Api {
         let mut out = Vec::new();
         let mut cursor = String::new();
         loop {
-            let (st, v) = self.get(&format!("/api/v1/campaigns/{campaign_id}/pushes?cursor={cursor}"));
+            let (st, v) = self.get(&format!(
+                "/api/v1/campaigns/{campaign_id}/pushes?cursor={cursor}"
+            ));
             assert_eq!(st, 200, "{v}");
             out.extend(v["items"].as_array().unwrap().iter().cloned());
             match v["next"].as_str() {
@@ -160,7 +187,10 @@ impl Api {
             if c["status"] == "completed" && c["counts"]["queued"] == 0 {
                 return c;
             }
-            assert!(Instant::now() < deadline, "campaign did not complete in time: {c}");
+            assert!(
+                Instant::now() < deadline,
+                "campaign did not complete in time: {c}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -188,7 +218,13 @@ pub fn openid(n: u32) -> String {
     format!("oTest{:023}", n)
 }
 
-pub fn person(id: &str, name: &str, mobile: Option<String>, openid: Option<String>, attrs: Value) -> Value {
+pub fn person(
+    id: &str,
+    name: &str,
+    mobile: Option<String>,
+    openid: Option<String>,
+    attrs: Value,
+) -> Value {
     let mut v = json!({"id": id, "kind": "person", "name": name, "attributes": attrs});
     if let Some(m) = mobile {
         v["mobile"] = m.into();

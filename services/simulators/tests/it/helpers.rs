@@ -77,10 +77,13 @@ pub fn msg(push_id: &str, to: &str, content: &str) -> OutgoingMessage {
     }
 }
 
+/// One callback: kind, query string, body.
+type Caught = (String, Option<String>, Bytes);
+
 /// Callback bodies received, by kind (`sms`, `wechat`, `voice`, `tencent`).
 #[derive(Clone, Default)]
 pub struct Catcher {
-    pub got: Arc<Mutex<Vec<(String, Option<String>, Bytes)>>>,
+    pub got: Arc<Mutex<Vec<Caught>>>,
     pub base: String,
 }
 

@@ -38,7 +38,8 @@ impl AuditStore for SqliteStore {
                         operator_id: r.get("operator_id"),
                         action: r.get("action"),
                         target: r.get("target"),
-                        detail: serde_json::from_str(&detail).map_err(|e| corrupt("audit detail", e))?,
+                        detail: serde_json::from_str(&detail)
+                            .map_err(|e| corrupt("audit detail", e))?,
                         at: parse_ts(r.get("at"))?,
                     },
                 ))

@@ -1,7 +1,9 @@
 //! Tags, policies and campaigns.
 
 use super::{corrupt, parse_opt_ts, parse_ts, ts, SqliteStore};
-use crate::{CampaignChange, CampaignRecord, CatalogueStore, PolicyRecord, Result, StoreError, TagRecord};
+use crate::{
+    CampaignChange, CampaignRecord, CatalogueStore, PolicyRecord, Result, StoreError, TagRecord,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::campaign::{CampaignMode, CampaignStatus};
@@ -42,7 +44,8 @@ fn campaign_from_row(r: &SqliteRow) -> Result<CampaignRecord> {
         policy_id: r.get("policy_id"),
         name: r.get("name"),
         mode: CampaignMode::parse(&mode).ok_or_else(|| corrupt("campaign mode", &mode))?,
-        status: CampaignStatus::parse(&status).ok_or_else(|| corrupt("campaign status", &status))?,
+        status: CampaignStatus::parse(&status)
+            .ok_or_else(|| corrupt("campaign status", &status))?,
         draft: serde_json::from_str(&doc).map_err(|e| corrupt("campaign doc", e))?,
         created_by: r.get("created_by"),
         approved_by: r.get("approved_by"),
@@ -71,17 +74,19 @@ impl CatalogueStore for SqliteStore {
     }
 
     async fn list_tags(&self) -> Result<Vec<TagRecord>> {
-        let rows = sqlx::query("SELECT name, description, rule, updated_at FROM tags ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT name, description, rule, updated_at FROM tags ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(tag_from_row).collect()
     }
 
     async fn get_tag(&self, name: &str) -> Result<Option<TagRecord>> {
-        let row = sqlx::query("SELECT name, description, rule, updated_at FROM tags WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT name, description, rule, updated_at FROM tags WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(tag_from_row).transpose()
     }
 
@@ -115,7 +120,12 @@ impl CatalogueStore for SqliteStore {
         rows.iter().map(policy_from_row).collect()
     }
 
-    async fn set_policy_status(&self, id: &str, status: PolicyStatus, at: DateTime<Utc>) -> Result<()> {
+    async fn set_policy_status(
+        &self,
+        id: &str,
+        status: PolicyStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let published = (status == PolicyStatus::Published).then(|| ts(at));
         let done = sqlx::query(
             "UPDATE policies SET status = ?, published_at = COALESCE(?, published_at) WHERE id = ?",
@@ -150,17 +160,21 @@ impl CatalogueStore for SqliteStore {
     }
 
     async fn get_campaign(&self, id: &str) -> Result<Option<CampaignRecord>> {
-        let row = sqlx::query(&format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(campaign_from_row).transpose()
     }
 
     async fn list_campaigns(&self) -> Result<Vec<CampaignRecord>> {
-        let rows = sqlx::query(&format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY created_at"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY created_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(campaign_from_row).collect()
     }
 
@@ -172,10 +186,12 @@ impl CatalogueStore for SqliteStore {
         change: CampaignChange,
     ) -> Result<CampaignRecord> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let current = match row {
             Some(r) => campaign_from_row(&r)?,
             None => return Err(StoreError::NotFound(format!("campaign {id}"))),
@@ -184,7 +200,10 @@ impl CatalogueStore for SqliteStore {
             return Err(StoreError::Conflict(format!(
                 "campaign {id} is {}, not {}",
                 current.status.as_str(),
-                from.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" or ")
+                from.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )));
         }
         sqlx::query(

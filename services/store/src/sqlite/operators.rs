@@ -29,10 +29,11 @@ impl OperatorStore for SqliteStore {
     }
 
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>> {
-        let row = sqlx::query("SELECT id, name, role, created_at FROM operators WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, name, role, created_at FROM operators WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| {
             let role: String = r.get("role");
             Ok(OperatorRecord {

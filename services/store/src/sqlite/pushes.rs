@@ -1,9 +1,7 @@
 //! The outbox (`pushes`), campaign plans, receipts and clicks.
 
 use super::{corrupt, parse_ts, ts, SqliteStore};
-use crate::{
-    CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result,
-};
+use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::{PushStatus, SkipReason};
@@ -126,12 +124,12 @@ impl PushStore for SqliteStore {
     }
 
     async fn reset_dispatched(&self) -> Result<u64> {
-        Ok(
-            sqlx::query("UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched = 1")
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
+        Ok(sqlx::query(
+            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched = 1",
         )
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
@@ -158,7 +156,10 @@ impl PushStore for SqliteStore {
         let mut tx = self.pool.begin().await?;
         for o in outcomes {
             match o {
-                PushOutcome::Sent { push_id, provider_id } => {
+                PushOutcome::Sent {
+                    push_id,
+                    provider_id,
+                } => {
                     sqlx::query(
                         "UPDATE pushes SET status = 'sent', provider_id = ?, error = NULL, updated_at = ?
                          WHERE id = ? AND status = 'sending'",
@@ -180,7 +181,14 @@ impl PushStore for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
-                PushOutcome::Requeue { push_id, at, error, channel, recipient, content } => {
+                PushOutcome::Requeue {
+                    push_id,
+                    at,
+                    error,
+                    channel,
+                    recipient,
+                    content,
+                } => {
                     sqlx::query(
                         "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = ?, error = ?,
                            channel = COALESCE(?, channel), recipient = COALESCE(?, recipient),
@@ -260,7 +268,12 @@ impl PushStore for SqliteStore {
         Ok(())
     }
 
-    async fn campaign_pushes(&self, campaign_id: &str, after_seq: i64, limit: u32) -> Result<Vec<PushRecord>> {
+    async fn campaign_pushes(
+        &self,
+        campaign_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM pushes WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?"
         ))
@@ -274,10 +287,12 @@ impl PushStore for SqliteStore {
 
     async fn campaign_counts(&self, campaign_id: &str) -> Result<CampaignCounts> {
         let mut c = CampaignCounts::default();
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM pushes WHERE campaign_id = ? GROUP BY status")
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM pushes WHERE campaign_id = ? GROUP BY status",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut pushes = 0;
         for r in rows {
             let status: String = r.get("status");
@@ -292,10 +307,12 @@ impl PushStore for SqliteStore {
                 None => return Err(corrupt("push status", status)),
             }
         }
-        for r in sqlx::query("SELECT channel, COUNT(*) AS n FROM pushes WHERE campaign_id = ? GROUP BY channel")
-            .bind(campaign_id)
-            .fetch_all(&self.pool)
-            .await?
+        for r in sqlx::query(
+            "SELECT channel, COUNT(*) AS n FROM pushes WHERE campaign_id = ? GROUP BY channel",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
         {
             c.by_channel.insert(r.get("channel"), r.get("n"));
         }
@@ -305,10 +322,11 @@ impl PushStore for SqliteStore {
         .bind(campaign_id)
         .fetch_one(&self.pool)
         .await?;
-        let skips: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = ?")
-            .bind(campaign_id)
-            .fetch_one(&self.pool)
-            .await?;
+        let skips: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = ?")
+                .bind(campaign_id)
+                .fetch_one(&self.pool)
+                .await?;
         c.eligible = pushes + skips;
         c.clicked = sqlx::query_scalar(
             "SELECT COUNT(DISTINCT k.push_id) FROM clicks k JOIN pushes p ON p.id = k.push_id WHERE p.campaign_id = ?",
@@ -334,9 +352,11 @@ impl PushStore for SqliteStore {
     }
 
     async fn count_pushes(&self, status: PushStatus) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM pushes WHERE status = ?")
-            .bind(status.as_str())
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM pushes WHERE status = ?")
+                .bind(status.as_str())
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }
