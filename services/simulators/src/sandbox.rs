@@ -338,24 +338,38 @@ impl SandboxLog {
         Ok((total, rows.iter().map(from_row).collect::<Result<_, _>>()?))
     }
 
-    /// The provider id of a message on `channel` to `to` with `push_ref`, received after
-    /// `since` (WeChat `client_msg_id` de-duplication across restarts).
-    pub(crate) async fn find_recent(
+    /// `(to, push_ref, provider_id, received_at)` of the messages on `channel` with a push
+    /// ref received at or after `since`, newest first (scans back from the end of the log,
+    /// which is in time order). Used once at start to warm WeChat's `client_msg_id`
+    /// de-duplication after a restart.
+    pub(crate) async fn recent(
         &self,
         channel: &str,
-        to: &str,
-        push_ref: &str,
         since: DateTime<Utc>,
-    ) -> Result<Option<String>, SandboxError> {
-        Ok(sqlx::query_scalar(
-            "SELECT provider_id FROM sandbox_messages WHERE push_ref = ? AND to_addr = ? AND channel = ? AND received_at >= ? ORDER BY seq LIMIT 1",
-        )
-        .bind(push_ref)
-        .bind(to)
-        .bind(channel)
-        .bind(fmt_time(since))
-        .fetch_optional(&self.pool)
-        .await?)
+    ) -> Result<Vec<(String, String, String, DateTime<Utc>)>, SandboxError> {
+        let mut out = Vec::new();
+        let mut before = i64::MAX;
+        loop {
+            let rows = sqlx::query(
+                "SELECT * FROM sandbox_messages WHERE seq < ? ORDER BY seq DESC LIMIT 1000",
+            )
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(out);
+            }
+            for r in &rows {
+                let m = from_row(r)?;
+                if m.received_at < since {
+                    return Ok(out);
+                }
+                before = m.seq;
+                if m.channel == channel && !m.push_ref.is_empty() {
+                    out.push((m.to, m.push_ref, m.provider_id, m.received_at));
+                }
+            }
+        }
     }
 }
 
@@ -555,12 +569,10 @@ mod tests {
         assert_eq!(total, 1);
         assert_eq!(found[0].push_ref, "p1");
         let since = rows[0].received_at - chrono::Duration::minutes(10);
-        assert_eq!(
-            log.find_recent("sms", &rows[1].to, "p2", since)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("biz2")
-        );
+        let recent = log.recent("sms", since).await.unwrap();
+        assert_eq!(recent.len(), 2);
+        assert_eq!((recent[0].1.as_str(), recent[0].2.as_str()), ("p2", "biz2"));
+        let later = Utc::now() + chrono::Duration::minutes(1);
+        assert!(log.recent("sms", later).await.unwrap().is_empty());
     }
 }

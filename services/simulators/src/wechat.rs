@@ -11,8 +11,8 @@
 //!   data.<key>.value invalid`), followers (43004 template / 43101 subscribe for the
 //!   configured unsubscribed openids). A template message with a `client_msg_id` already
 //!   seen for the same openid within 10 minutes answers the first `msgid` and is not
-//!   recorded again (also across a restart: the sandbox log is consulted while the
-//!   process is younger than 10 minutes). Accepted: `{"errcode":0,"errmsg":"ok","msgid":…}`,
+//!   recorded again (also across a restart: the log's last 10 minutes are loaded into the
+//!   de-duplication map on the first send). Accepted: `{"errcode":0,"errmsg":"ok","msgid":…}`,
 //!   recorded as the data values joined by `\n` in the request's keyword order, then
 //!   `\n` + url (or page), and reported by an event push (`TEMPLATESENDJOBFINISH` /
 //!   `subscribe_msg_sent_event`).
@@ -42,7 +42,8 @@ pub(crate) struct WechatState {
     tokens: Mutex<Tokens>,
     /// `(openid, client_msg_id)` → `(msgid, first seen)`.
     dedup: Mutex<HashMap<(String, String), (u64, Instant)>>,
-    started: Instant,
+    /// Set once the map holds the sandbox log's last 10 minutes (after a restart).
+    warm: tokio::sync::OnceCell<()>,
 }
 
 #[derive(Default)]
@@ -57,7 +58,7 @@ impl WechatState {
         Self {
             tokens: Mutex::new(Tokens::default()),
             dedup: Mutex::new(HashMap::new()),
-            started: Instant::now(),
+            warm: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -266,24 +267,8 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
     // client_msg_id: answer the first msgid within 10 minutes, record nothing.
     let msgid = st.ids.next();
     if let Some(c) = &cmid {
+        st.wechat.warm.get_or_init(|| warm_dedup(st)).await;
         let key = (req.touser.clone(), c.clone());
-        if let Some(first) = seen(st, &key) {
-            return ok(first);
-        }
-        if st.wechat.started.elapsed() < DEDUP_WINDOW {
-            let since =
-                chrono::Utc::now() - chrono::Duration::from_std(DEDUP_WINDOW).unwrap_or_default();
-            if let Ok(Some(first)) = st
-                .sandbox
-                .find_recent("wechat", &req.touser, c, since)
-                .await
-            {
-                if let Ok(first) = first.parse::<u64>() {
-                    claim(st, key.clone(), first);
-                    return ok(first);
-                }
-            }
-        }
         // Claim before recording so a concurrent duplicate gets this msgid.
         let mut map = st.wechat.dedup.lock().expect("dedup lock");
         if let Some((first, at)) = map.get(&key) {
@@ -330,19 +315,29 @@ fn ok(msgid: u64) -> Reply {
     Json(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
 }
 
-fn seen(st: &SimulatorState, key: &(String, String)) -> Option<u64> {
-    let map = st.wechat.dedup.lock().expect("dedup lock");
-    map.get(key)
-        .filter(|(_, at)| at.elapsed() < DEDUP_WINDOW)
-        .map(|(id, _)| *id)
-}
-
-fn claim(st: &SimulatorState, key: (String, String), msgid: u64) {
-    st.wechat
-        .dedup
-        .lock()
-        .expect("dedup lock")
-        .insert(key, (msgid, Instant::now()));
+/// Loads the last 10 minutes of template messages from the sandbox log into the
+/// de-duplication map, once per process: a `client_msg_id` sent before a restart is still
+/// recognised after it.
+async fn warm_dedup(st: &SimulatorState) {
+    let now_utc = chrono::Utc::now();
+    let since = now_utc - chrono::Duration::from_std(DEDUP_WINDOW).unwrap_or_default();
+    let recent = match st.sandbox.recent("wechat", since).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read recent WeChat messages for de-duplication");
+            return;
+        }
+    };
+    let now = Instant::now();
+    let mut map = st.wechat.dedup.lock().expect("dedup lock");
+    for (to, cmid, msgid, at) in recent {
+        let Ok(msgid) = msgid.parse::<u64>() else {
+            continue;
+        };
+        let age = (now_utc - at).to_std().unwrap_or_default();
+        let seen_at = now.checked_sub(age).unwrap_or(now);
+        map.entry((to, cmid)).or_insert((msgid, seen_at));
+    }
 }
 
 fn unclaim(st: &SimulatorState, to: &str, cmid: Option<&str>, msgid: u64) {
