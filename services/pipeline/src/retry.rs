@@ -34,7 +34,8 @@ pub fn schedule_for(channel: Channel) -> &'static RetrySchedule {
 
 impl RetrySchedule {
     /// When attempt `attempts + 1` is due, or `None` when the push is past its deadline.
-    /// `retry_after` from the provider wins when longer.
+    /// A provider's `retry_after` (a rate or line limit, not a failure of the message)
+    /// replaces the schedule's step.
     pub fn next_attempt(
         &self,
         attempts: i64,
@@ -43,9 +44,11 @@ impl RetrySchedule {
         retry_after: Option<std::time::Duration>,
     ) -> Option<DateTime<Utc>> {
         let idx = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
-        let base = *self.delays.get(idx).or(self.delays.last())?;
-        let hinted = retry_after.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let at = now + Duration::seconds(base.max(hinted));
+        let step = match retry_after {
+            Some(d) => Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
+            None => Duration::seconds(*self.delays.get(idx).or(self.delays.last())?),
+        };
+        let at = now + step;
         (at <= created_at + Duration::seconds(self.deadline_secs)).then_some(at)
     }
 }
@@ -71,7 +74,11 @@ mod tests {
         );
         let late = t0 + Duration::hours(23) + Duration::minutes(30);
         assert_eq!(MESSAGES.next_attempt(9, t0, late, None), None);
-        let hinted = MESSAGES.next_attempt(1, t0, t0, Some(std::time::Duration::from_secs(90)));
-        assert_eq!(hinted, Some(t0 + Duration::seconds(90)));
+        let hinted = MESSAGES.next_attempt(3, t0, t0, Some(std::time::Duration::from_secs(1)));
+        assert_eq!(
+            hinted,
+            Some(t0 + Duration::seconds(1)),
+            "a rate-limit hint replaces the step"
+        );
     }
 }

@@ -373,6 +373,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     running.stop().await
 }
 
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
 fn short(name: &str) -> String {
     name.chars().take(10).collect()
 }

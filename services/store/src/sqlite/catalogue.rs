@@ -185,7 +185,7 @@ impl CatalogueStore for SqliteStore {
         to: CampaignStatus,
         change: CampaignChange,
     ) -> Result<CampaignRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(&format!(
             "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?"
         ))

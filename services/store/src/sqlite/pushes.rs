@@ -47,7 +47,7 @@ impl PushStore for SqliteStore {
         skips: &[(String, SkipReason)],
     ) -> Result<u64> {
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut seq: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM pushes WHERE campaign_id = ?")
                 .bind(campaign_id)
@@ -153,7 +153,7 @@ impl PushStore for SqliteStore {
 
     async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()> {
         let now = ts(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for o in outcomes {
             match o {
                 PushOutcome::Sent {

@@ -30,7 +30,7 @@ fn subject_from_row(r: &SqliteRow) -> Result<(Subject, Vec<String>)> {
 impl SubjectStore for SqliteStore {
     async fn upsert_subjects(&self, subjects: &[(Subject, Vec<String>)]) -> Result<()> {
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (s, tags) in subjects {
             let doc = s.to_doc();
             sqlx::query(
@@ -85,7 +85,7 @@ impl SubjectStore for SqliteStore {
     }
 
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (id, t) in tags {
             sqlx::query("UPDATE subjects SET tags = ? WHERE id = ?")
                 .bind(serde_json::to_string(t).map_err(|e| corrupt("tags", e))?)
