@@ -239,7 +239,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!(
             "{:<34} {:>10} {:>10.0}",
             p.title,
-            a["count"],
+            num(&a["count"]),
             a["elapsed_ms"].as_f64().unwrap_or(0.0)
         );
         policy_ids.push(id);
@@ -336,12 +336,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!(
             "{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
             short(name),
-            n["eligible"],
-            n["unreachable"],
-            ch["wechat"].as_u64().unwrap_or(0),
-            ch["sms"].as_u64().unwrap_or(0),
-            ch["hotline"].as_u64().unwrap_or(0),
-            n["delivered"],
+            num(&n["eligible"]),
+            num(&n["unreachable"]),
+            num(&ch["wechat"]),
+            num(&ch["sms"]),
+            num(&ch["hotline"]),
+            num(&n["delivered"]),
             n["failed"]
         );
     }
