@@ -131,6 +131,11 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     );
     let api = server.api();
 
+    // The console answers with its sign-in page.
+    let console = reqwest::blocking::get(format!("{}/console/", server.base)).unwrap();
+    assert_eq!(console.status(), 200);
+    assert!(console.text().unwrap().contains("登录"));
+
     // Authentication.
     let (st, v) = api.with_token("wrong").get("/api/v1/tags");
     assert_eq!(

@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod campaigns;
+mod console;
 mod health;
 mod operators;
 mod policies;
@@ -38,6 +39,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/l/{code}", get(recipient::show))
+        .route("/console/", get(console::index))
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::permanent("/console/") }),
+        )
         .merge(callbacks::router())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)
