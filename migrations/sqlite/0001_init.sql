@@ -57,6 +57,7 @@ CREATE TABLE pushes (
     id               TEXT PRIMARY KEY,
     campaign_id      TEXT NOT NULL REFERENCES campaigns(id),
     subject_id       TEXT NOT NULL,
+    purpose          TEXT NOT NULL DEFAULT 'notice', -- 'notice', or 'link_by_sms' (a hotline key press asked for the link)
     seq              INTEGER NOT NULL,       -- order within the campaign, for paging
     channel          TEXT NOT NULL,
     recipient        TEXT NOT NULL,          -- mobile number or openid the channel sends to
@@ -65,6 +66,7 @@ CREATE TABLE pushes (
     link_code        TEXT NOT NULL UNIQUE,
     explanation      TEXT NOT NULL,          -- JSON Explanation
     benefit          REAL,
+    segments         INTEGER,                -- SMS parts billed (signature included)
     provider_id      TEXT,
     error            TEXT,
     attempts         INTEGER NOT NULL DEFAULT 0,
@@ -72,7 +74,7 @@ CREATE TABLE pushes (
     next_attempt_at  TEXT NOT NULL,
     created_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL,
-    UNIQUE (campaign_id, subject_id)
+    UNIQUE (campaign_id, subject_id, purpose)
 );
 CREATE INDEX pushes_outbox ON pushes (status, dispatched, next_attempt_at);
 CREATE INDEX pushes_campaign_seq ON pushes (campaign_id, seq);
@@ -99,3 +101,14 @@ CREATE TABLE audit_log (
     detail       TEXT NOT NULL,              -- JSON
     at           TEXT NOT NULL
 );
+
+-- Opt-outs: a subject refused a channel (channel set) or a policy category (category set),
+-- or everything (both NULL). Honoured before every push is planned.
+CREATE TABLE opt_outs (
+    subject_id  TEXT NOT NULL,
+    channel     TEXT,
+    category    TEXT,
+    source      TEXT NOT NULL,               -- e.g. 'sms_blacklist', 'hotline_dtmf_0', 'recipient_page'
+    at          TEXT NOT NULL
+);
+CREATE UNIQUE INDEX opt_outs_key ON opt_outs (subject_id, COALESCE(channel, ''), COALESCE(category, ''));

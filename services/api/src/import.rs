@@ -65,6 +65,7 @@ impl BatchWriter<'_> {
             })
             .collect();
         self.state.store.upsert_subjects(&tagged).await?;
+        pipeline::matching::index_subjects(&self.state.pipeline.index, &tagged);
         pipeline::planner::plan_subjects(&self.state.pipeline, &tagged).await?;
         Ok(())
     }

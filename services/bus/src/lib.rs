@@ -8,10 +8,17 @@
 //! - [`memory`]: the in-process backend of the embedded default. It does not keep
 //!   messages across a restart ([`Bus::durable`] is false), so the outbox relay
 //!   re-reads undelivered rows at start.
-//! - [`topics`]: the topic names and the messages carried on them.
+//! - [`kafka`]: the production backend (rdkafka): idempotent producer, consumer groups,
+//!   offsets committed in order on `ack` ([`Bus::durable`] is true).
+//! - [`topics`]: the topic names and the messages carried on them (protobuf, generated
+//!   from `proto/` by prost).
+//! - [`open`]: picks the backend from configuration.
 
+pub mod kafka;
 pub mod memory;
 pub mod topics;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -21,6 +28,17 @@ pub enum BusError {
     Closed,
     #[error("bad message on {topic}: {detail}")]
     Decode { topic: String, detail: String },
+    /// The backend refused or failed (Kafka unreachable, topic creation refused, ...).
+    #[error("bus backend: {0}")]
+    Backend(String),
+}
+
+/// The in-process bus when `kafka` is `None` (the embedded default), else Kafka.
+pub fn open(kafka: Option<kafka::KafkaConfig>) -> Result<Arc<dyn Bus>, BusError> {
+    match kafka {
+        None => Ok(Arc::new(memory::MemoryBus::new())),
+        Some(cfg) => Ok(Arc::new(kafka::KafkaBus::new(cfg)?)),
+    }
 }
 
 /// One message as delivered to a consumer.

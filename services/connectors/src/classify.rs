@@ -249,3 +249,49 @@ mod tests {
         assert_eq!(kind(&http_status(404)), "permanent");
     }
 }
+
+/// Codes meaning the recipient refused our messages (Alibaba blacklist, Tencent
+/// `PhoneNumberInBlacklist`): an opt-out to record, not just a failed message.
+pub fn is_refusal(code: &str) -> bool {
+    matches!(
+        code,
+        "isv.BLACK_KEY_CONTROL_LIMIT" | "FailedOperation.PhoneNumberInBlacklist"
+    )
+}
+
+/// Codes meaning our own setup is wrong (signature, template, credentials, balance): every
+/// later message on the channel would fail the same way, so the campaign stops and alerts
+/// instead of burning through its audience.
+pub fn is_configuration_error(code: &str) -> bool {
+    matches!(
+        code,
+        "isv.SMS_SIGNATURE_ILLEGAL"
+            | "isv.SMS_TEMPLATE_ILLEGAL"
+            | "isv.TEMPLATE_MISSING_PARAMETERS"
+            | "isv.AMOUNT_NOT_ENOUGH"
+            | "isv.OUT_OF_SERVICE"
+            | "SignatureDoesNotMatch"
+            | "FailedOperation.SignatureIncorrectOrUnapproved"
+            | "FailedOperation.TemplateParamSetNotMatchApprovedTemplate"
+            | "FailedOperation.InsufficientBalanceInSmsPackage"
+            | "40037"
+            | "40125"
+            | "40013"
+    ) || code.starts_with("InvalidAccessKeyId")
+        || code.starts_with("AuthFailure")
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_configuration_errors() {
+        assert!(is_refusal("isv.BLACK_KEY_CONTROL_LIMIT"));
+        assert!(!is_refusal("isv.MOBILE_NUMBER_ILLEGAL"));
+        assert!(is_configuration_error("isv.SMS_SIGNATURE_ILLEGAL"));
+        assert!(is_configuration_error("InvalidAccessKeyId.NotFound"));
+        assert!(!is_configuration_error("isv.MOBILE_NUMBER_ILLEGAL"));
+        assert!(!is_configuration_error("isp.SYSTEM_ERROR"));
+    }
+}

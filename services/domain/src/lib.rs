@@ -9,6 +9,7 @@
 //! - [`sms`]: SMS segment counting.
 //! - [`channel`]: channels and reachability.
 //! - [`operator`]: operator roles and permissions.
+//! - [`window`]: send windows (hotline staffed hours, quiet hours).
 //! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
 
 pub mod campaign;
@@ -21,6 +22,7 @@ pub mod rule;
 pub mod sms;
 pub mod subject;
 pub mod template;
+pub mod window;
 
 pub use channel::Channel;
 pub use rule::{Explanation, Rule, RuleError};

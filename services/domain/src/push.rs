@@ -53,18 +53,44 @@ impl PushStatus {
     }
 }
 
+/// What a push is for. A subject gets at most one push of each purpose per campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPurpose {
+    /// The campaign's notice.
+    Notice,
+    /// The recipient link by SMS, asked for by pressing 1 during a hotline call.
+    LinkBySms,
+}
+
+impl PushPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushPurpose::Notice => "notice",
+            PushPurpose::LinkBySms => "link_by_sms",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Notice, Self::LinkBySms].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 /// Why an eligible subject got no push from a campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// No channel of the campaign's plan reaches the subject.
     Unreachable,
+    /// The subject opted out of every channel of the plan that reaches them, or of the
+    /// policy's category.
+    OptedOut,
 }
 
 impl SkipReason {
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::Unreachable => "unreachable",
+            SkipReason::OptedOut => "opted_out",
         }
     }
 }

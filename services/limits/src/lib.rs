@@ -1,13 +1,26 @@
 //! Limits and caches shared by workers: token-bucket rate limits per key (e.g. per
-//! provider). The embedded default keeps them in memory; the production backend keeps
-//! them in Redis so they hold across processes.
+//! provider) and a small shared cache with a single refresher (the WeChat access token).
+//! The embedded default keeps them in memory; the production backend keeps them in Redis
+//! so they hold across processes.
 //!
 //! # Layout
-//! - [`RateLimiter`]: the interface.
-//! - [`MemoryRateLimiter`]: in-process token buckets.
+//! - [`RateLimiter`]: the interface; [`MemoryRateLimiter`]: in-process token buckets.
+//! - [`cache`]: [`SharedCache`] (get / set with a TTL / a refresh lock), its in-memory
+//!   backend and [`cache::get_or_refresh`], which lets exactly one process refresh a
+//!   value while the others wait for it.
+//! - [`redis_backend`]: both interfaces over Redis (a Lua token bucket on Redis' clock;
+//!   `SET NX PX` locks). When Redis is unreachable, `acquire` waits and retries: it never
+//!   lets a send through past the limit.
+//! - [`open`]: picks the backend from configuration.
+
+pub mod cache;
+pub mod redis_backend;
+
+pub use cache::{CachedValue, MemoryCache, SharedCache};
 
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -17,6 +30,43 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Waits until `permits` tokens are available in bucket `key` refilled at
     /// `per_second` (burst: one second's worth), then takes them.
     async fn acquire(&self, key: &str, permits: u32, per_second: f64);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LimitsError {
+    /// The shared backend did not answer; the caller waits and tries again.
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    #[error("refresh failed: {0}")]
+    Refresh(String),
+}
+
+/// The limits and caches of one process.
+#[derive(Clone)]
+pub struct Limits {
+    pub rate: Arc<dyn RateLimiter>,
+    pub cache: Arc<dyn SharedCache>,
+}
+
+/// In memory when `redis_url` is `None` (the embedded default), else in Redis under keys
+/// starting with `prefix` (e.g. `policy-push:`), shared by every process using the same
+/// Redis and prefix. Connecting is lazy: an unreachable Redis delays work, not start-up.
+pub fn open(redis_url: Option<&str>, prefix: &str) -> Result<Limits, LimitsError> {
+    match redis_url.filter(|u| !u.is_empty()) {
+        None => Ok(Limits {
+            rate: Arc::new(MemoryRateLimiter::new()),
+            cache: Arc::new(MemoryCache::new()),
+        }),
+        Some(url) => {
+            let r = redis_backend::RedisLimits::new(url, prefix)?;
+            Ok(Limits {
+                rate: Arc::new(r.clone()),
+                cache: Arc::new(r),
+            })
+        }
+    }
 }
 
 #[derive(Default)]

@@ -52,6 +52,11 @@ pub async fn deliver(
     if claimed.is_empty() {
         return Ok(stats);
     }
+    let (claimed, deferred) = split_by_window(p, channel, claimed);
+    if !deferred.is_empty() {
+        stats.requeued += deferred.len();
+        p.store.record_outcomes(&deferred, Utc::now()).await?;
+    }
     let provider = p.providers.get(channel).clone();
     for chunk in claimed.chunks(provider.max_batch().max(1)) {
         p.limiter
@@ -72,7 +77,7 @@ pub async fn deliver(
             match &o {
                 PushOutcome::Sent { .. } => stats.sent += 1,
                 PushOutcome::Failed { .. } => stats.failed += 1,
-                PushOutcome::Requeue { .. } => stats.requeued += 1,
+                PushOutcome::Requeue { .. } | PushOutcome::Defer { .. } => stats.requeued += 1,
             }
             outcomes.push(o);
         }
@@ -84,6 +89,32 @@ pub async fn deliver(
     Ok(stats)
 }
 
+/// Splits claimed pushes into those the channel may send now and deferrals to the
+/// channel's next opening (the hotline calls only in staffed hours).
+fn split_by_window(p: &Pipeline, channel: Channel, claimed: Vec<PushRecord>) -> (Vec<PushRecord>, Vec<PushOutcome>) {
+    if channel != Channel::Hotline {
+        return (claimed, Vec::new());
+    }
+    let tz = chrono_tz::Asia::Shanghai;
+    let local = Utc::now().with_timezone(&tz).naive_local();
+    let Some(open) = p.config.hotline_window.next_open(local) else {
+        return (claimed, Vec::new());
+    };
+    let at = open
+        .and_local_timezone(tz)
+        .earliest()
+        .map_or_else(|| Utc::now() + chrono::Duration::hours(1), |t| t.with_timezone(&Utc));
+    let deferred = claimed
+        .into_iter()
+        .map(|r| PushOutcome::Defer {
+            push_id: r.id,
+            at,
+            reason: format!("outside hotline hours; calls from {open}"),
+        })
+        .collect();
+    (Vec::new(), deferred)
+}
+
 /// Maps a provider's answer for one push to what the store records.
 async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutcome {
     let push_id = r.id.clone();
@@ -92,6 +123,14 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             push_id,
             provider_id,
         },
+        SendOutcome::Permanent { code, message } if connectors::classify::is_configuration_error(&code) => {
+            stop_campaign(p, r, &code, &message).await;
+            PushOutcome::Defer {
+                push_id,
+                at: Utc::now(),
+                reason: format!("campaign paused: {code}: {message}"),
+            }
+        }
         SendOutcome::Permanent { code, message } => PushOutcome::Failed {
             push_id,
             error: format!("{code}: {message}"),
@@ -117,7 +156,21 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
                 },
             }
         }
-        SendOutcome::Unreachable { code, message } => match fallback(p, r).await {
+        SendOutcome::Unreachable { code, message } => {
+            if connectors::classify::is_refusal(&code) {
+                if let Err(e) = crate::followup::opt_out(p, &r.subject_id, Some(r.channel), "provider_blacklist").await {
+                    tracing::error!(push = %r.id, error = %format!("{e:#}"), "cannot record an opt-out");
+                }
+            }
+            unreachable(p, r, code, message).await
+        }
+    }
+}
+
+/// Falls back to the next channel of the plan, or fails when none is left.
+async fn unreachable(p: &Pipeline, r: &PushRecord, code: String, message: String) -> PushOutcome {
+    let push_id = r.id.clone();
+    match fallback(p, r).await {
             Ok(Some(next)) => next,
             Ok(None) => PushOutcome::Failed {
                 push_id,
@@ -137,7 +190,34 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
                     content: None,
                 }
             }
-        },
+        }
+}
+
+/// Pauses the push's campaign after a configuration error and leaves an alert in the audit
+/// log; the operator fixes the provider setup and resumes.
+async fn stop_campaign(p: &Pipeline, r: &PushRecord, code: &str, message: &str) {
+    use domain::campaign::CampaignStatus;
+    let paused = p
+        .store
+        .transition_campaign(
+            &r.campaign_id,
+            &[CampaignStatus::Running],
+            CampaignStatus::Paused,
+            store::CampaignChange::default(),
+        )
+        .await;
+    if paused.is_ok() {
+        tracing::error!(campaign = %r.campaign_id, channel = %r.channel, code, "provider refused our setup; campaign paused");
+        let entry = store::AuditEntry {
+            operator_id: "system".into(),
+            action: "campaign.alert".into(),
+            target: r.campaign_id.clone(),
+            detail: serde_json::json!({"channel": r.channel, "code": code, "message": message, "effect": "campaign paused"}),
+            at: Utc::now(),
+        };
+        if let Err(e) = p.store.audit(&entry).await {
+            tracing::error!(error = %e, "cannot record the alert");
+        }
     }
 }
 

@@ -15,11 +15,14 @@
 //! - [`relay`]: moves committed queued push rows onto the bus.
 //! - [`delivery`]: the connector worker of one channel.
 //! - [`reconcile`]: settles pushes left in `sending` by a dead process.
+//! - [`followup`]: what a recipient's answer asks for (hotline key 1: the link by SMS;
+//!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
 //! - [`codes`]: push ids and link codes.
 
 pub mod codes;
 pub mod delivery;
+pub mod followup;
 pub mod matching;
 pub mod planner;
 pub mod reconcile;
@@ -44,6 +47,17 @@ pub struct PipelineConfig {
     pub workers_per_channel: usize,
     /// How often idle roles look for work they were not woken for.
     pub poll_interval: Duration,
+    /// SMS signature the provider adds (counted in segments).
+    pub sms_sign_name: String,
+    /// When the hotline may call (local Shanghai time); pushes due outside wait for it.
+    pub hotline_window: domain::window::SendWindow,
+    /// Multiplies every retry delay (1.0 in production; tests shrink it).
+    pub retry_scale: f64,
+    /// `None`: this process is the only one running connectors (the embedded default), so
+    /// at start every push left in `sending` is settled. `Some(lease)`: connector processes
+    /// may run side by side, so only claims older than the lease (longer than any send
+    /// takes) are settled, at start and then every quarter lease.
+    pub sending_lease: Option<Duration>,
 }
 
 impl Default for PipelineConfig {
@@ -53,6 +67,10 @@ impl Default for PipelineConfig {
             rate_per_second: 0.0,
             workers_per_channel: 2,
             poll_interval: Duration::from_millis(250),
+            sms_sign_name: "人社服务".into(),
+            hotline_window: domain::window::SendWindow::staffed_hours(),
+            retry_scale: 1.0,
+            sending_lease: None,
         }
     }
 }
@@ -75,6 +93,9 @@ pub struct Pipeline {
     pub config: PipelineConfig,
     /// Wakes the planner and relay when there is new work, so they need not wait a poll.
     pub wake: Arc<Notify>,
+    /// The population index of bulk matching: built by [`Pipeline::load_index`] at start,
+    /// then updated by every subject upsert ([`matching::index_subjects`]).
+    pub index: matching::SharedIndex,
 }
 
 impl Pipeline {
@@ -92,7 +113,18 @@ impl Pipeline {
             providers,
             config,
             wake: Arc::new(Notify::new()),
+            index: Default::default(),
         }
+    }
+
+    /// (Re)builds the population index from the store; returns the subjects indexed.
+    pub async fn load_index(&self) -> anyhow::Result<u32> {
+        let started = std::time::Instant::now();
+        let index = matching::load_index(self.store.as_ref()).await?;
+        let n = index.len();
+        *self.index.write().expect("population index lock") = index;
+        tracing::info!(subjects = n, ms = started.elapsed().as_millis() as u64, "population index built");
+        Ok(n)
     }
 
     /// Starts the given roles as tasks; they stop (draining in-flight work) when
@@ -109,17 +141,21 @@ impl Pipeline {
                     set.spawn(planner::run(self.clone(), shutdown.clone()));
                 }
                 RoleName::Relay => {
-                    if !self.bus.durable() {
-                        // Queued rows handed to a bus that forgot them go out again.
-                        let n = self.store.reset_dispatched().await?;
-                        if n > 0 {
-                            tracing::info!(pushes = n, "re-queued pushes the in-process bus lost");
-                        }
+                    // A bus that forgets (in-process): everything handed over goes out
+                    // again. A durable bus keeps what it acknowledged: only rows a dead
+                    // relay took but never confirmed.
+                    let durable = self.bus.durable();
+                    let n = self.store.reset_dispatched(durable).await?;
+                    if n > 0 {
+                        tracing::info!(pushes = n, durable, "re-queued pushes not known to be on the bus");
                     }
                     set.spawn(relay::run(self.clone(), shutdown.clone()));
                 }
                 RoleName::Connector(channel) => {
                     reconcile::settle_sending(self, channel).await?;
+                    if let Some(lease) = self.config.sending_lease {
+                        set.spawn(reconcile::run(self.clone(), channel, lease, shutdown.clone()));
+                    }
                     for worker in 0..self.config.workers_per_channel.max(1) {
                         let sub = self
                             .bus

@@ -1,14 +1,22 @@
 //! Matching: who a rule selects, which tags a subject carries, why a subject matched.
 //!
-//! This version evaluates the compiled per-subject rule over subjects paged from the
-//! store; the bitmap audience index replaces the bulk path later without changing callers.
+//! Bulk questions (who is in an audience) are answered by the `matcher` crate's
+//! population index, held by the [`crate::Pipeline`] and kept current by the upsert
+//! paths ([`index_subjects`]); [`audience`] over the store remains as the reference
+//! path (and for callers without an index). Per-subject questions (tags, explanations,
+//! benefits) use the compiled rule directly.
 
 use chrono::NaiveDate;
 use domain::rule::{Explanation, Rule};
 use domain::{Facts, Subject};
 use serde::Serialize;
+use matcher::{Plan, PopulationIndex};
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use store::{Store, StoreError, TagRecord};
+
+/// The population index shared by the roles and the API.
+pub type SharedIndex = Arc<RwLock<PopulationIndex>>;
 
 /// Today's date in Shanghai, the date every rule is evaluated on.
 pub fn today() -> NaiveDate {
@@ -29,6 +37,11 @@ pub struct Criteria {
 impl Criteria {
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
         self.eligibility.matches(facts) && self.filter.as_ref().is_none_or(|f| f.matches(facts))
+    }
+
+    /// The bulk plan of eligibility ∧ filter.
+    pub fn plan(&self) -> Plan {
+        Plan::all_of(std::iter::once(&self.eligibility).chain(self.filter.as_ref()))
     }
 
     /// The eligibility clauses, then the filter's.
@@ -101,6 +114,45 @@ pub async fn audience(
     })
     .await?;
     Ok(a)
+}
+
+/// The audience of `criteria` from the population index: a bitmap plan, then counts
+/// and breakdowns by bitmap intersections. Milliseconds where [`audience`] takes
+/// seconds.
+pub fn audience_from_index(
+    index: &PopulationIndex,
+    criteria: &Criteria,
+    today: NaiveDate,
+    sample: usize,
+) -> Audience {
+    let members = criteria.plan().run(index, today);
+    let a = matcher::Audience::of(index, members, sample);
+    Audience {
+        count: a.count,
+        sample: a.sample,
+        by_kind: a.by_kind,
+        by_district: a.by_district,
+        reachable: a.reachable,
+        evaluated: u64::from(index.len()),
+    }
+}
+
+/// Builds the population index from every subject in the store.
+pub async fn load_index(store: &dyn Store) -> Result<PopulationIndex, StoreError> {
+    let mut index = PopulationIndex::new();
+    for_each_subject(store, |s, tags| {
+        index.upsert(s, tags);
+    })
+    .await?;
+    Ok(index)
+}
+
+/// Records upserted subjects (with their new tags) in the index.
+pub fn index_subjects(index: &SharedIndex, subjects: &[(Subject, Vec<String>)]) {
+    let mut ix = index.write().expect("population index lock");
+    for (s, tags) in subjects {
+        ix.upsert(s, tags);
+    }
 }
 
 /// Tag rules, compiled. A tag rule sees the tags of the previous pass, so a tag may be

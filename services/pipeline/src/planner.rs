@@ -9,16 +9,13 @@ use anyhow::Context;
 use chrono::{NaiveDate, Utc};
 use domain::campaign::CheckedCampaign;
 use domain::policy::CheckedPolicy;
-use domain::push::SkipReason;
+use domain::push::{PushPurpose, SkipReason};
 use domain::template::RenderContext;
 use domain::{Channel, Facts, Subject};
-use store::{CampaignRecord, NewPush};
+use store::{CampaignRecord, NewPush, OptOut};
 use tokio_util::sync::CancellationToken;
 
 const BATCH: usize = 2_000;
-
-/// Pushes and unreachable subjects written in one transaction.
-type PlanBatch = (Vec<NewPush>, Vec<(String, SkipReason)>);
 
 /// Everything needed to write one campaign's pushes.
 pub struct CampaignPlan {
@@ -27,6 +24,7 @@ pub struct CampaignPlan {
     pub policy: CheckedPolicy,
     pub criteria: Criteria,
     pub public_url: String,
+    pub sms_sign_name: String,
 }
 
 impl CampaignPlan {
@@ -57,15 +55,18 @@ impl CampaignPlan {
             policy,
             criteria,
             public_url: p.config.public_url.trim_end_matches('/').to_string(),
+            sms_sign_name: p.config.sms_sign_name.clone(),
         })
     }
 
     /// The push for `subject` on the first channel at or after `from` in the plan that
-    /// reaches it and can carry the message; `Err(reason)` when there is none.
+    /// reaches it, that the subject did not opt out of, and that can carry the message;
+    /// `Err(reason)` when there is none.
     pub fn push_for(
         &self,
         subject: &Subject,
         tags: &[String],
+        opt_outs: &[OptOut],
         today: NaiveDate,
         from: usize,
     ) -> Result<NewPush, SkipReason> {
@@ -77,10 +78,18 @@ impl CampaignPlan {
             .and_then(|b| b.eval_number(&facts));
         let link_code = codes::link_code();
         let link = format!("{}/l/{link_code}", self.public_url);
+        let mut refused = false;
         for &channel in self.checked.channels.iter().skip(from) {
             let Some(recipient) = recipient(channel, subject) else {
                 continue;
             };
+            if opt_outs
+                .iter()
+                .any(|o| o.forbids(channel, &self.policy.draft.category))
+            {
+                refused = true;
+                continue;
+            }
             let content = match self.render(channel, subject, benefit, &link) {
                 Ok(c) => c,
                 Err(e) => {
@@ -89,9 +98,13 @@ impl CampaignPlan {
                 }
             };
             let explanation = self.criteria.explain(&facts);
+            let segments = (channel == Channel::Sms)
+                .then(|| i64::from(domain::sms::segments(&self.sms_sign_name, &content)));
             return Ok(NewPush {
                 id: codes::push_id(),
                 subject_id: subject.id.as_str().to_string(),
+                purpose: PushPurpose::Notice,
+                segments,
                 channel,
                 recipient,
                 content,
@@ -100,7 +113,7 @@ impl CampaignPlan {
                 benefit,
             });
         }
-        Err(SkipReason::Unreachable)
+        Err(if refused { SkipReason::OptedOut } else { SkipReason::Unreachable })
     }
 
     /// Renders the channel's template; SMS always carries the recipient link.
@@ -178,32 +191,48 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
     let id = campaign.id.clone();
     let plan = CampaignPlan::load(p, campaign).await?;
     let today = today();
-    let mut pushes = Vec::with_capacity(BATCH);
-    let mut skips = Vec::new();
-    let mut batches: Vec<PlanBatch> = Vec::new();
+    let mut eligible: Vec<(Subject, Vec<String>)> = Vec::new();
     for_each_subject(p.store.as_ref(), |s, tags| {
-        if !plan.criteria.matches(&Facts::new(s, tags, today)) {
-            return;
-        }
-        match plan.push_for(s, tags, today, 0) {
-            Ok(push) => pushes.push(push),
-            Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
-        }
-        if pushes.len() + skips.len() >= BATCH {
-            batches.push((std::mem::take(&mut pushes), std::mem::take(&mut skips)));
+        if plan.criteria.matches(&Facts::new(s, tags, today)) {
+            eligible.push((s.clone(), tags.to_vec()));
         }
     })
     .await?;
-    batches.push((pushes, skips));
     let mut written = 0;
-    for (pushes, skips) in batches {
-        written += p.store.insert_plan_batch(&id, &pushes, &skips).await?;
+    for batch in eligible.chunks(BATCH) {
+        written += write_batch(p, &plan, &id, batch, today).await?;
         p.wake.notify_waiters();
     }
     p.store.finish_plan(&id, Utc::now()).await?;
     p.wake.notify_waiters();
     tracing::info!(campaign = %id, pushes = written, "campaign planned");
     Ok(written)
+}
+
+/// Plans eligible subjects of one campaign, honouring their opt-outs, in one transaction.
+async fn write_batch(
+    p: &Pipeline,
+    plan: &CampaignPlan,
+    campaign_id: &str,
+    batch: &[(Subject, Vec<String>)],
+    today: NaiveDate,
+) -> anyhow::Result<u64> {
+    let ids: Vec<String> = batch.iter().map(|(s, _)| s.id.as_str().to_string()).collect();
+    let opt_outs = p.store.opt_outs_of(&ids).await?;
+    let mut pushes = Vec::with_capacity(batch.len());
+    let mut skips = Vec::new();
+    for (s, tags) in batch {
+        let mine: Vec<OptOut> = opt_outs
+            .iter()
+            .filter(|o| o.subject_id == s.id.as_str())
+            .cloned()
+            .collect();
+        match plan.push_for(s, tags, &mine, today, 0) {
+            Ok(push) => pushes.push(push),
+            Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
+        }
+    }
+    Ok(p.store.insert_plan_batch(campaign_id, &pushes, &skips).await?)
 }
 
 /// Plans changed subjects into every running continuous campaign they now match, at
@@ -221,20 +250,12 @@ pub async fn plan_subjects(
     for c in campaigns {
         let id = c.id.clone();
         let plan = CampaignPlan::load(p, c).await?;
-        let mut pushes = Vec::new();
-        let mut skips = Vec::new();
-        for (subject, tags) in subjects {
-            if !plan.criteria.matches(&Facts::new(subject, tags, today)) {
-                continue;
-            }
-            match plan.push_for(subject, tags, today, 0) {
-                Ok(push) => pushes.push(push),
-                Err(reason) => skips.push((subject.id.as_str().to_string(), reason)),
-            }
-        }
-        if (!pushes.is_empty() || !skips.is_empty())
-            && p.store.insert_plan_batch(&id, &pushes, &skips).await? > 0
-        {
+        let matching: Vec<(Subject, Vec<String>)> = subjects
+            .iter()
+            .filter(|(s, tags)| plan.criteria.matches(&Facts::new(s, tags, today)))
+            .cloned()
+            .collect();
+        if !matching.is_empty() && write_batch(p, &plan, &id, &matching, today).await? > 0 {
             planned.push(id);
         }
     }

@@ -7,20 +7,30 @@
 //!   `client_msg_id`, so it is re-queued; a voice call is never placed twice, so it is
 //!   recorded as failed with the reason.
 //!
-//! Only one connector process per channel may run this at start (the embedded default
-//! runs exactly one); split deployments run it from a single leader.
+//! Whose rows are they? With one connector process (the embedded default,
+//! `PipelineConfig::sending_lease` = `None`) every row in `sending` at start is a dead
+//! process's. With several connector processes side by side (`Some(lease)`) a row is only
+//! settled once its claim is older than the lease, which is longer than any send takes:
+//! a live process's fresh claims are never touched. [`run`] repeats this every quarter
+//! lease, so a process that died mid-campaign is cleaned up without a restart.
 
 use crate::delivery::outgoing;
 use crate::Pipeline;
 use chrono::Utc;
 use connectors::Lookup;
 use domain::Channel;
+use std::time::Duration;
 use store::PushOutcome;
+use tokio_util::sync::CancellationToken;
 
 pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<usize> {
+    let claimed_before = match p.config.sending_lease {
+        None => Utc::now(),
+        Some(lease) => Utc::now() - chrono::Duration::from_std(lease)?,
+    };
     let stuck: Vec<_> = p
         .store
-        .pushes_in_sending(1_000_000)
+        .pushes_in_sending(claimed_before, 1_000_000)
         .await?
         .into_iter()
         .filter(|r| r.channel == channel)
@@ -62,4 +72,18 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
     p.store.record_outcomes(&outcomes, Utc::now()).await?;
     tracing::info!(%channel, pushes = stuck.len(), "settled pushes left in sending");
     Ok(stuck.len())
+}
+
+/// Settles expired claims of `channel` every quarter `lease` until shutdown.
+pub async fn run(p: Pipeline, channel: Channel, lease: Duration, shutdown: CancellationToken) {
+    let every = (lease / 4).max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = settle_sending(&p, channel).await {
+            tracing::error!(%channel, error = %format!("{e:#}"), "reconciliation failed; retrying");
+        }
+    }
 }

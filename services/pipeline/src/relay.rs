@@ -1,7 +1,10 @@
 //! The outbox relay: moves committed `queued` push rows onto the bus topic of their
 //! channel, keyed by subject so one subject's pushes stay in order. A row is marked as
-//! handed over when taken; a duplicate task on the bus is harmless because a connector
-//! must claim the row (`queued` → `sending`) before sending.
+//! being handed over when taken (so several relays never take the same row), and as on
+//! the bus once the bus acknowledged it; a failed publish hands the rows back at once,
+//! and rows a dead relay took but never confirmed go out again at the next relay start.
+//! A duplicate task on the bus is harmless because a connector must claim the row
+//! (`queued` → `sending`) before sending.
 
 use crate::Pipeline;
 use bus::topics::{push_topic, PushTask};
@@ -26,8 +29,26 @@ pub async fn relay_once(p: &Pipeline) -> anyhow::Result<usize> {
             .or_default()
             .push((r.subject_id.clone(), task.encode()));
     }
+    let mut ids_by_channel: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
+    for r in &rows {
+        ids_by_channel
+            .entry(r.channel.as_str())
+            .or_default()
+            .push(r.id.clone());
+    }
     for (channel, messages) in by_channel {
-        p.bus.publish(&push_topic(channel), messages).await?;
+        let ids = ids_by_channel.remove(channel).unwrap_or_default();
+        match p.bus.publish(&push_topic(channel), messages).await {
+            Ok(()) => {
+                p.store.confirm_dispatched(&ids, true).await?;
+            }
+            Err(e) => {
+                // Every channel not yet published goes back to the outbox too.
+                let rest: Vec<String> = ids_by_channel.into_values().flatten().chain(ids).collect();
+                p.store.confirm_dispatched(&rest, false).await?;
+                return Err(e.into());
+            }
+        }
     }
     Ok(n)
 }

@@ -43,10 +43,25 @@ impl RetrySchedule {
         now: DateTime<Utc>,
         retry_after: Option<std::time::Duration>,
     ) -> Option<DateTime<Utc>> {
+        self.next_attempt_scaled(attempts, created_at, now, retry_after, 1.0)
+    }
+
+    /// [`Self::next_attempt`] with every delay (not the deadline) multiplied by `scale`.
+    pub fn next_attempt_scaled(
+        &self,
+        attempts: i64,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        retry_after: Option<std::time::Duration>,
+        scale: f64,
+    ) -> Option<DateTime<Utc>> {
         let idx = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
         let step = match retry_after {
             Some(d) => Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
-            None => Duration::seconds(*self.delays.get(idx).or(self.delays.last())?),
+            None => {
+                let secs = *self.delays.get(idx).or(self.delays.last())? as f64 * scale.max(0.0);
+                Duration::milliseconds((secs * 1000.0) as i64)
+            }
         };
         let at = now + step;
         (at <= created_at + Duration::seconds(self.deadline_secs)).then_some(at)

@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// Milliseconds from acceptance to a simulated delivery receipt.
     #[arg(long, env = "POLICY_PUSH_SIM_RECEIPT_DELAY_MS", default_value_t = 200)]
     pub sim_receipt_delay_ms: u64,
+    /// When the 12333 hotline may call (Asia/Shanghai): `always` or e.g. `mon-fri 09:00-17:00`.
+    #[arg(long, env = "POLICY_PUSH_HOTLINE_HOURS", default_value = "mon-fri 09:00-17:00")]
+    pub hotline_hours: String,
+    /// Multiplies every retry delay (tests shrink it; 1 in production).
+    #[arg(long, env = "POLICY_PUSH_RETRY_SCALE", default_value_t = 1.0)]
+    pub retry_scale: f64,
     /// JSON file of built-in simulator settings (faults, unsubscribed openids, ...);
     /// see docs/connectors.md.
     #[arg(long, env = "POLICY_PUSH_SIMULATOR_CONFIG")]
@@ -87,6 +93,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     pub require_approval: bool,
     pub rate_per_second: f64,
+    pub hotline_hours: domain::window::SendWindow,
+    pub retry_scale: f64,
     pub simulator: simulators::SimulatorConfig,
 }
 
@@ -130,6 +138,9 @@ impl ServeConfig {
         if !(a.rate_per_second >= 0.0 && a.rate_per_second.is_finite()) {
             bail!("POLICY_PUSH_RATE_PER_SECOND must be a number ≥ 0 (0 = unlimited)");
         }
+        if !(a.retry_scale >= 0.0 && a.retry_scale.is_finite()) {
+            bail!("POLICY_PUSH_RETRY_SCALE must be a number ≥ 0");
+        }
         if let Some(t) = &a.admin_token {
             if t.len() < 8 {
                 bail!("POLICY_PUSH_ADMIN_TOKEN must be at least 8 characters");
@@ -148,6 +159,9 @@ impl ServeConfig {
             admin_token: a.admin_token.filter(|t| !t.is_empty()),
             require_approval: a.require_approval,
             rate_per_second: a.rate_per_second,
+            hotline_hours: domain::window::SendWindow::parse(&a.hotline_hours)
+                .map_err(|e| anyhow::anyhow!("POLICY_PUSH_HOTLINE_HOURS: {e}"))?,
+            retry_scale: a.retry_scale,
         })
     }
 }

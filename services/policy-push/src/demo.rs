@@ -118,6 +118,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         admin_token: Some(admin_token.clone()),
         require_approval: true,
         rate_per_second: 0.0,
+        // The demo runs at any hour; `serve` calls only in staffed hours by default.
+        hotline_hours: domain::window::SendWindow::always(),
+        retry_scale: 1.0,
         simulator: simulators::SimulatorConfig {
             receipt_delay: Duration::from_millis(200),
             ..Default::default()

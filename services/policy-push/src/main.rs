@@ -10,6 +10,7 @@
 //!   campaigns, launched with progress bars and summarised.
 
 mod attribution;
+mod bench;
 mod config;
 mod demo;
 mod server;
@@ -39,6 +40,8 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Serve the provider simulators alone (Alibaba SMS and voice, Tencent SMS, WeChat).
     Simulate(config::SimulateArgs),
+    /// Benchmarks of `docs/performance.md`: `bench match --residents 1000000`.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
                 config::init_logging(false);
                 server::simulate(args).await
             }
+            Command::Bench(args) => bench::run(args),
         }
     })
 }

@@ -97,9 +97,15 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         PipelineConfig {
             public_url,
             rate_per_second: cfg.rate_per_second,
+            hotline_window: cfg.hotline_hours.clone(),
+            retry_scale: cfg.retry_scale,
             ..Default::default()
         },
     );
+    pipeline
+        .load_index()
+        .await
+        .context("cannot build the population index")?;
     let state = api::AppState::new(
         pipeline.clone(),
         api::ApiConfig {

@@ -4,15 +4,20 @@
 //! # Layout
 //! - [`records`]: the rows as the rest of the product sees them.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
-//!   [`PushStore`] and [`AuditStore`]; roles hold an `Arc<dyn Store>`.
+//!   [`PushStore`], [`AuditStore`] and [`OptOutStore`]; roles hold an `Arc<dyn Store>`.
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
 //!   `migrations/sqlite/`).
+//! - [`postgres`]: the production store (sqlx + PostgreSQL, pooled, migrations under
+//!   `migrations/postgres/`; the outbox is taken with `FOR UPDATE SKIP LOCKED`).
 //! - [`open`]: picks the backend from a database URL.
+//!
+//! `tests/conformance.rs` runs the same cases against both backends.
 //!
 //! The outbox is the `pushes` table: a push row is committed before anything sends it;
 //! connectors claim a row (`queued` → `sending`) in one statement, so a push handed to
 //! two workers is sent by one.
 
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
@@ -108,16 +113,28 @@ pub trait PushStore: Send + Sync {
     ) -> Result<u64>;
     /// Marks a campaign's audience as fully written, with its counts.
     async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Queued pushes due by `now` not yet handed to the bus, marked as handed.
+    /// Queued pushes due by `now` not yet handed to the bus, marked as being handed over
+    /// (each row is taken by one caller, however many relays run).
     async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>>;
-    /// Forgets which queued pushes were handed to a bus that does not keep messages.
-    async fn reset_dispatched(&self) -> Result<u64>;
+    /// After publishing taken pushes: `published` marks them as on the bus; otherwise they
+    /// go back to the relay. Rows that changed meanwhile are left alone.
+    async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64>;
+    /// Forgets which queued pushes were handed over: all of them (a bus that does not keep
+    /// messages), or `unconfirmed_only` those taken but never confirmed (a relay died
+    /// between taking and publishing; with a durable bus the confirmed ones are safe).
+    async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64>;
     /// Claims pushes for sending: `queued` → `sending`; returns the ones this caller won.
     async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>>;
     /// Records what happened to pushes that were `sending`.
     async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()>;
-    /// Pushes left in `sending` (a process died mid-call).
-    async fn pushes_in_sending(&self, limit: u32) -> Result<Vec<PushRecord>>;
+    /// Pushes left in `sending` (a process died mid-call) whose claim is no later than
+    /// `claimed_before`: now when one process owns every connector, now minus a lease when
+    /// several connector processes share a channel (a live one's claims are younger).
+    async fn pushes_in_sending(
+        &self,
+        claimed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>>;
     /// Applies a provider receipt by provider id or push id; false when it matched nothing.
     async fn apply_receipt(&self, receipt: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool>;
     async fn get_push(&self, id: &str) -> Result<Option<PushRecord>>;
@@ -134,6 +151,24 @@ pub trait PushStore: Send + Sync {
     async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>>;
     /// Pushes in the given statuses (for reconciliation and tests).
     async fn count_pushes(&self, status: PushStatus) -> Result<i64>;
+    /// Dead letters: pushes that failed for good, with their last error, in campaign order.
+    async fn failed_pushes(
+        &self,
+        campaign_id: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>>;
+    /// Puts failed pushes back in the queue (attempts reset); returns how many moved.
+    /// Pushes in any other status are left alone.
+    async fn replay_failed(&self, push_ids: &[String], now: DateTime<Utc>) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait OptOutStore: Send + Sync {
+    /// Records an opt-out; false when the same one was already recorded.
+    async fn record_opt_out(&self, o: &OptOut) -> Result<bool>;
+    /// Every opt-out of the given subjects.
+    async fn opt_outs_of(&self, subject_ids: &[String]) -> Result<Vec<OptOut>>;
 }
 
 #[async_trait]
@@ -143,18 +178,28 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// Everything the product persists.
-pub trait Store: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore {}
-impl<T: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore> Store for T {}
+pub trait Store:
+    OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore + OptOutStore
+{
+}
+impl<T: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore + OptOutStore> Store
+    for T
+{
+}
 
 /// Opens the store a database URL names and applies pending migrations.
-/// `sqlite://path` (created if missing) is the embedded default.
+/// `sqlite://path` (created if missing) is the embedded default; `postgres://…` (or
+/// `postgresql://…`; `?pool_max=N` sets the pool size) is the production store.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         let s = sqlite::SqliteStore::open(url).await?;
         Ok(std::sync::Arc::new(s))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let s = postgres::PgStore::open(url).await?;
+        Ok(std::sync::Arc::new(s))
     } else {
         Err(StoreError::UnsupportedUrl(format!(
-            "{}: only sqlite:// is built in this version (PostgreSQL arrives with the production backends)",
+            "{}: use sqlite://PATH or postgres://USER@HOST/DB",
             url.split(':').next().unwrap_or("")
         )))
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use domain::campaign::{CampaignDraft, CampaignMode, CampaignStatus};
 use domain::operator::Role;
 use domain::policy::{PolicyDraft, PolicyStatus};
-use domain::push::PushStatus;
+use domain::push::{PushPurpose, PushStatus};
 use domain::Channel;
 use serde::Serialize;
 
@@ -63,12 +63,15 @@ pub struct CampaignChange {
 pub struct NewPush {
     pub id: String,
     pub subject_id: String,
+    pub purpose: PushPurpose,
     pub channel: Channel,
     pub recipient: String,
     pub content: String,
     pub link_code: String,
     pub explanation: String,
     pub benefit: Option<f64>,
+    /// SMS parts billed, signature included; `None` for other channels.
+    pub segments: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,6 +79,7 @@ pub struct PushRecord {
     pub id: String,
     pub campaign_id: String,
     pub subject_id: String,
+    pub purpose: PushPurpose,
     pub seq: i64,
     pub channel: Channel,
     /// The mobile number or openid; personal, never logged.
@@ -86,6 +90,7 @@ pub struct PushRecord {
     pub link_code: String,
     pub explanation: String,
     pub benefit: Option<f64>,
+    pub segments: Option<i64>,
     pub provider_id: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
@@ -103,6 +108,13 @@ pub enum PushOutcome {
     Failed {
         push_id: String,
         error: String,
+    },
+    /// Back to the queue until `at` without counting an attempt (e.g. outside the
+    /// channel's hours).
+    Defer {
+        push_id: String,
+        at: DateTime<Utc>,
+        reason: String,
     },
     /// Back to the queue, due again at `at` (a retry, or a fallback to another channel
     /// with new content).
@@ -135,6 +147,7 @@ pub struct CampaignCounts {
     pub delivered: i64,
     pub failed: i64,
     pub clicked: i64,
+    pub opted_out: i64,
     /// Pushes by their (current) channel.
     pub by_channel: std::collections::BTreeMap<String, i64>,
 }
@@ -146,4 +159,29 @@ pub struct AuditEntry {
     pub target: String,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
+}
+
+/// A subject's refusal of a channel, a policy category, or (both `None`) everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OptOut {
+    pub subject_id: String,
+    pub channel: Option<Channel>,
+    pub category: Option<String>,
+    /// Where it came from: `sms_blacklist`, `hotline_dtmf_0`, `recipient_page`, `sms_reply`...
+    pub source: String,
+    pub at: DateTime<Utc>,
+}
+
+impl OptOut {
+    /// Whether this opt-out forbids sending a policy of `category` on `channel`.
+    pub fn forbids(&self, channel: Channel, category: &str) -> bool {
+        let channel_ok = self.channel.is_none_or(|c| c == channel);
+        let category_ok = self.category.as_deref().is_none_or(|c| c == category);
+        match (&self.channel, &self.category) {
+            (None, None) => true,
+            (Some(_), None) => channel_ok,
+            (None, Some(_)) => category_ok,
+            (Some(_), Some(_)) => channel_ok && category_ok,
+        }
+    }
 }

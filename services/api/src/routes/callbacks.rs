@@ -57,6 +57,12 @@ async fn apply(
             }
         }
     }
+    for r in receipts.iter().filter(|r| r.dtmf.as_deref().is_some_and(|d| !d.is_empty())) {
+        if let Err(e) = key_press(s, r).await {
+            tracing::error!(error = %format!("{e:#}"), "cannot act on a key press; the provider will retry");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+        }
+    }
     tracing::debug!(receipts = receipts.len(), matched, "receipts applied");
     let ct = if json {
         "application/json"
@@ -64,6 +70,26 @@ async fn apply(
         "text/plain"
     };
     ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
+}
+
+/// Hotline key presses: 1 sends the recipient link by SMS, 0 opts out of our notices.
+/// Both are idempotent, so a repeated report changes nothing.
+async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
+    let keys = r.dtmf.as_deref().unwrap_or("");
+    let push = match (&r.push_id, &r.provider_id) {
+        (Some(id), _) => s.store.get_push(id).await?,
+        _ => None,
+    };
+    let Some(push) = push else {
+        tracing::warn!("key press for a call we cannot match");
+        return Ok(());
+    };
+    if keys.contains('0') {
+        pipeline::followup::opt_out(&s.pipeline, &push.subject_id, None, "hotline_dtmf_0").await?;
+    } else if keys.contains('1') {
+        pipeline::followup::link_by_sms(&s.pipeline, &push).await?;
+    }
+    Ok(())
 }
 
 async fn aliyun_sms(State(s): State<AppState>, body: Bytes) -> Response {

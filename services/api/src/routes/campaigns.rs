@@ -39,6 +39,7 @@ async fn campaign_json(s: &AppState, c: &CampaignRecord) -> ApiResult<serde_json
             "queued": counts.queued + counts.sending, "sending": counts.sending,
             "sent": counts.sent, "delivered": counts.delivered, "failed": counts.failed,
             "clicked": counts.clicked,
+            "opted_out": counts.opted_out,
         },
         "by_channel": counts.by_channel,
     }))
@@ -244,6 +245,18 @@ pub async fn launch(
         "campaign.launch",
     )
     .await?;
+    s.pipeline.wake.notify_waiters();
+    Ok(out)
+}
+
+pub async fn pause(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Launch)?;
+    transition(&s, &op, &id, &[CampaignStatus::Running], CampaignStatus::Paused, CampaignChange::default(), "campaign.pause").await
+}
+
+pub async fn resume(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Launch)?;
+    let out = transition(&s, &op, &id, &[CampaignStatus::Paused], CampaignStatus::Running, CampaignChange::default(), "campaign.resume").await?;
     s.pipeline.wake.notify_waiters();
     Ok(out)
 }

@@ -3,6 +3,7 @@
 mod callbacks;
 mod campaigns;
 mod console;
+mod dead_letters;
 mod health;
 mod operators;
 mod policies;
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/approve", post(campaigns::approve))
         .route("/campaigns/{id}/launch", post(campaigns::launch))
         .route("/campaigns/{id}/pushes", get(campaigns::pushes))
+        .route("/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/dead-letters", get(dead_letters::list))
+        .route("/dead-letters/replay", post(dead_letters::replay))
         .route("/sandbox/messages", get(sandbox::messages))
         .route("/audit", get(operators::audit_log));
     Router::new()

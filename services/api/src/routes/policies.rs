@@ -11,7 +11,7 @@ use bytes::Bytes;
 use domain::operator::Action;
 use domain::policy::{PolicyDraft, PolicyError, PolicyStatus};
 use domain::rule::Rule;
-use pipeline::matching::{audience as compute_audience, today, Criteria};
+use pipeline::matching::{audience_from_index, today, Criteria};
 use serde::Deserialize;
 use store::PolicyRecord;
 
@@ -118,7 +118,24 @@ pub async fn publish(
         serde_json::json!({"before": p.status.as_str(), "after": "published"}),
     )
     .await?;
-    Ok(Json(policy_json(&load(&s, &id).await?)))
+    let mut v = policy_json(&load(&s, &id).await?);
+    // The eligible audience at publication, from the population index.
+    if let Ok(checked) = p.draft.check() {
+        let criteria = Criteria {
+            eligibility: checked.eligibility,
+            filter: None,
+        };
+        let started = std::time::Instant::now();
+        let a = {
+            let index = s.pipeline.index.read().expect("population index lock");
+            audience_from_index(&index, &criteria, today(), 0)
+        };
+        v["audience"] = serde_json::json!({
+            "count": a.count, "by_kind": a.by_kind, "by_district": a.by_district,
+            "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
+        });
+    }
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
@@ -148,13 +165,10 @@ pub async fn audience(
         filter,
     };
     let started = std::time::Instant::now();
-    let mut a = compute_audience(
-        s.store.as_ref(),
-        &criteria,
-        today(),
-        q.sample.unwrap_or(20).min(1000),
-    )
-    .await?;
+    let mut a = {
+        let index = s.pipeline.index.read().expect("population index lock");
+        audience_from_index(&index, &criteria, today(), q.sample.unwrap_or(20).min(1000))
+    };
     if !op.may(Action::ReadPersonal) {
         for id in &mut a.sample {
             if id.len() == 18 && id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {

@@ -97,6 +97,7 @@ pub async fn put(
         .tags_for(&subject, pipeline::matching::today());
     let pair = vec![(subject, tags)];
     s.store.upsert_subjects(&pair).await?;
+    pipeline::matching::index_subjects(&s.pipeline.index, &pair);
     let planned = pipeline::planner::plan_subjects(&s.pipeline, &pair).await?;
     let (subject, tags) = &pair[0];
     s.audit(

@@ -62,6 +62,8 @@ pub async fn put(
     let changed =
         pipeline::matching::recompute_all_tags(s.store.as_ref(), pipeline::matching::today())
             .await?;
+    // Memberships changed across the population: the index is rebuilt from the store.
+    s.pipeline.load_index().await?;
     s.audit(
         &op,
         "tag.put",

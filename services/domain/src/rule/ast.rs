@@ -5,7 +5,7 @@
 
 /// A checked expression.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Expr {
+pub enum Expr {
     Bool(bool),
     Num(Num),
     Str(Box<str>),
@@ -29,15 +29,20 @@ pub(crate) enum Expr {
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
+/// The expression in canonical spelling (as [`super::Rule::canonical`] prints rules).
+pub fn canonical_text(e: &Expr) -> String {
+    super::print::to_source(e)
+}
+
 /// A number literal or value: integers stay exact, decimals are `f64`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Num {
+pub enum Num {
     Int(i64),
     Float(f64),
 }
 
 impl Num {
-    pub(crate) fn as_f64(self) -> f64 {
+    pub fn as_f64(self) -> f64 {
         match self {
             Num::Int(i) => i as f64,
             Num::Float(f) => f,
@@ -47,7 +52,7 @@ impl Num {
 
 /// What an identifier reads, resolved when the rule is checked.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Var {
+pub enum Var {
     Kind,
     Age,
     Sex,
@@ -62,7 +67,7 @@ pub(crate) enum Var {
 
 impl Var {
     /// The name shown in explanations.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         match self {
             Var::Kind => "kind",
             Var::Age => "age",
@@ -76,7 +81,7 @@ impl Var {
 /// A list literal: all strings or all numbers (checked), with a sorted copy of the
 /// strings for membership tests on long lists.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ListLit {
+pub enum ListLit {
     Strs {
         /// As written, for printing.
         items: Vec<Box<str>>,
@@ -87,28 +92,28 @@ pub(crate) enum ListLit {
 }
 
 impl ListLit {
-    pub(crate) fn strs(items: Vec<Box<str>>) -> Self {
+    pub fn strs(items: Vec<Box<str>>) -> Self {
         let mut sorted = items.clone();
         sorted.sort();
         sorted.dedup();
         ListLit::Strs { items, sorted }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         match self {
             ListLit::Strs { items, .. } => items.len(),
             ListLit::Nums(n) => n.len(),
         }
     }
 
-    pub(crate) fn contains_str(&self, s: &str) -> bool {
+    pub fn contains_str(&self, s: &str) -> bool {
         match self {
             ListLit::Strs { sorted, .. } => sorted.binary_search_by(|x| (**x).cmp(s)).is_ok(),
             ListLit::Nums(_) => false,
         }
     }
 
-    pub(crate) fn contains_num(&self, n: Num) -> bool {
+    pub fn contains_num(&self, n: Num) -> bool {
         match self {
             ListLit::Strs { .. } => false,
             ListLit::Nums(items) => items.iter().any(|x| num_eq(*x, n)),
@@ -117,7 +122,7 @@ impl ListLit {
 }
 
 /// Numeric equality across integers and decimals.
-pub(crate) fn num_eq(a: Num, b: Num) -> bool {
+pub fn num_eq(a: Num, b: Num) -> bool {
     match (a, b) {
         (Num::Int(x), Num::Int(y)) => x == y,
         _ => a.as_f64() == b.as_f64(),
@@ -125,7 +130,7 @@ pub(crate) fn num_eq(a: Num, b: Num) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CmpOp {
+pub enum CmpOp {
     Eq,
     Ne,
     Lt,
@@ -135,7 +140,7 @@ pub(crate) enum CmpOp {
 }
 
 impl CmpOp {
-    pub(crate) fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
             CmpOp::Ne => "!=",
@@ -146,12 +151,12 @@ impl CmpOp {
         }
     }
 
-    pub(crate) fn is_equality(self) -> bool {
+    pub fn is_equality(self) -> bool {
         matches!(self, CmpOp::Eq | CmpOp::Ne)
     }
 
     /// Whether an ordering satisfies the operator.
-    pub(crate) fn holds(self, ord: std::cmp::Ordering) -> bool {
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
         use std::cmp::Ordering::*;
         match self {
             CmpOp::Eq => ord == Equal,
@@ -165,7 +170,7 @@ impl CmpOp {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArithOp {
+pub enum ArithOp {
     Add,
     Sub,
     Mul,
@@ -174,7 +179,7 @@ pub(crate) enum ArithOp {
 }
 
 impl ArithOp {
-    pub(crate) fn symbol(self) -> &'static str {
+    pub fn symbol(self) -> &'static str {
         match self {
             ArithOp::Add => "+",
             ArithOp::Sub => "-",
@@ -186,7 +191,7 @@ impl ArithOp {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Method {
+pub enum Method {
     StartsWith,
     EndsWith,
     /// Substring on a string, membership on a list.
@@ -194,7 +199,7 @@ pub(crate) enum Method {
 }
 
 impl Method {
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Method::StartsWith => "startsWith",
             Method::EndsWith => "endsWith",
@@ -206,7 +211,7 @@ impl Method {
 impl Expr {
     /// Calls `f` for every identifier the expression reads, in reading order
     /// (`has(attrs.x)` reads `x`).
-    pub(crate) fn visit_vars<'e>(&'e self, f: &mut dyn FnMut(VarRef<'e>)) {
+    pub fn visit_vars<'e>(&'e self, f: &mut dyn FnMut(VarRef<'e>)) {
         match self {
             Expr::Bool(_) | Expr::Num(_) | Expr::Str(_) | Expr::List(_) => {}
             Expr::Var(v) => f(VarRef::Var(v)),
@@ -231,7 +236,7 @@ impl Expr {
 
     /// The conjuncts of the outermost `&&` chain, left to right (the expression itself
     /// when it is not an `&&`).
-    pub(crate) fn conjuncts(&self) -> Vec<&Expr> {
+    pub fn conjuncts(&self) -> Vec<&Expr> {
         let mut out = Vec::new();
         self.push_conjuncts(&mut out);
         out
@@ -250,13 +255,13 @@ impl Expr {
 
 /// An identifier read by an expression: a value, or the presence test of an attribute.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum VarRef<'e> {
+pub enum VarRef<'e> {
     Var(&'e Var),
     Has(&'e str),
 }
 
 impl VarRef<'_> {
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         match self {
             VarRef::Var(v) => v.name(),
             VarRef::Has(n) => n,

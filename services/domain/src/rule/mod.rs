@@ -7,12 +7,14 @@
 //! - `source`: byte offsets to line and column.
 //! - `lower`: the CEL parser's tree to ours, refusing what is outside the subset and
 //!   checking types that are known when the rule is saved.
-//! - `ast`: our tree, with identifiers resolved and list literals ready for lookups.
+//! - [`ast`]: our tree, with identifiers resolved and list literals ready for lookups.
+//!   Public (read-only, through [`Rule::expr`]) so that other engines, such as the bulk
+//!   matcher, can compile the same checked tree; [`truth`] is the reference semantics.
 //! - `eval`: evaluation over [`Facts`], allocation-free, with "unknown" for missing
 //!   values (SQL-NULL-like three-valued logic).
 //! - `explain`, `print`: clause-by-clause explanations and canonical rule text.
 
-mod ast;
+pub mod ast;
 mod eval;
 mod explain;
 mod lower;
@@ -124,6 +126,11 @@ impl Rule {
         self.number
     }
 
+    /// The checked expression tree, for engines that compile rules themselves.
+    pub fn expr(&self) -> &ast::Expr {
+        &self.expr
+    }
+
     /// The rule in canonical spelling (spacing, quotes and parentheses normalised).
     pub fn canonical(&self) -> String {
         print::to_source(&self.expr)
@@ -165,6 +172,13 @@ impl Rule {
             _ => None,
         }
     }
+}
+
+/// The three-valued truth of any checked (sub)expression for one subject: `Some(b)`
+/// when it evaluates to a boolean, `None` for unknown. This is the reference semantics
+/// that [`Rule::matches`] applies at the top and other engines must reproduce.
+pub fn truth<'a>(expr: &'a ast::Expr, facts: &Facts<'a>) -> Option<bool> {
+    eval::truth(expr, facts)
 }
 
 /// Parses, lowers and checks the type at the top.

@@ -28,6 +28,8 @@ impl Server {
             .arg("127.0.0.1:0")
             .env("POLICY_PUSH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("POLICY_PUSH_LOG", "warn")
+            .env("POLICY_PUSH_HOTLINE_HOURS", "always")
+            .env("POLICY_PUSH_RETRY_SCALE", "0.002")
             .env_remove("POLICY_PUSH_DATABASE_URL")
             .env_remove("POLICY_PUSH_KAFKA_BROKERS")
             .env_remove("POLICY_PUSH_REDIS_URL")

@@ -6,6 +6,7 @@
 mod audit;
 mod catalogue;
 mod operators;
+mod optouts;
 mod pushes;
 mod subjects;
 

@@ -4,12 +4,12 @@ use super::{corrupt, parse_ts, ts, SqliteStore};
 use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::push::{PushStatus, SkipReason};
+use domain::push::{PushPurpose, PushStatus, SkipReason};
 use domain::Channel;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-const COLUMNS: &str = "id, campaign_id, subject_id, seq, channel, recipient, status, content, link_code, explanation, benefit, provider_id, error, attempts, created_at, updated_at";
+const COLUMNS: &str = "id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code, explanation, benefit, segments, provider_id, error, attempts, created_at, updated_at";
 
 fn push_from_row(r: &SqliteRow) -> Result<PushRecord> {
     let channel: String = r.get("channel");
@@ -18,6 +18,10 @@ fn push_from_row(r: &SqliteRow) -> Result<PushRecord> {
         id: r.get("id"),
         campaign_id: r.get("campaign_id"),
         subject_id: r.get("subject_id"),
+        purpose: {
+            let p: String = r.get("purpose");
+            PushPurpose::parse(&p).ok_or_else(|| corrupt("push purpose", &p))?
+        },
         seq: r.get("seq"),
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
         recipient: r.get("recipient"),
@@ -26,6 +30,7 @@ fn push_from_row(r: &SqliteRow) -> Result<PushRecord> {
         link_code: r.get("link_code"),
         explanation: r.get("explanation"),
         benefit: r.get("benefit"),
+        segments: r.get("segments"),
         provider_id: r.get("provider_id"),
         error: r.get("error"),
         attempts: r.get("attempts"),
@@ -57,14 +62,15 @@ impl PushStore for SqliteStore {
         for p in pushes {
             seq += 1;
             let done = sqlx::query(
-                "INSERT INTO pushes (id, campaign_id, subject_id, seq, channel, recipient, status, content, link_code,
-                   explanation, benefit, next_attempt_at, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (campaign_id, subject_id) DO NOTHING",
+                "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code,
+                   explanation, benefit, segments, next_attempt_at, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (campaign_id, subject_id, purpose) DO NOTHING",
             )
             .bind(&p.id)
             .bind(campaign_id)
             .bind(&p.subject_id)
+            .bind(p.purpose.as_str())
             .bind(seq)
             .bind(p.channel.as_str())
             .bind(&p.recipient)
@@ -72,6 +78,7 @@ impl PushStore for SqliteStore {
             .bind(&p.link_code)
             .bind(&p.explanation)
             .bind(p.benefit)
+            .bind(p.segments)
             .bind(&now)
             .bind(&now)
             .bind(&now)
@@ -112,8 +119,10 @@ impl PushStore for SqliteStore {
     async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>> {
         let rows = sqlx::query(&format!(
             "UPDATE pushes SET dispatched = 1 WHERE id IN (
-               SELECT id FROM pushes WHERE status = 'queued' AND dispatched = 0 AND next_attempt_at <= ?
-               ORDER BY next_attempt_at LIMIT ?)
+               SELECT p.id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
+               WHERE p.status = 'queued' AND p.dispatched = 0 AND p.next_attempt_at <= ?
+                 AND c.status IN ('running', 'completed')
+               ORDER BY p.next_attempt_at LIMIT ?)
              RETURNING {COLUMNS}"
         ))
         .bind(ts(now))
@@ -123,13 +132,31 @@ impl PushStore for SqliteStore {
         rows.iter().map(push_from_row).collect()
     }
 
-    async fn reset_dispatched(&self) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched = 1",
-        )
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+    async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64> {
+        // 1: taken by a relay; 2: on the bus; 0: not handed over.
+        let to = if published { 2 } else { 0 };
+        let mut changed = 0;
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "UPDATE pushes SET dispatched = ? WHERE status = 'queued' AND dispatched = 1 AND id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(to);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            changed += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(changed)
+    }
+
+    async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64> {
+        let sql = if unconfirmed_only {
+            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched = 1"
+        } else {
+            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched <> 0"
+        };
+        Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 
     async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
@@ -181,6 +208,23 @@ impl PushStore for SqliteStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                PushOutcome::Defer {
+                    push_id,
+                    at,
+                    reason,
+                } => {
+                    sqlx::query(
+                        "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = ?, error = ?,
+                           attempts = MAX(attempts - 1, 0), updated_at = ?
+                         WHERE id = ? AND status = 'sending'",
+                    )
+                    .bind(ts(*at))
+                    .bind(reason)
+                    .bind(&now)
+                    .bind(push_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 PushOutcome::Requeue {
                     push_id,
                     at,
@@ -211,10 +255,15 @@ impl PushStore for SqliteStore {
         Ok(())
     }
 
-    async fn pushes_in_sending(&self, limit: u32) -> Result<Vec<PushRecord>> {
+    async fn pushes_in_sending(
+        &self,
+        claimed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM pushes WHERE status = 'sending' ORDER BY updated_at LIMIT ?"
+            "SELECT {COLUMNS} FROM pushes WHERE status = 'sending' AND updated_at <= ? ORDER BY updated_at LIMIT ?"
         ))
+        .bind(ts(claimed_before))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -358,5 +407,41 @@ impl PushStore for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?,
         )
+    }
+
+    async fn failed_pushes(
+        &self,
+        campaign_id: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM pushes WHERE status = 'failed' AND (? IS NULL OR campaign_id = ?) AND seq > ?
+             ORDER BY campaign_id, seq LIMIT ?"
+        ))
+        .bind(campaign_id)
+        .bind(campaign_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(push_from_row).collect()
+    }
+
+    async fn replay_failed(&self, push_ids: &[String], now: DateTime<Utc>) -> Result<u64> {
+        let mut moved = 0;
+        for chunk in push_ids.chunks(500) {
+            let sql = format!(
+                "UPDATE pushes SET status = 'queued', dispatched = 0, attempts = 0, next_attempt_at = ?, updated_at = ?
+                 WHERE status = 'failed' AND id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(ts(now)).bind(ts(now));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            moved += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(moved)
     }
 }

@@ -1,0 +1,204 @@
+//! Rate limits and the shared cache over Redis, so they hold across every process of a
+//! deployment.
+//!
+//! - Token buckets are one hash per key (`tokens`, `at`), updated by a Lua script that
+//!   reads Redis' own clock (`TIME`), so processes with skewed clocks share one bucket
+//!   fairly. The script answers how long to wait when the tokens are not there yet.
+//! - Cache values are plain keys with a TTL; refresh locks are `SET NX PX` with a random
+//!   token, released by a compare-and-delete script.
+//!
+//! The connection is made lazily and re-made after failures (redis'
+//! `ConnectionManager`). While Redis is unreachable, [`RateLimiter::acquire`] waits and
+//! retries with a capped backoff: a send never passes the limit because the limiter was
+//! down.
+
+use crate::cache::{CachedValue, LockToken, SharedCache};
+use crate::{LimitsError, RateLimiter};
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{AsyncCommands, Script};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Takes `permits` tokens from the bucket at KEYS[1] refilled at ARGV[2] per second
+/// (capacity: one second's worth, at least `permits`). Returns 0 when taken, else the
+/// microseconds until they will be there (nothing is taken then).
+const TOKEN_BUCKET: &str = r#"
+local permits = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local capacity = math.max(rate, permits)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1])
+local at = tonumber(b[2])
+if tokens == nil or at == nil then
+  tokens = capacity
+  at = now
+end
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000000)
+local wait = 0
+if tokens >= permits then
+  tokens = tokens - permits
+else
+  wait = math.ceil((permits - tokens) * 1000000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
+return wait
+"#;
+
+/// Deletes KEYS[1] only if it still holds ARGV[1].
+const UNLOCK: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// Backoff while Redis is unreachable: from the first to the last, doubling.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Rate limits and cache in Redis. Cheap to clone (one shared connection).
+#[derive(Clone)]
+pub struct RedisLimits {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    bucket: Arc<Script>,
+    unlock: Arc<Script>,
+}
+
+impl RedisLimits {
+    /// Keys start with `prefix`; no connection is made until first use.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, LimitsError> {
+        let client = ::redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        Ok(Self {
+            conn: ConnectionManager::new_lazy_with_config(client, config)?,
+            prefix: prefix.into(),
+            bucket: Arc::new(Script::new(TOKEN_BUCKET)),
+            unlock: Arc::new(Script::new(UNLOCK)),
+        })
+    }
+
+    fn key(&self, kind: &str, key: &str) -> String {
+        format!("{}{kind}:{key}", self.prefix)
+    }
+
+    /// One try at the bucket: `None` when taken, else how long to wait.
+    pub async fn try_take(
+        &self,
+        key: &str,
+        permits: u32,
+        per_second: f64,
+    ) -> Result<Option<Duration>, LimitsError> {
+        let mut conn = self.conn.clone();
+        let wait_us: u64 = self
+            .bucket
+            .key(self.key("rate", key))
+            .arg(permits)
+            .arg(per_second)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisLimits {
+    async fn acquire(&self, key: &str, permits: u32, per_second: f64) {
+        if per_second <= 0.0 || !per_second.is_finite() {
+            return; // unlimited
+        }
+        let mut backoff = RETRY_FIRST;
+        loop {
+            match self.try_take(key, permits, per_second).await {
+                Ok(None) => return,
+                Ok(Some(wait)) => {
+                    backoff = RETRY_FIRST;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64,
+                        "rate limiter unreachable; sends wait");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SharedCache for RedisLimits {
+    async fn get(&self, key: &str) -> Result<Option<CachedValue>, LimitsError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = conn.get(self.key("cache", key)).await?;
+        Ok(v.map(CachedValue::new))
+    }
+
+    async fn set(&self, key: &str, value: &CachedValue, ttl: Duration) -> Result<(), LimitsError> {
+        let mut conn = self.conn.clone();
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let _: () = conn
+            .pset_ex(self.key("cache", key), value.expose(), ms)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), LimitsError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.del(self.key("cache", key)).await?;
+        Ok(())
+    }
+
+    async fn try_lock(&self, key: &str, ttl: Duration) -> Result<Option<LockToken>, LimitsError> {
+        let mut conn = self.conn.clone();
+        let token = format!(
+            "{}-{}",
+            std::process::id(),
+            TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ) + &format!("-{:x}", rand_u64());
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ok: Option<String> = ::redis::cmd("SET")
+            .arg(self.key("lock", key))
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms)
+            .query_async(&mut conn)
+            .await?;
+        Ok(ok.map(|_| LockToken(token)))
+    }
+
+    async fn unlock(&self, key: &str, token: &LockToken) -> Result<(), LimitsError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .unlock
+            .key(self.key("lock", key))
+            .arg(&token.0)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+}
+
+static TOKENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Enough randomness to tell lock holders on different hosts apart.
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}

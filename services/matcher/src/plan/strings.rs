@@ -1,0 +1,96 @@
+//! String predicates over bitmaps: each distinct value of an attribute is tested once,
+//! and the bitmaps of the values that pass are unioned.
+
+use super::node::{StrPred, StrSrc};
+use crate::index::PopulationIndex;
+use roaring::{MultiOps, RoaringBitmap};
+
+/// Where a leaf is true, and where it is known (`None`: everywhere).
+pub(super) struct LeafSets {
+    pub t: RoaringBitmap,
+    pub known: Option<RoaringBitmap>,
+}
+
+/// `pred` over the strings of `src`.
+pub(super) fn string_leaf(ix: &PopulationIndex, src: &StrSrc, pred: &StrPred) -> LeafSets {
+    match src {
+        StrSrc::Kind => LeafSets {
+            t: pick(&[
+                (pred.test("person"), &ix.persons),
+                (pred.test("enterprise"), &ix.enterprises),
+            ]),
+            known: None,
+        },
+        StrSrc::Sex => LeafSets {
+            t: pick(&[
+                (pred.test("male"), &ix.male),
+                (pred.test("female"), &ix.female),
+            ]),
+            known: Some(&ix.male | &ix.female),
+        },
+        StrSrc::Attr(name) => {
+            let text = &ix.attr(name).text;
+            LeafSets {
+                t: text_matching(ix, name, |v| pred.test(v)),
+                known: Some(text.present.clone()),
+            }
+        }
+    }
+}
+
+fn pick(choices: &[(bool, &RoaringBitmap)]) -> RoaringBitmap {
+    choices
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, b)| *b)
+        .union()
+}
+
+/// Subjects whose string value of `name` passes `test`.
+pub(super) fn text_matching(
+    ix: &PopulationIndex,
+    name: &str,
+    test: impl Fn(&str) -> bool,
+) -> RoaringBitmap {
+    let text = &ix.attr(name).text;
+    text.dict
+        .names
+        .iter()
+        .zip(&text.by_code)
+        .filter(|(v, _)| test(v))
+        .map(|(_, b)| b)
+        .union()
+}
+
+/// `'e' in name` over list values.
+pub(super) fn list_has(ix: &PopulationIndex, name: &str, elem: &str) -> LeafSets {
+    let list = &ix.attr(name).list;
+    LeafSets {
+        t: list
+            .dict
+            .code(elem)
+            .map(|c| list.by_elem[c as usize].clone())
+            .unwrap_or_default(),
+        known: Some(list.present.clone()),
+    }
+}
+
+/// `name.contains('x')`: a substring of a string value, an element of a list value.
+pub(super) fn attr_contains(ix: &PopulationIndex, name: &str, needle: &str) -> LeafSets {
+    let a = ix.attr(name);
+    let mut t = text_matching(ix, name, |v| v.contains(needle));
+    t |= list_has(ix, name, needle).t;
+    LeafSets {
+        t,
+        known: Some(&a.text.present | &a.list.present),
+    }
+}
+
+/// `name in []`: false where the value is a string or a number.
+pub(super) fn empty_in(ix: &PopulationIndex, name: &str) -> LeafSets {
+    let a = ix.attr(name);
+    LeafSets {
+        t: RoaringBitmap::new(),
+        known: Some(&a.text.present | &a.num.present),
+    }
+}

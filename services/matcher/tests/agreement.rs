@@ -1,0 +1,293 @@
+//! The bulk plan and the per-subject interpreter agree: random rules over random
+//! subjects (every attribute may be missing or of any type), before and after upserts.
+
+use chrono::NaiveDate;
+use domain::ids::{credit_code_check_char, resident_id_check_char};
+use domain::{AttrValue, Facts, Rule, Subject, SubjectId};
+use matcher::{Plan, PopulationIndex};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 3, 7).unwrap()
+}
+
+const STRS: [&str; 8] = [
+    "浦东新区",
+    "黄浦区",
+    "2024-01-01",
+    "2024-07-01",
+    "python",
+    "rust",
+    "",
+    "x",
+];
+
+fn lit_str() -> impl Strategy<Value = String> {
+    prop::sample::select(STRS.to_vec()).prop_map(|s| format!("'{s}'"))
+}
+
+fn attr_name() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "employees",
+        "score",
+        "big",
+        "district",
+        "founded",
+        "flag",
+        "skills",
+    ])
+}
+
+fn num_lit() -> impl Strategy<Value = String> {
+    prop_oneof![
+        (-5i64..50).prop_map(|n| n.to_string()),
+        prop::sample::select(vec!["2.5", "0.5", "1e300", "-7", "3.0", "9007199254740993"]).prop_map(String::from),
+    ]
+}
+
+/// Number-valued terms.
+fn num() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        4 => attr_name().prop_map(String::from),
+        3 => num_lit(),
+        2 => Just("age".to_string()),
+        1 => attr_name().prop_map(|a| format!("size({a})")),
+        1 => Just("size(tags)".to_string()),
+    ];
+    leaf.prop_recursive(2, 8, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), prop::sample::select(vec!["+", "-", "*"]), inner.clone())
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (inner.clone(), prop::sample::select(vec!["/", "%"]), 1i64..7)
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            (inner.clone(), prop::sample::select(vec!["/", "%"]), attr_name())
+                .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
+            inner.clone().prop_map(|a| format!("-{a}")),
+            (attr_name(), inner.clone(), inner)
+                .prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+        ]
+    })
+}
+
+fn cmp_op() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">="])
+}
+
+fn atom() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => (num(), cmp_op(), num()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        3 => (attr_name(), cmp_op(), lit_str()).prop_map(|(a, op, l)| format!("{a} {op} {l}")),
+        1 => (lit_str(), cmp_op(), attr_name()).prop_map(|(l, op, a)| format!("{l} {op} {a}")),
+        1 => (attr_name(), cmp_op(), attr_name()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+        1 => prop::sample::select(vec!["kind == 'person'", "kind != 'enterprise'", "sex == 'male'",
+            "sex != 'female'", "kind in ['enterprise']", "sex in ['female', 'male']"])
+            .prop_map(String::from),
+        2 => (attr_name(), prop::collection::vec(prop::sample::select(STRS.to_vec()), 0..3))
+            .prop_map(|(a, l)| {
+                let items: Vec<String> = l.iter().map(|s| format!("'{s}'")).collect();
+                format!("{a} in [{}]", items.join(", "))
+            }),
+        2 => (num(), prop::collection::vec(-3i64..12, 0..3), any::<bool>()).prop_map(|(a, l, f)| {
+                let mut items: Vec<String> = l.iter().map(|n| n.to_string()).collect();
+                if f { items.push("2.5".into()); }
+                format!("{a} in [{}]", items.join(", "))
+            }),
+        2 => (lit_str(), attr_name()).prop_map(|(l, a)| format!("{l} in {a}")),
+        2 => prop::sample::select(vec!["t1", "t2", "t3"]).prop_map(|t| format!("'{t}' in tags")),
+        1 => prop::sample::select(vec!["t1", "t2"]).prop_map(|t| format!("tags.contains('{t}')")),
+        3 => (attr_name(), prop::sample::select(vec!["startsWith", "endsWith", "contains"]), lit_str())
+            .prop_map(|(a, m, l)| format!("{a}.{m}({l})")),
+        1 => (attr_name(), attr_name()).prop_map(|(a, b)| format!("{a}.contains({b})")),
+        1 => (attr_name(), num_lit()).prop_map(|(a, n)| format!("{a}.contains({n})")),
+        1 => prop::sample::select(vec!["kind.startsWith('p')", "sex.endsWith('male')"])
+            .prop_map(String::from),
+        3 => attr_name().prop_map(|a| a.to_string()),
+        1 => (attr_name(), any::<bool>()).prop_map(|(a, b)| format!("{a} == {b}")),
+        1 => (attr_name(), any::<bool>()).prop_map(|(a, b)| format!("{a} != {b}")),
+        2 => attr_name().prop_map(|a| format!("has(attrs.{a})")),
+        1 => (num(), attr_name()).prop_map(|(a, f)| format!("({a} > 3) == {f}")),
+        1 => (attr_name(), lit_str(), lit_str()).prop_map(|(c, a, b)| format!("({c} ? {a} : {b}) == {a}")),
+        1 => prop::sample::select(vec!["true", "false"]).prop_map(String::from),
+    ]
+}
+
+fn rule() -> impl Strategy<Value = String> {
+    atom().prop_recursive(4, 16, 3, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            inner.clone().prop_map(|a| format!("!({a})")),
+            (inner.clone(), inner.clone(), inner).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+        ]
+    })
+}
+
+/// Any value of any type; only `big` may hold integers beyond 2^53 (which send the
+/// comparisons that read it to per-subject evaluation).
+fn value(huge: bool) -> impl Strategy<Value = Option<AttrValue>> {
+    let huge_ints = if huge {
+        vec![1i64 << 60, i64::MAX, i64::MIN, 9_007_199_254_740_993]
+    } else {
+        vec![7, -7]
+    };
+    prop_oneof![
+        3 => Just(None),
+        4 => (-5i64..50).prop_map(|i| Some(AttrValue::Int(i))),
+        1 => prop::sample::select(vec![0.5, 2.5, -1.5, 1e300, f64::NAN, 3.0])
+            .prop_map(|x| Some(AttrValue::Float(x))),
+        1 => prop::sample::select(huge_ints).prop_map(|i| Some(AttrValue::Int(i))),
+        3 => prop::sample::select(STRS.to_vec()).prop_map(|s| Some(AttrValue::Str(s.into()))),
+        2 => any::<bool>().prop_map(|b| Some(AttrValue::Bool(b))),
+        2 => prop::collection::vec(prop::sample::select(STRS.to_vec()), 0..3)
+            .prop_map(|l| Some(AttrValue::List(l.into_iter().map(String::from).collect()))),
+    ]
+}
+
+/// A subject's data besides its key: kind, birth (year, month, day), sex, attributes, tags.
+#[derive(Debug, Clone)]
+struct Data {
+    person: bool,
+    birth: (i32, u32, u32),
+    male: bool,
+    attrs: [Option<AttrValue>; 7],
+    tags: Vec<String>,
+}
+
+fn data() -> impl Strategy<Value = Data> {
+    (
+        any::<bool>(),
+        prop_oneof![
+            (1940i32..2012, 1u32..13, 1u32..29),
+            Just((2004, 2, 29)),
+            Just((2008, 3, 7)),
+            Just((2010, 3, 8)),
+        ],
+        any::<bool>(),
+        NAMES.map(|n| value(n == "big")),
+        prop::collection::vec(prop::sample::select(vec!["t1", "t2", "t3"]), 0..3),
+    )
+        .prop_map(|(person, birth, male, attrs, tags)| {
+            let mut tags: Vec<String> = tags.into_iter().map(String::from).collect();
+            tags.sort();
+            tags.dedup();
+            Data {
+                person,
+                birth,
+                male,
+                attrs,
+                tags,
+            }
+        })
+}
+
+const NAMES: [&str; 7] = [
+    "employees",
+    "score",
+    "big",
+    "district",
+    "founded",
+    "flag",
+    "skills",
+];
+
+/// The `i`-th subject of a case (unique key per `i`), with `d`'s data.
+fn subject(i: usize, d: &Data) -> Subject {
+    let id = if d.person {
+        let (y, m, dd) = d.birth;
+        let first17 = format!(
+            "310101{y:04}{m:02}{dd:02}{:02}{}",
+            i % 100,
+            if d.male { 1 } else { 2 }
+        );
+        SubjectId::parse(
+            domain::SubjectKind::Person,
+            &format!("{first17}{}", resident_id_check_char(&first17).unwrap()),
+        )
+        .unwrap()
+    } else {
+        let first17 = format!("914403007{:08}", i);
+        SubjectId::parse(
+            domain::SubjectKind::Enterprise,
+            &format!("{first17}{}", credit_code_check_char(&first17).unwrap()),
+        )
+        .unwrap()
+    };
+    let attributes: BTreeMap<String, AttrValue> = NAMES
+        .iter()
+        .zip(&d.attrs)
+        .filter_map(|(n, v)| Some((n.to_string(), v.clone()?)))
+        .collect();
+    Subject {
+        id,
+        name: String::new(),
+        mobile: None,
+        wechat_openid: None,
+        attributes,
+    }
+}
+
+fn check(rules: &[Rule], subjects: &[(Subject, Vec<String>)]) -> Result<(), TestCaseError> {
+    let ix = PopulationIndex::build(subjects.iter().map(|(s, t)| (s, t.as_slice())));
+    for r in rules {
+        let plan = Plan::compile(r);
+        let got = plan.run(&ix, today());
+        for (s, tags) in subjects {
+            let id = ix.id_of(s.id.as_str()).unwrap();
+            let want = r.matches(&Facts::new(s, tags, today()));
+            prop_assert_eq!(
+                got.contains(id),
+                want,
+                "rule {} plan {} subject {:?} tags {:?}",
+                r.source(),
+                plan.description(),
+                s.attributes,
+                tags
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, max_global_rejects: 100_000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bulk_plan_agrees_with_the_interpreter(
+        src in rule(),
+        people in prop::collection::vec(data(), 1..24),
+        changes in prop::collection::vec((0usize..24, data()), 0..6),
+    ) {
+        let Ok(r) = Rule::parse(&src) else { return Err(TestCaseError::reject("refused")) };
+        let mut subjects: Vec<(Subject, Vec<String>)> = people
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (subject(i, d), d.tags.clone()))
+            .collect();
+        check(std::slice::from_ref(&r), &subjects)?;
+        // Upserts: the same keys with new data, applied to a built index.
+        let mut ix = PopulationIndex::build(subjects.iter().map(|(s, t)| (s, t.as_slice())));
+        for (i, d) in changes {
+            let i = i % subjects.len();
+            subjects[i] = (subject(i, &d), d.tags.clone());
+            ix.upsert(&subjects[i].0, &subjects[i].1);
+        }
+        let got = Plan::compile(&r).run(&ix, today());
+        for (s, tags) in &subjects {
+            let id = ix.id_of(s.id.as_str()).unwrap();
+            prop_assert_eq!(got.contains(id), r.matches(&Facts::new(s, tags, today())), "after upserts: {}", src);
+        }
+    }
+}
+
+#[test]
+fn generated_rules_mostly_parse() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let mut ok = 0;
+    for _ in 0..500 {
+        let src = rule().new_tree(&mut runner).unwrap().current();
+        ok += usize::from(Rule::parse(&src).is_ok());
+    }
+    assert!(ok > 300, "only {ok} of 500 generated rules parse");
+}

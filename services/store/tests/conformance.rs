@@ -1,0 +1,909 @@
+//! The store conformance suite: every case runs against SQLite (a temporary file) and
+//! PostgreSQL (a fresh database per test, created on the server of
+//! `POLICY_PUSH_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
+//! and dropped afterwards). Both backends must give the same answers.
+
+use chrono::{Duration, Utc};
+use domain::campaign::{CampaignMode, CampaignStatus};
+use domain::operator::Role;
+use domain::policy::PolicyStatus;
+use domain::push::{PushPurpose, PushStatus, SkipReason};
+use domain::{Channel, Subject, SubjectDoc};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use store::*;
+
+// ---------------------------------------------------------------- harness
+
+struct TestStore {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop runs outside any runtime's async context: use a small one of our own.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(store::postgres::admin::drop_database(&admin, &name))
+            })
+            .join();
+        }
+    }
+}
+
+async fn sqlite_store() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    TestStore {
+        store: store::open(&url).await.unwrap(),
+        _dir: Some(dir),
+        pg: None,
+    }
+}
+
+async fn postgres_store() -> TestStore {
+    let admin = std::env::var("POLICY_PUSH_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("pp_test_{}", uuid::Uuid::new_v4().simple());
+    store::postgres::admin::create_database(&admin, &name)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+    let url = store::postgres::admin::url_for_database(&admin, &name).unwrap();
+    TestStore {
+        store: store::open(&format!("{url}?pool_max=8")).await.unwrap(),
+        _dir: None,
+        pg: Some((admin, name)),
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let t = super::sqlite_store().await;
+                    super::$case(t.store.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let t = super::postgres_store().await;
+                    super::$case(t.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    operators_by_token_hash,
+    subjects_upsert_replace_and_page,
+    subjects_batch_naming_one_twice_keeps_the_last,
+    tags_replace_per_subject,
+    catalogue_tags_and_policies,
+    campaign_transitions_check_the_current_status,
+    plan_batches_are_idempotent_and_counted,
+    relay_takes_each_due_row_once,
+    reconciliation_sees_only_claims_older_than_the_lease,
+    claim_is_exclusive_and_outcomes_are_recorded,
+    concurrent_claimers_never_take_the_same_push,
+    concurrent_relays_never_take_the_same_push,
+    receipts_clicks_and_links,
+    once_campaigns_complete_when_every_push_is_final,
+    audit_log_pages_in_order,
+);
+
+// ---------------------------------------------------------------- fixtures
+
+fn resident_id(n: u32) -> String {
+    let first = format!("31011519900101{:03}", n % 1000);
+    let c = domain::ids::resident_id_check_char(&first).unwrap();
+    format!("{first}{c}")
+}
+
+fn person(n: u32, attrs: serde_json::Value) -> Subject {
+    let doc: SubjectDoc = serde_json::from_value(json!({
+        "id": resident_id(n), "kind": "person", "name": format!("居民{n}"),
+        "mobile": format!("139{n:08}"), "attributes": attrs,
+    }))
+    .unwrap();
+    Subject::from_doc(doc).unwrap()
+}
+
+async fn policy(s: &dyn Store, id: &str) -> PolicyRecord {
+    let p = PolicyRecord {
+        id: id.into(),
+        status: PolicyStatus::Draft,
+        draft: serde_json::from_value(json!({"title": "稳岗返还", "eligibility": "true"})).unwrap(),
+        created_by: "op-1".into(),
+        created_at: Utc::now(),
+        published_at: None,
+    };
+    s.insert_policy(&p).await.unwrap();
+    p
+}
+
+async fn campaign(s: &dyn Store, id: &str, mode: CampaignMode) -> CampaignRecord {
+    let pid = format!("pol-{id}");
+    policy(s, &pid).await;
+    let c = CampaignRecord {
+        id: id.into(),
+        policy_id: pid.clone(),
+        name: format!("campaign {id}"),
+        mode,
+        status: CampaignStatus::Draft,
+        draft: serde_json::from_value(json!({"policy_id": pid, "name": "c", "mode": mode.as_str(),
+            "channels": ["sms"], "templates": {"sms": "{{ policy.title }}"}}))
+        .unwrap(),
+        created_by: "op-1".into(),
+        approved_by: None,
+        created_at: Utc::now(),
+        launched_at: None,
+        planned_at: None,
+        completed_at: None,
+    };
+    s.insert_campaign(&c).await.unwrap();
+    c
+}
+
+async fn running_campaign(s: &dyn Store, id: &str, mode: CampaignMode) -> CampaignRecord {
+    campaign(s, id, mode).await;
+    s.transition_campaign(
+        id,
+        &[CampaignStatus::Draft],
+        CampaignStatus::Running,
+        CampaignChange {
+            launched_at: Some(Utc::now()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn new_push(campaign: &str, n: u32, channel: Channel) -> NewPush {
+    NewPush {
+        id: format!("p-{campaign}-{n:05}"),
+        subject_id: resident_id(n),
+        purpose: PushPurpose::Notice,
+        channel,
+        recipient: format!("139{n:08}"),
+        content: format!("message {n}"),
+        link_code: format!("l{campaign}{n:05}"),
+        explanation: json!({"held": ["true"]}).to_string(),
+        benefit: n.is_multiple_of(2).then_some(f64::from(n) * 10.5),
+        segments: (channel == Channel::Sms).then_some(1),
+    }
+}
+
+async fn planned(s: &dyn Store, cid: &str, n: u32) -> Vec<NewPush> {
+    running_campaign(s, cid, CampaignMode::Once).await;
+    let pushes: Vec<_> = (0..n).map(|i| new_push(cid, i, Channel::Sms)).collect();
+    assert_eq!(
+        s.insert_plan_batch(cid, &pushes, &[]).await.unwrap(),
+        u64::from(n)
+    );
+    pushes
+}
+
+fn ids(rows: &[PushRecord]) -> BTreeSet<String> {
+    rows.iter().map(|r| r.id.clone()).collect()
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn operators_by_token_hash(s: Arc<dyn Store>) {
+    assert_eq!(s.count_operators().await.unwrap(), 0);
+    let op = OperatorRecord {
+        id: "op-1".into(),
+        name: "张三".into(),
+        role: Role::Reviewer,
+        created_at: Utc::now(),
+    };
+    s.insert_operator(&op, "hash-1").await.unwrap();
+    assert_eq!(s.count_operators().await.unwrap(), 1);
+    let got = s.operator_by_token_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!((got.id.as_str(), got.name.as_str()), ("op-1", "张三"));
+    assert_eq!(got.role, Role::Reviewer);
+    assert!((got.created_at - op.created_at).num_milliseconds().abs() < 1);
+    assert!(s.operator_by_token_hash("other").await.unwrap().is_none());
+    assert!(
+        s.insert_operator(
+            &OperatorRecord {
+                id: "op-2".into(),
+                ..op
+            },
+            "hash-1"
+        )
+        .await
+        .is_err(),
+        "a token hash belongs to one operator"
+    );
+}
+
+async fn subjects_upsert_replace_and_page(s: Arc<dyn Store>) {
+    let batch: Vec<_> = (0..25)
+        .map(|n| {
+            (
+                person(n, json!({"district": "浦东新区", "graduation_year": 2024})),
+                vec!["recent_graduate".to_string()],
+            )
+        })
+        .collect();
+    s.upsert_subjects(&batch).await.unwrap();
+    assert_eq!(s.count_subjects().await.unwrap(), 25);
+    let (got, tags) = s.get_subject(&resident_id(3)).await.unwrap().unwrap();
+    assert_eq!(got, batch[3].0);
+    assert_eq!(tags, vec!["recent_graduate".to_string()]);
+
+    // Replacing changes attributes and tags, and adds no row.
+    let changed = person(3, json!({"district": "徐汇区"}));
+    s.upsert_subjects(&[(changed.clone(), vec![])])
+        .await
+        .unwrap();
+    assert_eq!(s.count_subjects().await.unwrap(), 25);
+    assert_eq!(
+        s.get_subject(&resident_id(3)).await.unwrap().unwrap(),
+        (changed, vec![])
+    );
+    assert!(s.get_subject("nobody").await.unwrap().is_none());
+
+    // Pages in id order cover everyone once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.subjects_page(after.as_deref(), 7).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 7);
+        after = Some(page.last().unwrap().0.id.as_str().to_string());
+        seen.extend(page.into_iter().map(|(p, _)| p.id.as_str().to_string()));
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "pages come in id order");
+    assert_eq!(seen.len(), 25);
+}
+
+async fn subjects_batch_naming_one_twice_keeps_the_last(s: Arc<dyn Store>) {
+    let first = person(1, json!({"age_band": "a"}));
+    let second = person(1, json!({"age_band": "b"}));
+    s.upsert_subjects(&[
+        (first, vec!["x".into()]),
+        (person(2, json!({})), vec![]),
+        (second.clone(), vec!["y".into()]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.count_subjects().await.unwrap(), 2);
+    assert_eq!(
+        s.get_subject(&resident_id(1)).await.unwrap().unwrap(),
+        (second, vec!["y".to_string()])
+    );
+}
+
+async fn tags_replace_per_subject(s: Arc<dyn Store>) {
+    s.upsert_subjects(&[
+        (person(1, json!({})), vec!["a".into()]),
+        (person(2, json!({})), vec![]),
+    ])
+    .await
+    .unwrap();
+    s.set_tags(&[
+        (resident_id(1), vec!["b".into(), "c".into()]),
+        (resident_id(2), vec!["a".into()]),
+        ("unknown".into(), vec!["a".into()]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_subject(&resident_id(1)).await.unwrap().unwrap().1,
+        vec!["b".to_string(), "c".to_string()]
+    );
+    assert_eq!(
+        s.get_subject(&resident_id(2)).await.unwrap().unwrap().1,
+        vec!["a".to_string()]
+    );
+    assert_eq!(
+        s.count_subjects().await.unwrap(),
+        2,
+        "set_tags adds no subject"
+    );
+}
+
+async fn catalogue_tags_and_policies(s: Arc<dyn Store>) {
+    for name in ["b_tag", "a_tag"] {
+        s.put_tag(&TagRecord {
+            name: name.into(),
+            description: "d".into(),
+            rule: "age >= 16".into(),
+            updated_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    }
+    s.put_tag(&TagRecord {
+        name: "a_tag".into(),
+        description: "changed".into(),
+        rule: "age >= 18".into(),
+        updated_at: Utc::now(),
+    })
+    .await
+    .unwrap();
+    let tags = s.list_tags().await.unwrap();
+    assert_eq!(
+        tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["a_tag", "b_tag"]
+    );
+    assert_eq!(s.get_tag("a_tag").await.unwrap().unwrap().rule, "age >= 18");
+    assert!(s.get_tag("none").await.unwrap().is_none());
+
+    policy(&*s, "pol-1").await;
+    let p = s.get_policy("pol-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PolicyStatus::Draft);
+    assert_eq!(p.draft.title, "稳岗返还");
+    assert!(p.published_at.is_none());
+    let at = Utc::now();
+    s.set_policy_status("pol-1", PolicyStatus::Published, at)
+        .await
+        .unwrap();
+    let p = s.get_policy("pol-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PolicyStatus::Published);
+    assert!((p.published_at.unwrap() - at).num_milliseconds().abs() < 1);
+    // A later status keeps the publication time.
+    s.set_policy_status("pol-1", PolicyStatus::Withdrawn, Utc::now())
+        .await
+        .unwrap();
+    let p = s.get_policy("pol-1").await.unwrap().unwrap();
+    assert_eq!(p.status, PolicyStatus::Withdrawn);
+    assert!(p.published_at.is_some());
+    assert!(matches!(
+        s.set_policy_status("nope", PolicyStatus::Published, at)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    policy(&*s, "pol-2").await;
+    assert_eq!(s.list_policies().await.unwrap().len(), 2);
+    assert!(s.get_policy("nope").await.unwrap().is_none());
+}
+
+async fn campaign_transitions_check_the_current_status(s: Arc<dyn Store>) {
+    campaign(&*s, "c1", CampaignMode::Once).await;
+    campaign(&*s, "c2", CampaignMode::Continuous).await;
+    let c = s
+        .transition_campaign(
+            "c1",
+            &[CampaignStatus::Draft],
+            CampaignStatus::Approved,
+            CampaignChange {
+                approved_by: Some("op-2".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.status, CampaignStatus::Approved);
+    assert_eq!(c.approved_by.as_deref(), Some("op-2"));
+    match s
+        .transition_campaign(
+            "c1",
+            &[CampaignStatus::Draft],
+            CampaignStatus::Running,
+            CampaignChange::default(),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("approved"), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(matches!(
+        s.transition_campaign(
+            "zz",
+            &[CampaignStatus::Draft],
+            CampaignStatus::Running,
+            CampaignChange::default()
+        )
+        .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let launched = Utc::now();
+    s.transition_campaign(
+        "c1",
+        &[CampaignStatus::Approved],
+        CampaignStatus::Running,
+        CampaignChange {
+            launched_at: Some(launched),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stored = s.get_campaign("c1").await.unwrap().unwrap();
+    assert_eq!(stored.status, CampaignStatus::Running);
+    assert_eq!(stored.approved_by.as_deref(), Some("op-2"), "kept");
+    assert_eq!(stored.draft.channels, vec!["sms".to_string()]);
+    assert_eq!(stored.mode, CampaignMode::Once);
+
+    s.transition_campaign(
+        "c2",
+        &[CampaignStatus::Draft],
+        CampaignStatus::Running,
+        CampaignChange::default(),
+    )
+    .await
+    .unwrap();
+    let to_plan: Vec<_> = s
+        .campaigns_to_plan()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(to_plan.len(), 2);
+    let cont: Vec<_> = s
+        .continuous_campaigns()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(cont, vec!["c2".to_string()]);
+    s.finish_plan("c1", Utc::now()).await.unwrap();
+    let to_plan: Vec<_> = s
+        .campaigns_to_plan()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(to_plan, vec!["c2".to_string()]);
+    assert_eq!(s.list_campaigns().await.unwrap().len(), 2);
+    assert!(s.get_campaign("zz").await.unwrap().is_none());
+}
+
+async fn plan_batches_are_idempotent_and_counted(s: Arc<dyn Store>) {
+    running_campaign(&*s, "c1", CampaignMode::Once).await;
+    let first: Vec<_> = (0..30).map(|n| new_push("c1", n, Channel::Sms)).collect();
+    let skips = vec![
+        (resident_id(100), SkipReason::Unreachable),
+        (resident_id(101), SkipReason::OptedOut),
+    ];
+    assert_eq!(s.insert_plan_batch("c1", &first, &skips).await.unwrap(), 30);
+    // A re-plan after a crash: the same subjects (with new push ids) plus ten more.
+    let again: Vec<_> = (0..40)
+        .map(|n| NewPush {
+            id: format!("retry-{n}"),
+            link_code: format!("retry-link-{n}"),
+            ..new_push("c1", n, Channel::Wechat)
+        })
+        .collect();
+    assert_eq!(s.insert_plan_batch("c1", &again, &skips).await.unwrap(), 10);
+    s.finish_plan("c1", Utc::now()).await.unwrap();
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!(c.eligible, 42);
+    assert_eq!(c.unreachable, 1);
+    assert_eq!(c.queued, 40);
+    assert_eq!(c.by_channel.get("sms"), Some(&30));
+    assert_eq!(c.by_channel.get("wechat"), Some(&10));
+    assert!(s.campaigns_to_plan().await.unwrap().is_empty());
+
+    // Paging by seq returns every push once, in plan order; stored fields round-trip.
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = s.campaign_pushes("c1", after, 16).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap().seq;
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 40);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(all[0].id, "p-c1-00000");
+    assert_eq!(all[35].id, "retry-35");
+    let p4 = s.get_push("p-c1-00004").await.unwrap().unwrap();
+    assert_eq!(p4.status, PushStatus::Queued);
+    assert_eq!(p4.benefit, Some(42.0));
+    assert_eq!(p4.recipient, "13900000004");
+    assert_eq!(p4.explanation, json!({"held": ["true"]}).to_string());
+    assert_eq!(
+        s.get_push("p-c1-00003").await.unwrap().unwrap().benefit,
+        None
+    );
+    assert_eq!(s.count_pushes(PushStatus::Queued).await.unwrap(), 40);
+}
+
+async fn relay_takes_each_due_row_once(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 10).await;
+    let now = Utc::now() + Duration::seconds(1);
+    let first = s.take_undispatched(now, 4).await.unwrap();
+    assert_eq!(first.len(), 4);
+    let rest = s.take_undispatched(now, 100).await.unwrap();
+    assert_eq!(rest.len(), 6);
+    assert!(ids(&first).is_disjoint(&ids(&rest)));
+    assert!(s.take_undispatched(now, 100).await.unwrap().is_empty());
+    // Rows not yet due are left alone.
+    assert!(s
+        .take_undispatched(Utc::now() - Duration::hours(1), 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // The relay published the first four; the rest were taken when it died.
+    let published: Vec<String> = first.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(s.confirm_dispatched(&published, true).await.unwrap(), 4);
+    assert_eq!(
+        s.confirm_dispatched(&published, true).await.unwrap(),
+        0,
+        "once"
+    );
+    // A durable bus keeps what was confirmed: only the unconfirmed go again.
+    assert_eq!(s.reset_dispatched(true).await.unwrap(), 6);
+    assert_eq!(
+        ids(&s.take_undispatched(now, 100).await.unwrap()),
+        ids(&rest)
+    );
+    // A failed publish hands its rows straight back.
+    let failed: Vec<String> = rest.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(s.confirm_dispatched(&failed, false).await.unwrap(), 6);
+    assert_eq!(
+        ids(&s.take_undispatched(now, 100).await.unwrap()),
+        ids(&rest)
+    );
+    // A bus that forgot its messages: hand everything over again.
+    assert_eq!(s.reset_dispatched(false).await.unwrap(), 10);
+    assert_eq!(s.take_undispatched(now, 100).await.unwrap().len(), 10);
+}
+
+async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 3).await;
+    let all: Vec<String> = (0..3).map(|n| format!("p-c1-{n:05}")).collect();
+    s.claim_for_sending(&all[..2]).await.unwrap();
+    let claimed_at = Utc::now();
+    assert_eq!(
+        s.pushes_in_sending(claimed_at, 100).await.unwrap().len(),
+        2,
+        "at start of the only connector process: every claim"
+    );
+    assert!(
+        s.pushes_in_sending(claimed_at - Duration::seconds(60), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live process's fresh claims are not another's to settle"
+    );
+}
+
+async fn claim_is_exclusive_and_outcomes_are_recorded(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 4).await;
+    s.take_undispatched(Utc::now() + Duration::seconds(1), 100)
+        .await
+        .unwrap();
+    let all: Vec<String> = (0..4).map(|n| format!("p-c1-{n:05}")).collect();
+    let won = s.claim_for_sending(&all).await.unwrap();
+    assert_eq!(ids(&won).len(), 4);
+    assert!(won
+        .iter()
+        .all(|r| r.status == PushStatus::Sending && r.attempts == 1));
+    assert!(
+        s.claim_for_sending(&all).await.unwrap().is_empty(),
+        "a claim is won once"
+    );
+    assert_eq!(s.pushes_in_sending(Utc::now(), 100).await.unwrap().len(), 4);
+
+    let retry_at = Utc::now() - Duration::seconds(1);
+    s.record_outcomes(
+        &[
+            PushOutcome::Sent {
+                push_id: all[0].clone(),
+                provider_id: "prov-0".into(),
+            },
+            PushOutcome::Failed {
+                push_id: all[1].clone(),
+                error: "isv.MOBILE_NUMBER_ILLEGAL".into(),
+            },
+            PushOutcome::Requeue {
+                push_id: all[2].clone(),
+                at: retry_at,
+                error: "busy".into(),
+                channel: None,
+                recipient: None,
+                content: None,
+            },
+            PushOutcome::Requeue {
+                push_id: all[3].clone(),
+                at: retry_at,
+                error: "43101: user refused".into(),
+                channel: Some(Channel::Hotline),
+                recipient: Some("13800000000".into()),
+                content: Some("voice".into()),
+            },
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let get = |i: usize| {
+        let s = s.clone();
+        let id = all[i].clone();
+        async move { s.get_push(&id).await.unwrap().unwrap() }
+    };
+    let p0 = get(0).await;
+    assert_eq!(
+        (p0.status, p0.provider_id.as_deref()),
+        (PushStatus::Sent, Some("prov-0"))
+    );
+    let p1 = get(1).await;
+    assert_eq!(p1.status, PushStatus::Failed);
+    assert_eq!(p1.error.as_deref(), Some("isv.MOBILE_NUMBER_ILLEGAL"));
+    let p2 = get(2).await;
+    assert_eq!((p2.status, p2.channel), (PushStatus::Queued, Channel::Sms));
+    let p3 = get(3).await;
+    assert_eq!(
+        (
+            p3.status,
+            p3.channel,
+            p3.recipient.as_str(),
+            p3.content.as_str()
+        ),
+        (PushStatus::Queued, Channel::Hotline, "13800000000", "voice")
+    );
+    // Outcomes only apply to rows in sending: a late duplicate changes nothing.
+    s.record_outcomes(
+        &[PushOutcome::Failed {
+            push_id: all[0].clone(),
+            error: "late".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get(0).await.status, PushStatus::Sent);
+    // Requeued rows go to the relay again and can be claimed again.
+    let again = s.take_undispatched(Utc::now(), 100).await.unwrap();
+    assert_eq!(ids(&again), [all[2].clone(), all[3].clone()].into());
+    let won = s.claim_for_sending(&all).await.unwrap();
+    assert_eq!(ids(&won), [all[2].clone(), all[3].clone()].into());
+    assert!(won.iter().all(|r| r.attempts == 2));
+    assert_eq!(s.count_pushes(PushStatus::Sending).await.unwrap(), 2);
+}
+
+async fn concurrent_claimers_never_take_the_same_push(s: Arc<dyn Store>) {
+    const N: u32 = 600;
+    planned(&*s, "c1", N).await;
+    let all: Vec<String> = (0..N).map(|n| format!("p-c1-{n:05}")).collect();
+    // Four workers each get every id (as duplicated bus deliveries would), in batches,
+    // in different orders.
+    let mut tasks = Vec::new();
+    for w in 0..4usize {
+        let s = s.clone();
+        let mut mine = all.clone();
+        mine.rotate_left(w * 150);
+        if !w.is_multiple_of(2) {
+            mine.reverse();
+        }
+        tasks.push(tokio::spawn(async move {
+            let mut won = Vec::new();
+            for batch in mine.chunks(50) {
+                won.extend(s.claim_for_sending(batch).await.unwrap());
+            }
+            won
+        }));
+    }
+    let mut union = BTreeSet::new();
+    let mut total = 0;
+    for t in tasks {
+        let won = t.await.unwrap();
+        total += won.len();
+        union.extend(won.into_iter().map(|r| r.id));
+    }
+    assert_eq!(total, N as usize, "no push was claimed twice");
+    assert_eq!(union.len(), N as usize, "every push was claimed");
+    assert_eq!(
+        s.count_pushes(PushStatus::Sending).await.unwrap(),
+        i64::from(N)
+    );
+}
+
+async fn concurrent_relays_never_take_the_same_push(s: Arc<dyn Store>) {
+    const N: u32 = 600;
+    planned(&*s, "c1", N).await;
+    let now = Utc::now() + Duration::seconds(1);
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let batch = s.take_undispatched(now, 40).await.unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|r| r.id));
+            }
+        }));
+    }
+    let mut union = BTreeSet::new();
+    let mut total = 0;
+    for t in tasks {
+        let got = t.await.unwrap();
+        total += got.len();
+        union.extend(got);
+    }
+    assert_eq!((total, union.len()), (N as usize, N as usize));
+}
+
+async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 3).await;
+    let all: Vec<String> = (0..3).map(|n| format!("p-c1-{n:05}")).collect();
+    s.claim_for_sending(&all).await.unwrap();
+    s.record_outcomes(
+        &[
+            PushOutcome::Sent {
+                push_id: all[0].clone(),
+                provider_id: "biz-0".into(),
+            },
+            PushOutcome::Sent {
+                push_id: all[1].clone(),
+                provider_id: "biz-1".into(),
+            },
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    // By provider id.
+    let delivered = ReceiptUpdate {
+        provider_id: Some("biz-0".into()),
+        push_id: None,
+        delivered: true,
+        error: None,
+    };
+    assert!(s.apply_receipt(&delivered, Utc::now()).await.unwrap());
+    assert!(
+        !s.apply_receipt(&delivered, Utc::now()).await.unwrap(),
+        "repeated receipt"
+    );
+    assert_eq!(
+        s.get_push(&all[0]).await.unwrap().unwrap().status,
+        PushStatus::Delivered
+    );
+    // By push id, failed with a reason.
+    let failed = ReceiptUpdate {
+        provider_id: None,
+        push_id: Some(all[1].clone()),
+        delivered: false,
+        error: Some("DELIVRD-NOT".into()),
+    };
+    assert!(s.apply_receipt(&failed, Utc::now()).await.unwrap());
+    let p1 = s.get_push(&all[1]).await.unwrap().unwrap();
+    assert_eq!(
+        (p1.status, p1.error.as_deref()),
+        (PushStatus::Failed, Some("DELIVRD-NOT"))
+    );
+    // A receipt for a push still in sending (receipt raced the outcome) applies too.
+    let early = ReceiptUpdate {
+        provider_id: Some("biz-2".into()),
+        push_id: Some(all[2].clone()),
+        delivered: true,
+        error: None,
+    };
+    assert!(s.apply_receipt(&early, Utc::now()).await.unwrap());
+    let p2 = s.get_push(&all[2]).await.unwrap().unwrap();
+    assert_eq!(
+        (p2.status, p2.provider_id.as_deref()),
+        (PushStatus::Delivered, Some("biz-2"))
+    );
+    let unknown = ReceiptUpdate {
+        provider_id: Some("nope".into()),
+        push_id: None,
+        delivered: true,
+        error: None,
+    };
+    assert!(!s.apply_receipt(&unknown, Utc::now()).await.unwrap());
+
+    let by_link = s.push_by_link("lc100000").await.unwrap().unwrap();
+    assert_eq!(by_link.id, all[0]);
+    assert!(s.push_by_link("nope").await.unwrap().is_none());
+    s.record_click(&all[0], Utc::now()).await.unwrap();
+    s.record_click(&all[0], Utc::now()).await.unwrap();
+    s.record_click(&all[1], Utc::now()).await.unwrap();
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!((c.clicked, c.delivered, c.failed), (2, 2, 1));
+}
+
+async fn once_campaigns_complete_when_every_push_is_final(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 2).await;
+    running_campaign(&*s, "cont", CampaignMode::Continuous).await;
+    s.finish_plan("cont", Utc::now()).await.unwrap();
+    assert!(
+        s.complete_finished_campaigns(Utc::now())
+            .await
+            .unwrap()
+            .is_empty(),
+        "c1's plan is not finished"
+    );
+    s.finish_plan("c1", Utc::now()).await.unwrap();
+    assert!(s
+        .complete_finished_campaigns(Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
+    let all: Vec<String> = (0..2).map(|n| format!("p-c1-{n:05}")).collect();
+    s.claim_for_sending(&all).await.unwrap();
+    s.record_outcomes(
+        &[PushOutcome::Sent {
+            push_id: all[0].clone(),
+            provider_id: "x".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .complete_finished_campaigns(Utc::now())
+        .await
+        .unwrap()
+        .is_empty());
+    s.record_outcomes(
+        &[PushOutcome::Failed {
+            push_id: all[1].clone(),
+            error: "e".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.complete_finished_campaigns(Utc::now()).await.unwrap(),
+        vec!["c1".to_string()]
+    );
+    let c = s.get_campaign("c1").await.unwrap().unwrap();
+    assert_eq!(c.status, CampaignStatus::Completed);
+    assert!(c.completed_at.is_some());
+    assert_eq!(
+        s.get_campaign("cont").await.unwrap().unwrap().status,
+        CampaignStatus::Running,
+        "continuous campaigns never complete by themselves"
+    );
+}
+
+async fn audit_log_pages_in_order(s: Arc<dyn Store>) {
+    for i in 0..5 {
+        s.audit(&AuditEntry {
+            operator_id: "op-1".into(),
+            action: format!("action.{i}"),
+            target: format!("campaign/c{i}"),
+            detail: json!({"i": i, "note": "说明"}),
+            at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    }
+    let first = s.audit_log(0, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let rest = s.audit_log(first[2].0, 10).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    let actions: Vec<_> = first
+        .iter()
+        .chain(&rest)
+        .map(|(_, e)| e.action.clone())
+        .collect();
+    assert_eq!(
+        actions,
+        (0..5).map(|i| format!("action.{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(rest[1].1.detail, json!({"i": 4, "note": "说明"}));
+}
