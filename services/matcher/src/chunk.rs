@@ -80,7 +80,11 @@ pub fn fill_words(bitmap: &RoaringBitmap, c: usize, words: &mut Words) {
     let lo = r.start;
     let mut it = bitmap.range(r);
     while let Some(run) = it.next_range() {
-        set_run(words, (run.start() - lo) as usize, (run.end() - lo) as usize);
+        set_run(
+            words,
+            (run.start() - lo) as usize,
+            (run.end() - lo) as usize,
+        );
     }
 }
 

@@ -122,7 +122,8 @@ impl PopulationIndex {
         }
         for (name, v) in &s.attributes {
             if !self.attrs.contains_key(name.as_str()) {
-                self.attrs.insert(name.as_str().into(), AttrIndex::default());
+                self.attrs
+                    .insert(name.as_str().into(), AttrIndex::default());
             }
             self.attrs
                 .get_mut(name.as_str())

@@ -42,7 +42,8 @@ fn attr_name() -> impl Strategy<Value = &'static str> {
 fn num_lit() -> impl Strategy<Value = String> {
     prop_oneof![
         (-5i64..50).prop_map(|n| n.to_string()),
-        prop::sample::select(vec!["2.5", "0.5", "1e300", "-7", "3.0", "9007199254740993"]).prop_map(String::from),
+        prop::sample::select(vec!["2.5", "0.5", "1e300", "-7", "3.0", "9007199254740993"])
+            .prop_map(String::from),
     ]
 }
 
@@ -57,15 +58,22 @@ fn num() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
-            (inner.clone(), prop::sample::select(vec!["+", "-", "*"]), inner.clone())
+            (
+                inner.clone(),
+                prop::sample::select(vec!["+", "-", "*"]),
+                inner.clone()
+            )
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
             (inner.clone(), prop::sample::select(vec!["/", "%"]), 1i64..7)
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
-            (inner.clone(), prop::sample::select(vec!["/", "%"]), attr_name())
+            (
+                inner.clone(),
+                prop::sample::select(vec!["/", "%"]),
+                attr_name()
+            )
                 .prop_map(|(a, op, b)| format!("({a} {op} {b})")),
             inner.clone().prop_map(|a| format!("-{a}")),
-            (attr_name(), inner.clone(), inner)
-                .prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+            (attr_name(), inner.clone(), inner).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
         ]
     })
 }
@@ -118,7 +126,8 @@ fn rule() -> impl Strategy<Value = String> {
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
             inner.clone().prop_map(|a| format!("!({a})")),
-            (inner.clone(), inner.clone(), inner).prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
+            (inner.clone(), inner.clone(), inner)
+                .prop_map(|(c, a, b)| format!("({c} ? {a} : {b})")),
         ]
     })
 }

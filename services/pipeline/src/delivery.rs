@@ -91,7 +91,11 @@ pub async fn deliver(
 
 /// Splits claimed pushes into those the channel may send now and deferrals to the
 /// channel's next opening (the hotline calls only in staffed hours).
-fn split_by_window(p: &Pipeline, channel: Channel, claimed: Vec<PushRecord>) -> (Vec<PushRecord>, Vec<PushOutcome>) {
+fn split_by_window(
+    p: &Pipeline,
+    channel: Channel,
+    claimed: Vec<PushRecord>,
+) -> (Vec<PushRecord>, Vec<PushOutcome>) {
     if channel != Channel::Hotline {
         return (claimed, Vec::new());
     }
@@ -100,10 +104,10 @@ fn split_by_window(p: &Pipeline, channel: Channel, claimed: Vec<PushRecord>) -> 
     let Some(open) = p.config.hotline_window.next_open(local) else {
         return (claimed, Vec::new());
     };
-    let at = open
-        .and_local_timezone(tz)
-        .earliest()
-        .map_or_else(|| Utc::now() + chrono::Duration::hours(1), |t| t.with_timezone(&Utc));
+    let at = open.and_local_timezone(tz).earliest().map_or_else(
+        || Utc::now() + chrono::Duration::hours(1),
+        |t| t.with_timezone(&Utc),
+    );
     let deferred = claimed
         .into_iter()
         .map(|r| PushOutcome::Defer {
@@ -123,7 +127,9 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             push_id,
             provider_id,
         },
-        SendOutcome::Permanent { code, message } if connectors::classify::is_configuration_error(&code) => {
+        SendOutcome::Permanent { code, message }
+            if connectors::classify::is_configuration_error(&code) =>
+        {
             stop_campaign(p, r, &code, &message).await;
             PushOutcome::Defer {
                 push_id,
@@ -141,7 +147,14 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             retry_after,
         } => {
             let now = Utc::now();
-            match schedule_for(r.channel).next_attempt(r.attempts, r.created_at, now, retry_after) {
+            let next = schedule_for(r.channel).next_attempt_scaled(
+                r.attempts,
+                r.created_at,
+                now,
+                retry_after,
+                p.config.retry_scale,
+            );
+            match next {
                 Some(at) => PushOutcome::Requeue {
                     push_id,
                     at,
@@ -158,7 +171,14 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
         }
         SendOutcome::Unreachable { code, message } => {
             if connectors::classify::is_refusal(&code) {
-                if let Err(e) = crate::followup::opt_out(p, &r.subject_id, Some(r.channel), "provider_blacklist").await {
+                if let Err(e) = crate::followup::opt_out(
+                    p,
+                    &r.subject_id,
+                    Some(r.channel),
+                    "provider_blacklist",
+                )
+                .await
+                {
                     tracing::error!(push = %r.id, error = %format!("{e:#}"), "cannot record an opt-out");
                 }
             }
@@ -171,26 +191,26 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
 async fn unreachable(p: &Pipeline, r: &PushRecord, code: String, message: String) -> PushOutcome {
     let push_id = r.id.clone();
     match fallback(p, r).await {
-            Ok(Some(next)) => next,
-            Ok(None) => PushOutcome::Failed {
+        Ok(Some(next)) => next,
+        Ok(None) => PushOutcome::Failed {
+            push_id,
+            error: format!(
+                "unreachable on every channel of the plan; last {}: {code}: {message}",
+                r.channel
+            ),
+        },
+        Err(e) => {
+            tracing::error!(push = %r.id, error = %format!("{e:#}"), "fallback failed; retrying later");
+            PushOutcome::Requeue {
                 push_id,
-                error: format!(
-                    "unreachable on every channel of the plan; last {}: {code}: {message}",
-                    r.channel
-                ),
-            },
-            Err(e) => {
-                tracing::error!(push = %r.id, error = %format!("{e:#}"), "fallback failed; retrying later");
-                PushOutcome::Requeue {
-                    push_id,
-                    at: Utc::now() + chrono::Duration::seconds(30),
-                    error: format!("{code}: {message}"),
-                    channel: None,
-                    recipient: None,
-                    content: None,
-                }
+                at: Utc::now() + chrono::Duration::seconds(30),
+                error: format!("{code}: {message}"),
+                channel: None,
+                recipient: None,
+                content: None,
             }
         }
+    }
 }
 
 /// Pauses the push's campaign after a configuration error and leaves an alert in the audit

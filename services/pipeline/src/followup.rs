@@ -24,7 +24,10 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
         return Ok(false);
     };
     let plan = CampaignPlan::load(p, campaign).await?;
-    let opt_outs = p.store.opt_outs_of(std::slice::from_ref(&push.subject_id)).await?;
+    let opt_outs = p
+        .store
+        .opt_outs_of(std::slice::from_ref(&push.subject_id))
+        .await?;
     let category = plan.policy.draft.category.clone();
     if opt_outs.iter().any(|o| o.forbids(Channel::Sms, &category)) {
         return Ok(false);
@@ -34,7 +37,10 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
     let content = if plan.checked.templates.contains_key(&Channel::Sms) {
         plan.render(Channel::Sms, &subject, push.benefit, &link)?
     } else {
-        format!("您在12333来电中选择获取办理指引：{}，详情 {link} 拒收请回复R", plan.policy.draft.title)
+        format!(
+            "您在12333来电中选择获取办理指引：{}，详情 {link} 拒收请回复R",
+            plan.policy.draft.title
+        )
     };
     let new = NewPush {
         id: codes::push_id(),
@@ -42,13 +48,20 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
         purpose: PushPurpose::LinkBySms,
         channel: Channel::Sms,
         recipient: mobile.as_str().to_string(),
-        segments: Some(i64::from(domain::sms::segments(&p.config.sms_sign_name, &content))),
+        segments: Some(i64::from(domain::sms::segments(
+            &p.config.sms_sign_name,
+            &content,
+        ))),
         content,
         link_code,
         explanation: push.explanation.clone(),
         benefit: push.benefit,
     };
-    let inserted = p.store.insert_plan_batch(&push.campaign_id, &[new], &[]).await? > 0;
+    let inserted = p
+        .store
+        .insert_plan_batch(&push.campaign_id, &[new], &[])
+        .await?
+        > 0;
     if inserted {
         p.wake.notify_waiters();
     }

@@ -123,7 +123,11 @@ impl Pipeline {
         let index = matching::load_index(self.store.as_ref()).await?;
         let n = index.len();
         *self.index.write().expect("population index lock") = index;
-        tracing::info!(subjects = n, ms = started.elapsed().as_millis() as u64, "population index built");
+        tracing::info!(
+            subjects = n,
+            ms = started.elapsed().as_millis() as u64,
+            "population index built"
+        );
         Ok(n)
     }
 
@@ -147,14 +151,23 @@ impl Pipeline {
                     let durable = self.bus.durable();
                     let n = self.store.reset_dispatched(durable).await?;
                     if n > 0 {
-                        tracing::info!(pushes = n, durable, "re-queued pushes not known to be on the bus");
+                        tracing::info!(
+                            pushes = n,
+                            durable,
+                            "re-queued pushes not known to be on the bus"
+                        );
                     }
                     set.spawn(relay::run(self.clone(), shutdown.clone()));
                 }
                 RoleName::Connector(channel) => {
                     reconcile::settle_sending(self, channel).await?;
                     if let Some(lease) = self.config.sending_lease {
-                        set.spawn(reconcile::run(self.clone(), channel, lease, shutdown.clone()));
+                        set.spawn(reconcile::run(
+                            self.clone(),
+                            channel,
+                            lease,
+                            shutdown.clone(),
+                        ));
                     }
                     for worker in 0..self.config.workers_per_channel.max(1) {
                         let sub = self

@@ -9,8 +9,8 @@
 use chrono::NaiveDate;
 use domain::rule::{Explanation, Rule};
 use domain::{Facts, Subject};
-use serde::Serialize;
 use matcher::{Plan, PopulationIndex};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use store::{Store, StoreError, TagRecord};

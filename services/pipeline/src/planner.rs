@@ -113,7 +113,11 @@ impl CampaignPlan {
                 benefit,
             });
         }
-        Err(if refused { SkipReason::OptedOut } else { SkipReason::Unreachable })
+        Err(if refused {
+            SkipReason::OptedOut
+        } else {
+            SkipReason::Unreachable
+        })
     }
 
     /// Renders the channel's template; SMS always carries the recipient link.
@@ -217,7 +221,10 @@ async fn write_batch(
     batch: &[(Subject, Vec<String>)],
     today: NaiveDate,
 ) -> anyhow::Result<u64> {
-    let ids: Vec<String> = batch.iter().map(|(s, _)| s.id.as_str().to_string()).collect();
+    let ids: Vec<String> = batch
+        .iter()
+        .map(|(s, _)| s.id.as_str().to_string())
+        .collect();
     let opt_outs = p.store.opt_outs_of(&ids).await?;
     let mut pushes = Vec::with_capacity(batch.len());
     let mut skips = Vec::new();
@@ -232,7 +239,9 @@ async fn write_batch(
             Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
         }
     }
-    Ok(p.store.insert_plan_batch(campaign_id, &pushes, &skips).await?)
+    Ok(p.store
+        .insert_plan_batch(campaign_id, &pushes, &skips)
+        .await?)
 }
 
 /// Plans changed subjects into every running continuous campaign they now match, at

@@ -46,7 +46,8 @@ impl RetrySchedule {
         self.next_attempt_scaled(attempts, created_at, now, retry_after, 1.0)
     }
 
-    /// [`Self::next_attempt`] with every delay (not the deadline) multiplied by `scale`.
+    /// [`Self::next_attempt`] with every delay, the provider's hints included (not the
+    /// deadline), multiplied by `scale`.
     pub fn next_attempt_scaled(
         &self,
         attempts: i64,
@@ -57,7 +58,7 @@ impl RetrySchedule {
     ) -> Option<DateTime<Utc>> {
         let idx = usize::try_from(attempts.saturating_sub(1)).unwrap_or(0);
         let step = match retry_after {
-            Some(d) => Duration::milliseconds(i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)),
+            Some(d) => Duration::milliseconds((d.as_secs_f64() * 1000.0 * scale.max(0.0)) as i64),
             None => {
                 let secs = *self.delays.get(idx).or(self.delays.last())? as f64 * scale.max(0.0);
                 Duration::milliseconds((secs * 1000.0) as i64)

@@ -82,7 +82,10 @@ fn rss_bytes() -> Option<u64> {
 
 fn run_match(a: MatchArgs) -> anyhow::Result<()> {
     let n = a.residents;
-    eprintln!("bench match: {n} residents, seed {}, {} runs per rule", a.seed, a.runs);
+    eprintln!(
+        "bench match: {n} residents, seed {}, {} runs per rule",
+        a.seed, a.runs
+    );
     let mut pg = if a.no_postgres {
         Err("skipped (--no-postgres)".to_string())
     } else {
@@ -140,7 +143,10 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
         (None, false) => Err("no columns".to_string()),
     };
 
-    println!("## B1 audience: {n} residents (seed {}), median of {} runs\n", a.seed, a.runs);
+    println!(
+        "## B1 audience: {n} residents (seed {}), median of {} runs\n",
+        a.seed, a.runs
+    );
     println!("| rule | clauses | audience | ours ms | PostgreSQL ms | PG / ours | OpenFisca ms | OpenFisca / ours |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
@@ -148,7 +154,12 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
         let rule = Rule::parse(r.cel)?;
         let plan = Plan::compile(&rule);
         if plan.fallbacks() > 0 {
-            notes.push(format!("{}: {} part(s) per subject: {}", r.id, plan.fallbacks(), plan.description()));
+            notes.push(format!(
+                "{}: {} part(s) per subject: {}",
+                r.id,
+                plan.fallbacks(),
+                plan.description()
+            ));
         }
         let mut count = 0;
         let mut times = Vec::new();
@@ -166,7 +177,10 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
             Ok(p) => match p.run(&r.sql(), a.runs) {
                 Ok(x) => {
                     if x.count != count {
-                        notes.push(format!("{}: PostgreSQL counted {} (ours {count})", r.id, x.count));
+                        notes.push(format!(
+                            "{}: PostgreSQL counted {} (ours {count})",
+                            r.id, x.count
+                        ));
                     }
                     format!("{:.1} | {:.0}×", x.median_ms, x.median_ms / ours)
                 }
@@ -178,7 +192,10 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
             Ok(m) => {
                 let x = m[r.id];
                 if x.count != count {
-                    notes.push(format!("{}: OpenFisca counted {} (ours {count})", r.id, x.count));
+                    notes.push(format!(
+                        "{}: OpenFisca counted {} (ours {count})",
+                        r.id, x.count
+                    ));
                 }
                 format!("{:.1} | {:.1}×", x.median_ms, x.median_ms / ours)
             }
@@ -215,7 +232,12 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
         let b = incremental::run(policies, a.b2_samples, a.seed)?;
         println!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
-            b.policies, b.ours.p50, b.ours.p99, b.reference.p50, b.reference.p99, b.matches_per_subject
+            b.policies,
+            b.ours.p50,
+            b.ours.p99,
+            b.reference.p50,
+            b.reference.p99,
+            b.matches_per_subject
         );
         if b.disagreements > 0 {
             println!(
@@ -240,15 +262,31 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
         index.upsert(&s, &subject_tags);
         upserts.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    println!("\nindex upsert of one changed subject: p50 {:.1} µs (median of {})", median(&mut upserts), upserts.len());
+    println!(
+        "\nindex upsert of one changed subject: p50 {:.1} µs (median of {})",
+        median(&mut upserts),
+        upserts.len()
+    );
 
     println!("\n## B4 memory of the index at {n} residents\n");
     let per = |b: usize| b as f64 / n as f64;
     println!("| part | bytes | bytes / resident |");
     println!("|---|---:|---:|");
-    println!("| matching (bitmaps, columns) | {} | {:.1} |", mem.matching, per(mem.matching));
-    println!("| keys (id → resident ID) | {} | {:.1} |", mem.keys, per(mem.keys));
-    println!("| key map (resident ID → id) | {} | {:.1} |", mem.key_map, per(mem.key_map));
+    println!(
+        "| matching (bitmaps, columns) | {} | {:.1} |",
+        mem.matching,
+        per(mem.matching)
+    );
+    println!(
+        "| keys (id → resident ID) | {} | {:.1} |",
+        mem.keys,
+        per(mem.keys)
+    );
+    println!(
+        "| key map (resident ID → id) | {} | {:.1} |",
+        mem.key_map,
+        per(mem.key_map)
+    );
     if let (Some(b), Some(a)) = (rss_before, rss_after) {
         println!(
             "\nprocess RSS grew by {:.1} bytes/resident while generating and indexing (includes allocator slack and the OpenFisca columns)",

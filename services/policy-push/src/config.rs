@@ -39,7 +39,11 @@ pub struct ServeArgs {
     #[arg(long, env = "POLICY_PUSH_SIM_RECEIPT_DELAY_MS", default_value_t = 200)]
     pub sim_receipt_delay_ms: u64,
     /// When the 12333 hotline may call (Asia/Shanghai): `always` or e.g. `mon-fri 09:00-17:00`.
-    #[arg(long, env = "POLICY_PUSH_HOTLINE_HOURS", default_value = "mon-fri 09:00-17:00")]
+    #[arg(
+        long,
+        env = "POLICY_PUSH_HOTLINE_HOURS",
+        default_value = "mon-fri 09:00-17:00"
+    )]
     pub hotline_hours: String,
     /// Multiplies every retry delay (tests shrink it; 1 in production).
     #[arg(long, env = "POLICY_PUSH_RETRY_SCALE", default_value_t = 1.0)]

@@ -106,6 +106,10 @@ impl ListLit {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn contains_str(&self, s: &str) -> bool {
         match self {
             ListLit::Strs { sorted, .. } => sorted.binary_search_by(|x| (**x).cmp(s)).is_ok(),

@@ -188,7 +188,7 @@ fn member(element: Val<'_>, list: Val<'_>) -> Option<bool> {
         (Val::Str(s), Val::Strs(items)) => Some(items.iter().any(|x| x == s)),
         (Val::Str(s), Val::Lit(l @ ListLit::Strs { .. })) => Some(l.contains_str(s)),
         (Val::Num(n), Val::Lit(l @ ListLit::Nums(_))) => Some(l.contains_num(n)),
-        (Val::Str(_) | Val::Num(_), Val::Lit(l)) if l.len() == 0 => Some(false),
+        (Val::Str(_) | Val::Num(_), Val::Lit(l)) if l.is_empty() => Some(false),
         _ => None,
     }
 }

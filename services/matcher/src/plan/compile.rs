@@ -234,7 +234,9 @@ pub(super) fn num_node(e: &Expr) -> Option<NumNode> {
         Expr::Var(Var::Attr { name, .. }) => NumNode::Col(name.clone()),
         Expr::Var(_) | Expr::Str(_) | Expr::Bool(_) | Expr::List(_) => NumNode::Never,
         Expr::Neg(x) => NumNode::Neg(Box::new(num_node(x)?)),
-        Expr::Arith(op, a, b) => NumNode::Arith(*op, Box::new(num_node(a)?), Box::new(num_node(b)?)),
+        Expr::Arith(op, a, b) => {
+            NumNode::Arith(*op, Box::new(num_node(a)?), Box::new(num_node(b)?))
+        }
         Expr::Size(x) => match &**x {
             Expr::Var(Var::Attr { name, .. }) => NumNode::SizeAttr(name.clone()),
             Expr::Var(Var::Tags) => NumNode::SizeTags,

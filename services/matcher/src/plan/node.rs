@@ -148,12 +148,9 @@ impl BoolNode {
             BoolNode::Not(x) => format!("not({})", x.describe()),
             BoolNode::And(a, b) => format!("and({}, {})", a.describe(), b.describe()),
             BoolNode::Or(a, b) => format!("or({}, {})", a.describe(), b.describe()),
-            BoolNode::Cond(c, a, b) => format!(
-                "cond({}, {}, {})",
-                c.describe(),
-                a.describe(),
-                b.describe()
-            ),
+            BoolNode::Cond(c, a, b) => {
+                format!("cond({}, {}, {})", c.describe(), a.describe(), b.describe())
+            }
             BoolNode::BoolEq { eq, a, b } => format!(
                 "{}({}, {})",
                 if *eq { "eq" } else { "ne" },
@@ -166,10 +163,9 @@ impl BoolNode {
             BoolNode::NumIn { a, items, .. } => {
                 format!("scan({} in [{} numbers])", a.describe(), items.len())
             }
-            BoolNode::Fallback(e) => format!(
-                "per-subject({})",
-                domain::rule::ast::canonical_text(e)
-            ),
+            BoolNode::Fallback(e) => {
+                format!("per-subject({})", domain::rule::ast::canonical_text(e))
+            }
         }
     }
 
@@ -201,12 +197,9 @@ impl NumNode {
             NumNode::Arith(op, a, b) => {
                 format!("({} {} {})", a.describe(), op.symbol(), b.describe())
             }
-            NumNode::Cond(c, a, b) => format!(
-                "({} ? {} : {})",
-                c.describe(),
-                a.describe(),
-                b.describe()
-            ),
+            NumNode::Cond(c, a, b) => {
+                format!("({} ? {} : {})", c.describe(), a.describe(), b.describe())
+            }
             NumNode::Never => "never-a-number".into(),
         }
     }

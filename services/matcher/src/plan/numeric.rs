@@ -401,6 +401,15 @@ fn direct(
         PN::Col(f) if f.float.is_empty() || op.is_equality() => {
             for c in chunks(scope) {
                 let Some(v) = f.vals.chunk(c) else { continue };
+                if sparse(scope, c) {
+                    let lo = chunk_range(c).start;
+                    t.extend(
+                        scope
+                            .range(chunk_range(c))
+                            .filter(|id| holds(op, v[(id - lo) as usize], lit)),
+                    );
+                    continue;
+                }
                 compare_lit(op, v, lit, &mut tw);
                 t |= words_to_bitmap(c, &tw);
             }
@@ -415,6 +424,14 @@ fn direct(
             let mut ages = vec![0.0; CHUNK];
             for c in chunks(scope) {
                 let Some(b) = birth.chunk(c) else { continue };
+                if sparse(scope, c) {
+                    let lo = chunk_range(c).start;
+                    t.extend(scope.range(chunk_range(c)).filter(|id| {
+                        let age = (today - b[(id - lo) as usize]).div_euclid(10_000);
+                        holds(op, age as f64, lit)
+                    }));
+                    continue;
+                }
                 for (v, b) in ages.iter_mut().zip(b) {
                     *v = (today - b).div_euclid(10_000) as f64;
                 }
@@ -425,6 +442,23 @@ fn direct(
             Some(Tri::leaf(&t, Some(persons), scope))
         }
         _ => None,
+    }
+}
+
+/// Whether a chunk of the scope is sparse enough to test its members one by one
+/// rather than scanning the whole chunk.
+fn sparse(scope: &RoaringBitmap, c: usize) -> bool {
+    scope.range_cardinality(chunk_range(c)) < (CHUNK / 32) as u64
+}
+
+fn holds(op: CmpOp, x: f64, k: f64) -> bool {
+    match op {
+        CmpOp::Eq => x == k,
+        CmpOp::Ne => x != k,
+        CmpOp::Lt => x < k,
+        CmpOp::Le => x <= k,
+        CmpOp::Gt => x > k,
+        CmpOp::Ge => x >= k,
     }
 }
 

@@ -194,7 +194,9 @@ pub(super) fn run(
         .map(|k| {
             let lo = u64::from(k) << SHARD_BITS;
             let mut range = RoaringBitmap::new();
-            range.insert_range(lo as u32..=((lo + (1 << SHARD_BITS) - 1).min(u64::from(u32::MAX))) as u32);
+            range.insert_range(
+                lo as u32..=((lo + (1 << SHARD_BITS) - 1).min(u64::from(u32::MAX))) as u32,
+            );
             let shard = &scope & &range;
             eval(&prepared, &ctx, &shard).t
         })

@@ -32,8 +32,12 @@ pub const ELECTRICIAN: &str = "电工（四级）";
 
 /// The evaluation date of the benchmark.
 pub fn today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(TODAY / 10_000, (TODAY / 100 % 100) as u32, (TODAY % 100) as u32)
-        .expect("valid date")
+    chrono::NaiveDate::from_ymd_opt(
+        TODAY / 10_000,
+        (TODAY / 100 % 100) as u32,
+        (TODAY % 100) as u32,
+    )
+    .expect("valid date")
 }
 
 /// The catalogue's tag rules that apply to persons.
@@ -41,7 +45,12 @@ pub fn tag_rules() -> Vec<(String, Rule)> {
     population::catalogue::tags(today())
         .into_iter()
         .filter(|t| !t.rule.contains("'enterprise'"))
-        .map(|t| (t.name.to_string(), Rule::parse(&t.rule).expect("catalogue tag rule")))
+        .map(|t| {
+            (
+                t.name.to_string(),
+                Rule::parse(&t.rule).expect("catalogue tag rule"),
+            )
+        })
         .collect()
 }
 
@@ -196,6 +205,9 @@ pub const PG_TABLE: &str = "id int PRIMARY KEY, kind text, sex text, birth int, 
     flexible_employment bool, poverty_household bool, disability bool, student_loan bool, \
     registered_unemployed_since text, skills_certificates text[], tags text[]";
 
+/// Where the CSV rows go (PostgreSQL's `COPY`).
+pub type CsvSink<'a> = &'a mut dyn FnMut(&[u8]) -> anyhow::Result<()>;
+
 /// What generating the population produced.
 pub struct Made {
     pub index: PopulationIndex,
@@ -209,7 +221,7 @@ pub struct Made {
 pub fn make(
     n: u64,
     seed: u64,
-    mut csv_sink: Option<&mut dyn FnMut(&[u8]) -> anyhow::Result<()>>,
+    mut csv_sink: Option<CsvSink<'_>>,
     columns: bool,
     progress: &dyn Fn(u64),
 ) -> anyhow::Result<Made> {

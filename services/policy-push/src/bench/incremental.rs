@@ -12,7 +12,13 @@ use std::time::Instant;
 /// `n` active policies: the B1 rules with varied age thresholds.
 pub fn policies(n: usize) -> Vec<String> {
     (0..n)
-        .map(|k| format!("{} && age >= {}", RULES[k % RULES.len()].cel, 16 + (k / 10) % 30))
+        .map(|k| {
+            format!(
+                "{} && age >= {}",
+                RULES[k % RULES.len()].cel,
+                16 + (k / 10) % 30
+            )
+        })
         .collect()
 }
 
@@ -52,7 +58,10 @@ pub fn run(n: usize, samples: u64, seed: u64) -> anyhow::Result<B2> {
     });
     let tags = tag_rules();
     let texts = policies(n);
-    let ours: Vec<Rule> = texts.iter().map(|t| Rule::parse(t)).collect::<Result<_, _>>()?;
+    let ours: Vec<Rule> = texts
+        .iter()
+        .map(|t| Rule::parse(t))
+        .collect::<Result<_, _>>()?;
     let cel_tags: Vec<(String, cel::Program)> = tags
         .iter()
         .map(|(name, r)| Ok((name.clone(), cel::Program::compile(r.source())?)))

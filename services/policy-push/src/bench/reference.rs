@@ -92,7 +92,11 @@ const SCRIPT: &str = include_str!("../../bench/openfisca_match.py");
 
 /// Writes the columns and the script to a temporary directory and runs OpenFisca on
 /// them; `Err` says why it could not run (e.g. `openfisca-core` not installed).
-pub fn openfisca(cols: &Columns, n: u64, runs: usize) -> anyhow::Result<BTreeMap<String, RefResult>> {
+pub fn openfisca(
+    cols: &Columns,
+    n: u64,
+    runs: usize,
+) -> anyhow::Result<BTreeMap<String, RefResult>> {
     let dir = std::env::temp_dir().join(format!("policy-push-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let result = run_openfisca(&dir, cols, n, runs);
@@ -117,16 +121,25 @@ fn run_openfisca(
     });
     for (name, col) in &cols.u8s {
         std::fs::write(dir.join(format!("{name}.u8")), col)?;
-        manifest["u8"].as_array_mut().expect("array").push((*name).into());
+        manifest["u8"]
+            .as_array_mut()
+            .expect("array")
+            .push((*name).into());
     }
     for (name, col) in &cols.i32s {
         let bytes: Vec<u8> = col.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(dir.join(format!("{name}.i32")), bytes)?;
-        manifest["i32"].as_array_mut().expect("array").push((*name).into());
+        manifest["i32"]
+            .as_array_mut()
+            .expect("array")
+            .push((*name).into());
     }
     for (name, col) in &cols.tags {
         std::fs::write(dir.join(format!("tag_{name}.u8")), col)?;
-        manifest["tags"].as_array_mut().expect("array").push(name.clone().into());
+        manifest["tags"]
+            .as_array_mut()
+            .expect("array")
+            .push(name.clone().into());
     }
     std::fs::write(dir.join("manifest.json"), manifest.to_string())?;
     let script = dir.join("openfisca_match.py");

@@ -189,10 +189,15 @@ impl Api {
             if c["status"] == "completed" && c["counts"]["queued"] == 0 {
                 return c;
             }
-            assert!(
-                Instant::now() < deadline,
-                "campaign did not complete in time: {c}"
-            );
+            if Instant::now() >= deadline {
+                let open: Vec<Value> = self
+                    .pushes(campaign_id)
+                    .into_iter()
+                    .filter(|p| p["status"] == "queued" || p["status"] == "sending")
+                    .take(5)
+                    .collect();
+                panic!("campaign did not complete in time: {c}\nunfinished pushes: {open:?}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

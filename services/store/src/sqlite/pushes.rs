@@ -365,6 +365,12 @@ impl PushStore for SqliteStore {
         {
             c.by_channel.insert(r.get("channel"), r.get("n"));
         }
+        c.opted_out = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = ? AND reason = 'opted_out'",
+        )
+        .bind(campaign_id)
+        .fetch_one(&self.pool)
+        .await?;
         c.unreachable = sqlx::query_scalar(
             "SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = ? AND reason = 'unreachable'",
         )
