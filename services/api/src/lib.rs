@@ -28,6 +28,9 @@ pub struct ApiConfig {
     pub require_approval: bool,
     /// Days a recipient link stays valid.
     pub link_days: i64,
+    /// Token WeChat signs event pushes with (the server URL's token in the official
+    /// account settings); events whose signature does not match are refused.
+    pub wechat_callback_token: String,
 }
 
 impl Default for ApiConfig {
@@ -35,6 +38,7 @@ impl Default for ApiConfig {
         Self {
             require_approval: false,
             link_days: 90,
+            wechat_callback_token: "sim-callback-token".into(),
         }
     }
 }

@@ -71,7 +71,9 @@ impl PushPurpose {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Notice, Self::LinkBySms].into_iter().find(|p| p.as_str() == s)
+        [Self::Notice, Self::LinkBySms]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 }
 

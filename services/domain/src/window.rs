@@ -16,7 +16,13 @@ impl SendWindow {
     /// Weekdays 09:00–17:00: the default staffed hours of the hotline.
     pub fn staffed_hours() -> Self {
         Self {
-            days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
             start: NaiveTime::from_hms_opt(9, 0, 0).expect("valid time"),
             end: NaiveTime::from_hms_opt(17, 0, 0).expect("valid time"),
         }
@@ -50,7 +56,8 @@ impl SendWindow {
             .split_once(' ')
             .ok_or_else(|| format!("{s:?}: expected `always` or `mon-fri 09:00-17:00`"))?;
         let day = |d: &str| -> Result<Weekday, String> {
-            d.parse::<Weekday>().map_err(|_| format!("{d:?} is not a day (mon … sun)"))
+            d.parse::<Weekday>()
+                .map_err(|_| format!("{d:?} is not a day (mon … sun)"))
         };
         let days = match days.split_once('-') {
             None => vec![day(days)?],
@@ -113,7 +120,10 @@ mod tests {
     use chrono::NaiveDate;
 
     fn t(y: i32, m: u32, d: u32, h: u32, min: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap()
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
     }
 
     #[test]
@@ -124,17 +134,32 @@ mod tests {
         assert!(w.is_open(t(2026, 11, 27, 16, 59)));
         assert!(!w.is_open(t(2026, 11, 27, 17, 0)));
         assert_eq!(w.next_open(t(2026, 11, 27, 10, 0)), None);
-        assert_eq!(w.next_open(t(2026, 11, 27, 8, 0)), Some(t(2026, 11, 27, 9, 0)));
+        assert_eq!(
+            w.next_open(t(2026, 11, 27, 8, 0)),
+            Some(t(2026, 11, 27, 9, 0))
+        );
         // Friday evening and the weekend wait for Monday morning.
-        assert_eq!(w.next_open(t(2026, 11, 27, 17, 30)), Some(t(2026, 11, 30, 9, 0)));
-        assert_eq!(w.next_open(t(2026, 11, 29, 12, 0)), Some(t(2026, 11, 30, 9, 0)));
+        assert_eq!(
+            w.next_open(t(2026, 11, 27, 17, 30)),
+            Some(t(2026, 11, 30, 9, 0))
+        );
+        assert_eq!(
+            w.next_open(t(2026, 11, 29, 12, 0)),
+            Some(t(2026, 11, 30, 9, 0))
+        );
     }
 
     #[test]
     fn parses() {
-        assert_eq!(SendWindow::parse("mon-fri 09:00-17:00").unwrap(), SendWindow::staffed_hours());
+        assert_eq!(
+            SendWindow::parse("mon-fri 09:00-17:00").unwrap(),
+            SendWindow::staffed_hours()
+        );
         assert_eq!(SendWindow::parse("always").unwrap(), SendWindow::always());
-        assert_eq!(SendWindow::parse("sat 10:00-12:00").unwrap().days, vec![Weekday::Sat]);
+        assert_eq!(
+            SendWindow::parse("sat 10:00-12:00").unwrap().days,
+            vec![Weekday::Sat]
+        );
         assert!(SendWindow::parse("mon-fri 17:00-09:00").is_err());
         assert!(SendWindow::parse("someday 09:00-10:00").is_err());
     }

@@ -48,6 +48,17 @@ pub struct ServeArgs {
     /// Multiplies every retry delay (tests shrink it; 1 in production).
     #[arg(long, env = "POLICY_PUSH_RETRY_SCALE", default_value_t = 1.0)]
     pub retry_scale: f64,
+    /// JSON file of provider settings (base URLs, credentials, sign name, template codes);
+    /// unset: the built-in simulators. See docs/connectors.md.
+    #[arg(long, env = "POLICY_PUSH_PROVIDERS_CONFIG")]
+    pub providers_config: Option<PathBuf>,
+    /// Token WeChat signs event pushes with (official account server settings).
+    #[arg(
+        long,
+        env = "POLICY_PUSH_WECHAT_CALLBACK_TOKEN",
+        hide_env_values = true
+    )]
+    pub wechat_callback_token: Option<String>,
     /// JSON file of built-in simulator settings (faults, unsubscribed openids, ...);
     /// see docs/connectors.md.
     #[arg(long, env = "POLICY_PUSH_SIMULATOR_CONFIG")]
@@ -99,6 +110,9 @@ pub struct ServeConfig {
     pub rate_per_second: f64,
     pub hotline_hours: domain::window::SendWindow,
     pub retry_scale: f64,
+    /// `None`: the built-in simulators at this server's address.
+    pub providers: Option<connectors::ProvidersConfig>,
+    pub wechat_callback_token: String,
     pub simulator: simulators::SimulatorConfig,
 }
 
@@ -154,7 +168,24 @@ impl ServeConfig {
         if a.simulator_config.is_none() {
             simulator.receipt_delay = std::time::Duration::from_millis(a.sim_receipt_delay_ms);
         }
+        let providers =
+            match &a.providers_config {
+                None => None,
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read providers config {}", p.display()))?;
+                    Some(serde_json::from_str(&text).with_context(|| {
+                        format!("providers config {} is not valid", p.display())
+                    })?)
+                }
+            };
+        let wechat_callback_token = a
+            .wechat_callback_token
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| simulator.wechat_callback_token.clone());
         Ok(Self {
+            providers,
+            wechat_callback_token,
             simulator,
             database_url: database_url(a.database_url, &a.data_dir)?,
             data_dir: a.data_dir,

@@ -121,6 +121,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         // The demo runs at any hour; `serve` calls only in staffed hours by default.
         hotline_hours: domain::window::SendWindow::always(),
         retry_scale: 1.0,
+        providers: None,
+        wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
         simulator: simulators::SimulatorConfig {
             receipt_delay: Duration::from_millis(200),
             ..Default::default()

@@ -84,10 +84,12 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         sandbox.clone(),
         Arc::new(move |r: &str| attribution.attribute(r)),
     );
-    let providers = wrap(
-        connectors::build_providers(&ProvidersConfig::simulator(&base)),
-        &in_flight,
-    );
+    // Real providers are a configuration change: base URLs and credentials.
+    let providers_cfg = cfg
+        .providers
+        .clone()
+        .unwrap_or_else(|| ProvidersConfig::simulator(&base));
+    let providers = wrap(connectors::build_providers(&providers_cfg), &in_flight);
 
     let pipeline = Pipeline::new(
         store,
@@ -110,6 +112,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         pipeline.clone(),
         api::ApiConfig {
             require_approval: cfg.require_approval,
+            wechat_callback_token: cfg.wechat_callback_token.clone(),
             ..Default::default()
         },
         Some(Arc::new(sandbox.clone())),

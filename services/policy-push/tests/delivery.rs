@@ -15,24 +15,44 @@ use support::*;
 fn start(dir: &Path, sim: Value, extra: &[(&str, String)]) -> Server {
     let sim_cfg = dir.join("sim.json");
     std::fs::write(&sim_cfg, sim.to_string()).unwrap();
-    let mut env = vec![("POLICY_PUSH_SIMULATOR_CONFIG", sim_cfg.display().to_string())];
+    let mut env = vec![(
+        "POLICY_PUSH_SIMULATOR_CONFIG",
+        sim_cfg.display().to_string(),
+    )];
     env.extend(extra.iter().cloned());
     Server::start(&dir.join("data"), &env)
 }
 
 /// Imports `n` registered-unemployed persons; `contact(i)` gives (mobile, openid).
-fn import(api: &Api, n: u32, contact: impl Fn(u32) -> (Option<String>, Option<String>)) -> Vec<String> {
+fn import(
+    api: &Api,
+    n: u32,
+    contact: impl Fn(u32) -> (Option<String>, Option<String>),
+) -> Vec<String> {
     let mut body = String::new();
     let mut ids = Vec::new();
     for i in 0..n {
         let id = resident_id("19850505", i);
         let (m, o) = contact(i);
-        body.push_str(&person(&id, "居民", m, o, json!({"employment_status": "registered_unemployed"})).to_string());
+        body.push_str(
+            &person(
+                &id,
+                "居民",
+                m,
+                o,
+                json!({"employment_status": "registered_unemployed"}),
+            )
+            .to_string(),
+        );
         body.push('\n');
         ids.push(id);
     }
     let (st, r) = api.import("application/x-ndjson", body);
-    assert_eq!((st, r["accepted"].as_u64()), (200, Some(u64::from(n))), "{r}");
+    assert_eq!(
+        (st, r["accepted"].as_u64()),
+        (200, Some(u64::from(n))),
+        "{r}"
+    );
     ids
 }
 
@@ -40,7 +60,10 @@ fn campaign(api: &Api, channels: Value, templates: Value) -> String {
     let (_, p) = api.post("/api/v1/policies", json!({"title": "就业补贴", "category": "employment", "eligibility": "employment_status == 'registered_unemployed'"}));
     let pid = p["id"].as_str().unwrap().to_string();
     api.post(&format!("/api/v1/policies/{pid}/publish"), json!({}));
-    let (st, c) = api.post("/api/v1/campaigns", json!({"policy_id": pid, "name": "c", "channels": channels, "templates": templates}));
+    let (st, c) = api.post(
+        "/api/v1/campaigns",
+        json!({"policy_id": pid, "name": "c", "channels": channels, "templates": templates}),
+    );
     assert_eq!(st, 201, "{c}");
     let cid = c["id"].as_str().unwrap().to_string();
     let (st, v) = api.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}));
@@ -59,7 +82,8 @@ fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
 fn per_subject(msgs: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for x in msgs {
-        *m.entry(x["subject_id"].as_str().unwrap().to_string()).or_default() += 1;
+        *m.entry(x["subject_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     m
 }
@@ -72,14 +96,24 @@ fn injected_faults_still_deliver_exactly_once() {
     let sim = json!({"fault": {"error_rate": 0.3, "receipt_duplicate_rate": 0.3, "seed": 7}, "receipt_delay_ms": 20, "enforce_limits": false});
     let server = start(dir.path(), sim, &[]);
     let api = server.api();
-    let ids = import(&api, 300, |i| (Some(mobile(i)), (i % 2 == 0).then(|| openid(i))));
-    let cid = campaign(&api, json!(["wechat", "sms"]), json!({"wechat": "thing1: {{ policy.title }}", "sms": "{{ policy.title }} {{ link }}"}));
+    let ids = import(&api, 300, |i| {
+        (Some(mobile(i)), (i % 2 == 0).then(|| openid(i)))
+    });
+    let cid = campaign(
+        &api,
+        json!(["wechat", "sms"]),
+        json!({"wechat": "thing1: {{ policy.title }}", "sms": "{{ policy.title }} {{ link }}"}),
+    );
     let done = api.wait_completed(&cid, Duration::from_secs(90));
     assert_eq!(done["counts"]["failed"], 0, "{done}");
     let seen = per_subject(&api.sandbox(&cid));
     assert_eq!(seen.len(), ids.len(), "every subject reached");
     assert!(seen.values().all(|n| *n == 1), "nobody twice: {seen:?}");
-    let retried = api.pushes(&cid).iter().filter(|p| p["attempts"].as_i64().unwrap() > 1).count();
+    let retried = api
+        .pushes(&cid)
+        .iter()
+        .filter(|p| p["attempts"].as_i64().unwrap() > 1)
+        .count();
     assert!(retried > 0, "a 30% error rate must have caused retries");
     wait_for("receipts", Duration::from_secs(30), || {
         let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
@@ -91,22 +125,40 @@ fn injected_faults_still_deliver_exactly_once() {
 fn blacklisted_number_falls_back_and_records_an_opt_out() {
     let dir = tempfile::tempdir().unwrap();
     let blocked = mobile(3);
-    let server = start(dir.path(), json!({"sms_blacklist": [blocked], "receipt_delay_ms": 20, "enforce_limits": false}), &[]);
+    let server = start(
+        dir.path(),
+        json!({"sms_blacklist": [blocked], "receipt_delay_ms": 20, "enforce_limits": false}),
+        &[],
+    );
     let api = server.api();
     let ids = import(&api, 5, |i| (Some(mobile(i)), None));
     let tpl = json!({"sms": "{{ policy.title }} {{ link }}", "hotline": "您好，{{ policy.title }}已开放申请。"});
     let cid = campaign(&api, json!(["sms", "hotline"]), tpl.clone());
     api.wait_completed(&cid, Duration::from_secs(30));
     let msgs = api.sandbox(&cid);
-    let by: BTreeMap<String, String> = msgs.iter().map(|m| (m["subject_id"].as_str().unwrap().to_string(), m["channel"].as_str().unwrap().to_string())).collect();
+    let by: BTreeMap<String, String> = msgs
+        .iter()
+        .map(|m| {
+            (
+                m["subject_id"].as_str().unwrap().to_string(),
+                m["channel"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     assert_eq!(by.len(), 5, "{msgs:?}");
-    assert_eq!(by[&ids[3]], "hotline", "the blacklisted number is called instead");
+    assert_eq!(
+        by[&ids[3]], "hotline",
+        "the blacklisted number is called instead"
+    );
     assert_eq!(by[&ids[0]], "sms");
     // The next campaign does not try SMS for that subject again.
     let cid2 = campaign(&api, json!(["sms", "hotline"]), tpl);
     api.wait_completed(&cid2, Duration::from_secs(30));
     let msgs2 = api.sandbox(&cid2);
-    let m = msgs2.iter().find(|m| m["subject_id"] == ids[3].as_str()).unwrap();
+    let m = msgs2
+        .iter()
+        .find(|m| m["subject_id"] == ids[3].as_str())
+        .unwrap();
     assert_eq!(m["channel"], "hotline");
 }
 
@@ -117,17 +169,31 @@ fn hotline_waits_for_its_hours() {
     let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap());
     let other = chrono::Datelike::weekday(&(today + chrono::Duration::days(3)).date_naive());
     let hours = format!("{} 03:00-03:01", other.to_string().to_lowercase());
-    let server = start(dir.path(), json!({}), &[("POLICY_PUSH_HOTLINE_HOURS", hours)]);
+    let server = start(
+        dir.path(),
+        json!({}),
+        &[("POLICY_PUSH_HOTLINE_HOURS", hours)],
+    );
     let api = server.api();
     import(&api, 3, |i| (Some(mobile(i)), None));
-    let cid = campaign(&api, json!(["hotline"]), json!({"hotline": "您好，{{ policy.title }}已开放申请。"}));
+    let cid = campaign(
+        &api,
+        json!(["hotline"]),
+        json!({"hotline": "您好，{{ policy.title }}已开放申请。"}),
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(api.sandbox(&cid).is_empty(), "no call outside hours");
     let pushes = api.pushes(&cid);
     assert_eq!(pushes.len(), 3);
     for p in &pushes {
         assert_eq!(p["status"], "queued", "{p}");
-        assert!(p["error"].as_str().unwrap().contains("outside hotline hours"), "{p}");
+        assert!(
+            p["error"]
+                .as_str()
+                .unwrap()
+                .contains("outside hotline hours"),
+            "{p}"
+        );
         assert_eq!(p["attempts"], 0, "a deferral is not an attempt: {p}");
     }
 }
@@ -136,7 +202,11 @@ fn hotline_waits_for_its_hours() {
 fn key_one_sends_the_link_by_sms_and_key_zero_opts_out() {
     for (key, expect_sms) in [("1", true), ("0", false)] {
         let dir = tempfile::tempdir().unwrap();
-        let server = start(dir.path(), json!({"voice_dtmf": key, "receipt_delay_ms": 20}), &[]);
+        let server = start(
+            dir.path(),
+            json!({"voice_dtmf": key, "receipt_delay_ms": 20}),
+            &[],
+        );
         let api = server.api();
         let ids = import(&api, 2, |i| (Some(mobile(i)), None));
         let tpl = json!({"hotline": "您好，{{ policy.title }}已开放申请。如需短信获取办理链接请按1，退订请按0。", "sms": "{{ policy.title }} {{ link }}"});
@@ -144,10 +214,22 @@ fn key_one_sends_the_link_by_sms_and_key_zero_opts_out() {
         api.wait_completed(&cid, Duration::from_secs(30));
         if expect_sms {
             wait_for("the link by SMS", Duration::from_secs(20), || {
-                api.sandbox(&cid).iter().filter(|m| m["channel"] == "sms").count() == 2
+                api.sandbox(&cid)
+                    .iter()
+                    .filter(|m| m["channel"] == "sms")
+                    .count()
+                    == 2
             });
-            let sms: Vec<Value> = api.sandbox(&cid).into_iter().filter(|m| m["channel"] == "sms").collect();
-            assert!(sms.iter().all(|m| m["content"].as_str().unwrap().contains("/l/")), "{sms:?}");
+            let sms: Vec<Value> = api
+                .sandbox(&cid)
+                .into_iter()
+                .filter(|m| m["channel"] == "sms")
+                .collect();
+            assert!(
+                sms.iter()
+                    .all(|m| m["content"].as_str().unwrap().contains("/l/")),
+                "{sms:?}"
+            );
             // A repeated report changes nothing: still one SMS each.
             assert_eq!(per_subject(&sms).values().max(), Some(&1));
         } else {
@@ -168,7 +250,11 @@ fn refused_signature_pauses_the_campaign_with_an_alert() {
     let server = start(dir.path(), json!({"sms_sign_names": ["别的签名"]}), &[]);
     let api = server.api();
     import(&api, 20, |i| (Some(mobile(i)), None));
-    let cid = campaign(&api, json!(["sms"]), json!({"sms": "{{ policy.title }} {{ link }}"}));
+    let cid = campaign(
+        &api,
+        json!(["sms"]),
+        json!({"sms": "{{ policy.title }} {{ link }}"}),
+    );
     wait_for("the pause", Duration::from_secs(20), || {
         let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
         c["status"] == "paused"
@@ -177,18 +263,34 @@ fn refused_signature_pauses_the_campaign_with_an_alert() {
     assert_eq!(c["counts"]["failed"], 0, "nothing is burnt: {c}");
     assert!(api.sandbox(&cid).is_empty());
     let (_, log) = api.get("/api/v1/audit");
-    let alert = log["items"].as_array().unwrap().iter().find(|e| e["action"] == "campaign.alert").expect("an alert");
-    assert_eq!(alert["detail"]["code"], "isv.SMS_SIGNATURE_ILLEGAL", "{alert}");
+    let alert = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "campaign.alert")
+        .expect("an alert");
+    assert_eq!(
+        alert["detail"]["code"], "isv.SMS_SIGNATURE_ILLEGAL",
+        "{alert}"
+    );
 }
 
 #[test]
 fn dead_letters_are_listed_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
     // Receipts report failure for numbers ending in 0001.
-    let server = start(dir.path(), json!({"failing_suffix": "0001", "receipt_delay_ms": 20}), &[]);
+    let server = start(
+        dir.path(),
+        json!({"failing_suffix": "0001", "receipt_delay_ms": 20}),
+        &[],
+    );
     let api = server.api();
     import(&api, 4, |i| (Some(mobile(i)), None));
-    let cid = campaign(&api, json!(["sms"]), json!({"sms": "{{ policy.title }} {{ link }}"}));
+    let cid = campaign(
+        &api,
+        json!(["sms"]),
+        json!({"sms": "{{ policy.title }} {{ link }}"}),
+    );
     api.wait_completed(&cid, Duration::from_secs(30));
     wait_for("the failed receipt", Duration::from_secs(20), || {
         let (_, d) = api.get(&format!("/api/v1/dead-letters?campaign_id={cid}"));
@@ -197,7 +299,11 @@ fn dead_letters_are_listed_and_replayed() {
     let (st, r) = api.post("/api/v1/dead-letters/replay", json!({"campaign_id": cid}));
     assert_eq!((st, r["replayed"].as_u64()), (200, Some(1)), "{r}");
     wait_for("the replayed message", Duration::from_secs(20), || {
-        api.sandbox(&cid).iter().filter(|m| m["to"] == mobile(1)).count() == 2
+        api.sandbox(&cid)
+            .iter()
+            .filter(|m| m["to"] == mobile(1))
+            .count()
+            == 2
     });
     let (st, r) = api.post("/api/v1/dead-letters/replay", json!({}));
     assert_eq!(st, 400, "{r}");

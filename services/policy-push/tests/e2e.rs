@@ -136,6 +136,14 @@ fn campaign_reaches_exactly_the_eligible_once_on_the_right_channel() {
     assert_eq!(console.status(), 200);
     assert!(console.text().unwrap().contains("登录"));
 
+    // A WeChat event without WeChat's signature is refused.
+    let forged = reqwest::blocking::Client::new()
+        .post(format!("{}/callbacks/wechat/events?signature=x&timestamp=1&nonce=2", server.base))
+        .body("<xml><Event>TEMPLATESENDJOBFINISH</Event><MsgID>1</MsgID><Status>success</Status></xml>")
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
     // Authentication.
     let (st, v) = api.with_token("wrong").get("/api/v1/tags");
     assert_eq!(

@@ -57,7 +57,10 @@ async fn apply(
             }
         }
     }
-    for r in receipts.iter().filter(|r| r.dtmf.as_deref().is_some_and(|d| !d.is_empty())) {
+    for r in receipts
+        .iter()
+        .filter(|r| r.dtmf.as_deref().is_some_and(|d| !d.is_empty()))
+    {
         if let Err(e) = key_press(s, r).await {
             tracing::error!(error = %format!("{e:#}"), "cannot act on a key press; the provider will retry");
             return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
@@ -112,7 +115,30 @@ async fn tencent_sms(State(s): State<AppState>, body: Bytes) -> Response {
     .await
 }
 
-async fn wechat(State(s): State<AppState>, body: Bytes) -> Response {
+#[derive(serde::Deserialize)]
+struct WechatSignature {
+    #[serde(default)]
+    signature: String,
+    #[serde(default)]
+    timestamp: String,
+    #[serde(default)]
+    nonce: String,
+}
+
+async fn wechat(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<WechatSignature>,
+    body: Bytes,
+) -> Response {
+    if !receipts::verify_wechat_signature(
+        &s.config.wechat_callback_token,
+        &q.timestamp,
+        &q.nonce,
+        &q.signature,
+    ) {
+        tracing::warn!("refused a WeChat event with a bad signature");
+        return (StatusCode::FORBIDDEN, "invalid signature").into_response();
+    }
     apply(
         &s,
         receipts::parse_wechat_event(&body),

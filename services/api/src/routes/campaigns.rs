@@ -249,14 +249,40 @@ pub async fn launch(
     Ok(out)
 }
 
-pub async fn pause(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn pause(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Launch)?;
-    transition(&s, &op, &id, &[CampaignStatus::Running], CampaignStatus::Paused, CampaignChange::default(), "campaign.pause").await
+    transition(
+        &s,
+        &op,
+        &id,
+        &[CampaignStatus::Running],
+        CampaignStatus::Paused,
+        CampaignChange::default(),
+        "campaign.pause",
+    )
+    .await
 }
 
-pub async fn resume(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn resume(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Launch)?;
-    let out = transition(&s, &op, &id, &[CampaignStatus::Paused], CampaignStatus::Running, CampaignChange::default(), "campaign.resume").await?;
+    let out = transition(
+        &s,
+        &op,
+        &id,
+        &[CampaignStatus::Paused],
+        CampaignStatus::Running,
+        CampaignChange::default(),
+        "campaign.resume",
+    )
+    .await?;
     s.pipeline.wake.notify_waiters();
     Ok(out)
 }

@@ -17,15 +17,26 @@ pub struct ListQuery {
     cursor: Option<i64>,
 }
 
-pub async fn list(State(s): State<AppState>, op: Operator, Query(q): Query<ListQuery>) -> ApiResult<Json<serde_json::Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    op: Operator,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let campaign = q.campaign_id.as_deref().filter(|c| !c.is_empty());
-    let rows = s.store.failed_pushes(campaign, q.cursor.unwrap_or(0), 500).await?;
-    let next = (campaign.is_some() && rows.len() == 500).then(|| rows.last().map(|r| r.seq)).flatten();
+    let rows = s
+        .store
+        .failed_pushes(campaign, q.cursor.unwrap_or(0), 500)
+        .await?;
+    let next = (campaign.is_some() && rows.len() == 500)
+        .then(|| rows.last().map(|r| r.seq))
+        .flatten();
     let items: Vec<_> = rows
         .iter()
-        .map(|r| serde_json::json!({"id": r.id, "campaign_id": r.campaign_id, "channel": r.channel,
-            "error": r.error, "attempts": r.attempts, "updated_at": r.updated_at}))
+        .map(|r| {
+            serde_json::json!({"id": r.id, "campaign_id": r.campaign_id, "channel": r.channel,
+            "error": r.error, "attempts": r.attempts, "updated_at": r.updated_at})
+        })
         .collect();
     Ok(Json(serde_json::json!({"items": items, "next": next})))
 }
@@ -39,7 +50,11 @@ struct ReplayBody {
     campaign_id: Option<String>,
 }
 
-pub async fn replay(State(s): State<AppState>, op: Operator, body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+pub async fn replay(
+    State(s): State<AppState>,
+    op: Operator,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Launch)?;
     let req: ReplayBody = parse_json(&body)?;
     let mut ids = req.push_ids;
@@ -53,10 +68,19 @@ pub async fn replay(State(s): State<AppState>, op: Operator, body: Bytes) -> Api
         }
     }
     if ids.is_empty() {
-        return Err(ApiError::bad_request("nothing_to_replay", "give push_ids or a campaign_id with dead letters"));
+        return Err(ApiError::bad_request(
+            "nothing_to_replay",
+            "give push_ids or a campaign_id with dead letters",
+        ));
     }
     let moved = s.store.replay_failed(&ids, chrono::Utc::now()).await?;
-    s.audit(&op, "dead_letters.replay", req.campaign_id.as_deref().unwrap_or("pushes"), serde_json::json!({"requested": ids.len(), "replayed": moved})).await?;
+    s.audit(
+        &op,
+        "dead_letters.replay",
+        req.campaign_id.as_deref().unwrap_or("pushes"),
+        serde_json::json!({"requested": ids.len(), "replayed": moved}),
+    )
+    .await?;
     s.pipeline.wake.notify_waiters();
     Ok(Json(serde_json::json!({"replayed": moved})))
 }
