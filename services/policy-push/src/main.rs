@@ -32,7 +32,7 @@ struct Cli {
 enum Command {
     /// Run every role in one process (embedded default: SQLite in the data dir, in-process
     /// bus, in-memory limits, built-in provider simulators).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Run the demo: a fresh data dir, a synthetic population, the bureau's policies and
     /// campaigns launched with progress bars, a summary; then keep serving the API.
     Demo(demo::DemoArgs),
@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => {
                 config::init_logging(args.log_json);
-                let cfg = config::ServeConfig::from_args(args)?;
+                let cfg = config::ServeConfig::from_args(*args)?;
                 server::serve_until_signal(cfg).await
             }
             Command::Demo(args) => {
