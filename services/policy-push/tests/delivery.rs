@@ -308,3 +308,39 @@ fn dead_letters_are_listed_and_replayed() {
     let (st, r) = api.post("/api/v1/dead-letters/replay", json!({}));
     assert_eq!(st, 400, "{r}");
 }
+
+#[test]
+fn busy_calls_are_tried_again_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = mobile(1);
+    let server = start(
+        dir.path(),
+        json!({"voice_busy": [busy], "receipt_delay_ms": 20, "enforce_limits": false}),
+        &[],
+    );
+    let api = server.api();
+    import(&api, 2, |i| (Some(mobile(i)), None));
+    let cid = campaign(
+        &api,
+        json!(["hotline"]),
+        json!({"hotline": "您好，{{ policy.title }}已开放申请。"}),
+    );
+    // The hotline schedule is 10 min, 1 h, 4 h; the test server scales it by 0.002.
+    wait_for(
+        "a second call to the busy line",
+        Duration::from_secs(30),
+        || api.sandbox(&cid).iter().filter(|m| m["to"] == busy).count() >= 2,
+    );
+    let calls: Vec<Value> = api.sandbox(&cid);
+    assert_eq!(
+        calls.iter().filter(|m| m["to"] == mobile(0)).count(),
+        1,
+        "an answered call is not repeated"
+    );
+    let retried = api
+        .pushes(&cid)
+        .into_iter()
+        .filter(|p| p["attempts"].as_i64().unwrap() >= 2)
+        .count();
+    assert_eq!(retried, 1, "only the busy line is called again");
+}

@@ -156,7 +156,8 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
         .map_err(|_| system_error(HOST))?;
     if st.receipts.wants_aliyun_voice() {
         let m = &recorded[0];
-        let answered = !st.config.fails(&m.to);
+        let busy = st.config.voice_busy.contains(&m.to);
+        let answered = !busy && !st.config.fails(&m.to);
         let start = m.received_at + chrono::Duration::seconds(3);
         let end =
             m.received_at + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
@@ -169,8 +170,8 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
             "caller": "12333",
             "callee": m.to,
             "duration": if answered { (end - start).num_seconds().max(0).to_string() } else { "0".to_string() },
-            "status_code": if answered { "200000" } else { "200005" },
-            "status_msg": if answered { "用户听完自动挂断" } else { "用户无法接通" },
+            "status_code": if answered { "200000" } else if busy { "200002" } else { "200005" },
+            "status_msg": if answered { "用户听完自动挂断" } else if busy { "用户忙" } else { "用户无法接通" },
             "hangup_direction": if answered { "机器" } else { "用户" },
             "early_media_code": "",
             "out_id": m.push_ref,

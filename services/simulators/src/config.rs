@@ -102,6 +102,8 @@ pub struct SimulatorConfig {
     pub failing_recipients: Vec<String>,
     /// Any number / openid ending with this fails delivery.
     pub failing_suffix: Option<String>,
+    /// Numbers whose calls ring busy (VoiceReport `200002`).
+    pub voice_busy: Vec<String>,
     /// Keys "pressed" in every answered call's VoiceReport.
     pub voice_dtmf: Option<String>,
 
@@ -152,6 +154,7 @@ impl Default for SimulatorConfig {
             wechat_unsubscribed_suffix: None,
             failing_recipients: Vec::new(),
             failing_suffix: None,
+            voice_busy: Vec::new(),
             voice_dtmf: None,
             enforce_limits: true,
             sms_daily_limit_per_number: 50,

@@ -135,6 +135,9 @@ pub struct ReceiptUpdate {
     pub push_id: Option<String>,
     pub delivered: bool,
     pub error: Option<String>,
+    /// Not delivered, but worth another try at this time (a call that found the line busy
+    /// or went unanswered): the push goes back to the queue instead of failing.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]

@@ -770,6 +770,7 @@ async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
         push_id: None,
         delivered: true,
         error: None,
+        retry_at: None,
     };
     assert!(s.apply_receipt(&delivered, Utc::now()).await.unwrap());
     assert!(
@@ -786,6 +787,7 @@ async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
         push_id: Some(all[1].clone()),
         delivered: false,
         error: Some("DELIVRD-NOT".into()),
+        retry_at: None,
     };
     assert!(s.apply_receipt(&failed, Utc::now()).await.unwrap());
     let p1 = s.get_push(&all[1]).await.unwrap().unwrap();
@@ -799,6 +801,7 @@ async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
         push_id: Some(all[2].clone()),
         delivered: true,
         error: None,
+        retry_at: None,
     };
     assert!(s.apply_receipt(&early, Utc::now()).await.unwrap());
     let p2 = s.get_push(&all[2]).await.unwrap().unwrap();
@@ -811,6 +814,7 @@ async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
         push_id: None,
         delivered: true,
         error: None,
+        retry_at: None,
     };
     assert!(!s.apply_receipt(&unknown, Utc::now()).await.unwrap());
 

@@ -42,11 +42,19 @@ async fn apply(
     let now = chrono::Utc::now();
     let mut matched = 0usize;
     for r in &receipts {
+        let retry_at = match call_retry(s, r, now).await {
+            Ok(at) => at,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read the push of a call report; the provider will retry");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+            }
+        };
         let update = ReceiptUpdate {
             provider_id: r.provider_id.clone(),
             push_id: r.push_id.clone(),
             delivered: r.delivered,
             error: r.error.clone(),
+            retry_at,
         };
         match s.store.apply_receipt(&update, now).await {
             Ok(true) => matched += 1,
@@ -73,6 +81,42 @@ async fn apply(
         "text/plain"
     };
     ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
+}
+
+/// Alibaba call status codes worth calling again later: the line was busy, nobody answered.
+const CALL_AGAIN: [&str; 2] = ["200002", "200003"];
+
+/// When a call that found the line busy or went unanswered should be tried again, on the
+/// hotline's retry schedule; `None` for every other receipt, and once the schedule's
+/// deadline has passed (the push then fails with the call's status).
+async fn call_retry(
+    s: &AppState,
+    r: &Receipt,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let busy = !r.delivered
+        && r.error
+            .as_deref()
+            .is_some_and(|e| CALL_AGAIN.iter().any(|c| e.starts_with(c)));
+    if !busy || r.provider_id.is_none() {
+        return Ok(None);
+    }
+    let Some(push) = (match &r.push_id {
+        Some(id) => s.store.get_push(id).await?,
+        None => None,
+    }) else {
+        return Ok(None);
+    };
+    if push.channel != domain::Channel::Hotline {
+        return Ok(None);
+    }
+    Ok(pipeline::retry::CALLS.next_attempt_scaled(
+        push.attempts,
+        push.created_at,
+        now,
+        None,
+        s.pipeline.config.retry_scale,
+    ))
 }
 
 /// Hotline key presses: 1 sends the recipient link by SMS, 0 opts out of our notices.

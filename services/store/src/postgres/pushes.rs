@@ -326,6 +326,20 @@ impl PushStore for PgStore {
     }
 
     async fn apply_receipt(&self, r: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool> {
+        if let Some(at) = r.retry_at {
+            // Only the attempt the receipt is about (its provider id).
+            let done = sqlx::query(
+                "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = $1, error = $2, updated_at = $3
+                 WHERE status IN ('sending', 'sent') AND provider_id = $4",
+            )
+            .bind(at)
+            .bind(&r.error)
+            .bind(now)
+            .bind(&r.provider_id)
+            .execute(&self.pool)
+            .await?;
+            return Ok(done.rows_affected() > 0);
+        }
         let status = if r.delivered { "delivered" } else { "failed" };
         // A repeated receipt matches no row in 'sending'/'sent' any more and changes nothing.
         // `= NULL` is never true, so an absent id matches nothing.

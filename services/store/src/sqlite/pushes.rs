@@ -271,6 +271,21 @@ impl PushStore for SqliteStore {
     }
 
     async fn apply_receipt(&self, r: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool> {
+        if let Some(at) = r.retry_at {
+            // Only the attempt the receipt is about (its provider id), so a late receipt
+            // of an earlier call never touches a newer one.
+            let done = sqlx::query(
+                "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = ?, error = ?, updated_at = ?
+                 WHERE status IN ('sending', 'sent') AND provider_id = ?",
+            )
+            .bind(ts(at))
+            .bind(&r.error)
+            .bind(ts(now))
+            .bind(&r.provider_id)
+            .execute(&self.pool)
+            .await?;
+            return Ok(done.rows_affected() > 0);
+        }
         let status = if r.delivered { "delivered" } else { "failed" };
         // A repeated receipt matches no row in 'sending'/'sent' any more and changes nothing.
         let done = sqlx::query(
