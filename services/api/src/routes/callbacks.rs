@@ -58,7 +58,11 @@ async fn apply(
         };
         match s.store.apply_receipt(&update, now).await {
             Ok(true) => matched += 1,
-            Ok(false) => {}
+            Ok(false) => {
+                if update.provider_id.is_some() {
+                    tokio::spawn(apply_late(s.clone(), update));
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot record a receipt; the provider will retry");
                 return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
@@ -81,6 +85,23 @@ async fn apply(
         "text/plain"
     };
     ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
+}
+
+/// A receipt can overtake the provider's answer to the send: it names a provider id the
+/// push does not carry yet. It is applied again for a few seconds after the provider has
+/// had its reply; a duplicate of an applied receipt simply never matches.
+async fn apply_late(s: AppState, update: ReceiptUpdate) {
+    for _ in 0..25 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        match s.store.apply_receipt(&update, chrono::Utc::now()).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a late receipt");
+                return;
+            }
+        }
+    }
 }
 
 /// Alibaba call status codes worth calling again later: the line was busy, nobody answered.
