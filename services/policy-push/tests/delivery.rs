@@ -115,7 +115,7 @@ fn injected_faults_still_deliver_exactly_once() {
         .filter(|p| p["attempts"].as_i64().unwrap() > 1)
         .count();
     assert!(retried > 0, "a 30% error rate must have caused retries");
-    wait_for("receipts", Duration::from_secs(30), || {
+    wait_for("receipts", Duration::from_secs(60), || {
         let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
         c["counts"]["delivered"].as_u64() == Some(ids.len() as u64)
     });
