@@ -125,7 +125,7 @@ impl ResidentId {
 
     /// Masked for screens and logs: `310101********4512`.
     pub fn masked(&self) -> String {
-        format!("{}********{}", &self.0[..6], &self.0[14..])
+        mask_resident_shape(&self.0)
     }
 }
 
@@ -345,6 +345,21 @@ impl From<OpenId> for String {
     }
 }
 
+fn mask_resident_shape(id: &str) -> String {
+    format!("{}********{}", &id[..6], &id[14..])
+}
+
+/// Masks a stored subject id for viewers who may not see personal data: an id shaped
+/// like a resident ID number (17 digits + check) is masked as [`ResidentId::masked`];
+/// other ids (credit codes are public) are returned as they are.
+pub fn mask_subject_id(id: &str) -> String {
+    if id.len() == 18 && id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {
+        mask_resident_shape(id)
+    } else {
+        id.to_string()
+    }
+}
+
 /// Masks any personal string for display: keeps a short head and tail.
 pub fn mask_any(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
@@ -450,6 +465,12 @@ mod tests {
         ] {
             assert!(MobileNumber::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn subject_ids_mask_like_resident_ids() {
+        assert_eq!(mask_subject_id("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_subject_id("9144030071526726XG"), "9144030071526726XG");
     }
 
     #[test]

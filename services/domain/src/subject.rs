@@ -161,15 +161,34 @@ pub enum SubjectError {
     Shape(String),
 }
 
-/// Attribute names are identifiers a rule can use: `[a-z_][a-z0-9_]*`, not reserved.
-pub fn check_attribute_name(name: &str) -> Result<(), SubjectError> {
-    let ok = !name.is_empty()
+impl SubjectError {
+    /// The stable error code an API answers with.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubjectError::Id(IdError::ResidentId(_)) => "invalid_resident_id",
+            SubjectError::Id(IdError::CreditCode(_)) => "invalid_credit_code",
+            SubjectError::Id(IdError::Mobile(_)) => "invalid_mobile",
+            SubjectError::Id(IdError::OpenId(_)) => "invalid_openid",
+            SubjectError::Kind(_) => "invalid_kind",
+            SubjectError::Attribute(_) => "invalid_attribute",
+            SubjectError::Shape(_) => "invalid_subject",
+        }
+    }
+}
+
+/// `[a-z_][a-z0-9_]*`, at most 64 characters: the names of attributes and tags.
+pub fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !ok {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Attribute names are identifiers a rule can use: `[a-z_][a-z0-9_]*`, not reserved.
+pub fn check_attribute_name(name: &str) -> Result<(), SubjectError> {
+    if !is_identifier(name) {
         return Err(SubjectError::Attribute(format!(
             "attribute name {name:?} must match [a-z_][a-z0-9_]*"
         )));

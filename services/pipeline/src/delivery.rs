@@ -3,7 +3,6 @@
 //! tasks. Unreachable subjects fall back to the next channel of the campaign's plan;
 //! transient failures go back to the queue on the channel's retry schedule.
 
-use crate::matching::today;
 use crate::planner::{recipient, CampaignPlan};
 use crate::retry::schedule_for;
 use crate::Pipeline;
@@ -12,7 +11,7 @@ use bus::Subscription;
 use chrono::Utc;
 use connectors::{OutgoingMessage, SendOutcome};
 use domain::Channel;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use store::{PushOutcome, PushRecord};
 use tokio_util::sync::CancellationToken;
 
@@ -254,7 +253,6 @@ async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOut
         return Ok(None);
     };
     let link = format!("{}/l/{}", plan.public_url, r.link_code);
-    let _ = today();
     for &channel in plan.checked.channels.iter().skip(pos + 1) {
         let Some(to) = recipient(channel, &subject) else {
             continue;
@@ -291,11 +289,11 @@ pub async fn run(
         };
         let Some(batch) = batch else { return };
         let mut ids = Vec::with_capacity(batch.len());
-        let mut seen = HashMap::new();
+        let mut seen = HashSet::new();
         for d in &batch {
             match PushTask::decode(&d.payload) {
                 Ok(t) => {
-                    if seen.insert(t.push_id.clone(), ()).is_none() {
+                    if seen.insert(t.push_id.clone()) {
                         ids.push(t.push_id);
                     }
                 }

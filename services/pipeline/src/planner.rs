@@ -12,6 +12,7 @@ use domain::policy::CheckedPolicy;
 use domain::push::{PushPurpose, SkipReason};
 use domain::template::RenderContext;
 use domain::{Channel, Facts, Subject};
+use std::collections::HashMap;
 use store::{CampaignRecord, NewPush, OptOut};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,8 @@ pub struct CampaignPlan {
     pub criteria: Criteria,
     pub public_url: String,
     pub sms_sign_name: String,
+    /// The `policy` of every template render: the same for every push of the campaign.
+    policy_values: serde_json::Map<String, serde_json::Value>,
 }
 
 impl CampaignPlan {
@@ -52,6 +55,7 @@ impl CampaignPlan {
         Ok(Self {
             campaign,
             checked,
+            policy_values: RenderContext::policy_values(&policy.draft),
             policy,
             criteria,
             public_url: p.config.public_url.trim_end_matches('/').to_string(),
@@ -129,7 +133,12 @@ impl CampaignPlan {
         link: &str,
     ) -> Result<String, domain::template::TemplateError> {
         let template = &self.checked.templates[&channel];
-        let ctx = render_context(subject, &self.policy, benefit, link);
+        let ctx = RenderContext {
+            subject: RenderContext::subject_values(subject),
+            policy: self.policy_values.clone(),
+            benefit,
+            link: link.to_string(),
+        };
         let mut content = template.render(&ctx)?;
         if channel == Channel::Sms && !content.contains(link) {
             content.push(' ');
@@ -147,46 +156,6 @@ pub fn recipient(channel: Channel, subject: &Subject) -> Option<String> {
             .as_ref()
             .map(|o| o.as_str().to_string()),
         Channel::Sms | Channel::Hotline => subject.mobile.as_ref().map(|m| m.as_str().to_string()),
-    }
-}
-
-pub fn render_context(
-    subject: &Subject,
-    policy: &CheckedPolicy,
-    benefit: Option<f64>,
-    link: &str,
-) -> RenderContext {
-    let mut s = serde_json::Map::new();
-    for (k, v) in &subject.attributes {
-        s.insert(k.clone(), v.to_json());
-    }
-    s.insert("name".into(), subject.name.clone().into());
-    let d = &policy.draft;
-    let mut pol = serde_json::Map::new();
-    for (k, v) in [
-        ("title", &d.title),
-        ("doc_number", &d.doc_number),
-        ("issuer", &d.issuer),
-        ("category", &d.category),
-        ("apply_url", &d.apply_url),
-        ("summary", &d.summary),
-    ] {
-        pol.insert(k.into(), v.clone().into());
-    }
-    for (k, v) in [
-        ("effective_from", d.effective_from),
-        ("effective_to", d.effective_to),
-    ] {
-        pol.insert(
-            k.into(),
-            v.map(|d| d.to_string()).unwrap_or_default().into(),
-        );
-    }
-    RenderContext {
-        subject: s,
-        policy: pol,
-        benefit,
-        link: link.to_string(),
     }
 }
 
@@ -225,16 +194,15 @@ async fn write_batch(
         .iter()
         .map(|(s, _)| s.id.as_str().to_string())
         .collect();
-    let opt_outs = p.store.opt_outs_of(&ids).await?;
+    let mut opt_outs: HashMap<String, Vec<OptOut>> = HashMap::new();
+    for o in p.store.opt_outs_of(&ids).await? {
+        opt_outs.entry(o.subject_id.clone()).or_default().push(o);
+    }
     let mut pushes = Vec::with_capacity(batch.len());
     let mut skips = Vec::new();
     for (s, tags) in batch {
-        let mine: Vec<OptOut> = opt_outs
-            .iter()
-            .filter(|o| o.subject_id == s.id.as_str())
-            .cloned()
-            .collect();
-        match plan.push_for(s, tags, &mine, today, 0) {
+        let mine = opt_outs.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
+        match plan.push_for(s, tags, mine, today, 0) {
             Ok(push) => pushes.push(push),
             Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
         }

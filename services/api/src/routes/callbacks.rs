@@ -144,9 +144,9 @@ async fn call_retry(
 /// Both are idempotent, so a repeated report changes nothing.
 async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
     let keys = r.dtmf.as_deref().unwrap_or("");
-    let push = match (&r.push_id, &r.provider_id) {
-        (Some(id), _) => s.store.get_push(id).await?,
-        _ => None,
+    let push = match &r.push_id {
+        Some(id) => s.store.get_push(id).await?,
+        None => None,
     };
     let Some(push) = push else {
         tracing::warn!("key press for a call we cannot match");

@@ -319,10 +319,10 @@ pub async fn pushes(
         .iter()
         .map(|r| {
             let explanation: Explanation = serde_json::from_str(&r.explanation).unwrap_or_default();
-            let subject_id = if personal || r.subject_id.len() != 18 || !r.subject_id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {
+            let subject_id = if personal {
                 r.subject_id.clone()
             } else {
-                format!("{}********{}", &r.subject_id[..6], &r.subject_id[14..])
+                domain::ids::mask_subject_id(&r.subject_id)
             };
             serde_json::json!({
                 "id": r.id, "subject_id": subject_id, "channel": r.channel, "status": r.status,

@@ -171,9 +171,7 @@ pub async fn audience(
     };
     if !op.may(Action::ReadPersonal) {
         for id in &mut a.sample {
-            if id.len() == 18 && id.as_bytes()[..17].iter().all(u8::is_ascii_digit) {
-                *id = format!("{}********{}", &id[..6], &id[14..]);
-            }
+            *id = domain::ids::mask_subject_id(id);
         }
     }
     let mut v = serde_json::to_value(&a).expect("audience serialises");

@@ -88,7 +88,7 @@ pub async fn page_handler(
         .collect();
     let amount = push
         .benefit
-        .map(|b| format!("<section><h2>预计可享受</h2><div class=amount>约 ¥{}</div><p class=muted>按您登记的信息估算，实际金额以审核结果为准。</p></section>", esc(&format_yuan(b))))
+        .map(|b| format!("<section><h2>预计可享受</h2><div class=amount>约 ¥{}</div><p class=muted>按您登记的信息估算，实际金额以审核结果为准。</p></section>", esc(&domain::template::format_yuan(b))))
         .unwrap_or_default();
     let qa: String = d
         .interpretation
@@ -122,26 +122,6 @@ pub async fn page_handler(
         summary = esc(&d.summary),
     );
     Ok((StatusCode::OK, page(&d.title, &body)))
-}
-
-fn format_yuan(v: f64) -> String {
-    let cents = (v * 100.0).round() as i64;
-    let whole = cents / 100;
-    let digits = whole.abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if whole < 0 {
-        out.insert(0, '-');
-    }
-    if cents % 100 != 0 {
-        out.push_str(&format!(".{:02}", (cents % 100).abs()));
-    }
-    out
 }
 
 pub async fn show(

@@ -79,19 +79,8 @@ pub async fn put(
             "the body's id differs from the path's",
         ));
     }
-    let subject = Subject::from_doc(doc).map_err(|e| {
-        let text = e.to_string();
-        let code = match text.split(':').next() {
-            Some("invalid_resident_id") => "invalid_resident_id",
-            Some("invalid_credit_code") => "invalid_credit_code",
-            Some("invalid_mobile") => "invalid_mobile",
-            Some("invalid_openid") => "invalid_openid",
-            Some("invalid_kind") => "invalid_kind",
-            Some("invalid_attribute") => "invalid_attribute",
-            _ => "invalid_subject",
-        };
-        ApiError::bad_request(code, text)
-    })?;
+    let subject =
+        Subject::from_doc(doc).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let tags = s
         .tag_rules()
         .tags_for(&subject, pipeline::matching::today());

@@ -20,13 +20,7 @@ struct TagBody {
 
 /// Tag names are identifiers: `[a-z_][a-z0-9_]*`, at most 64 characters.
 fn check_name(name: &str) -> ApiResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+    if domain::subject::is_identifier(name) {
         Ok(())
     } else {
         Err(ApiError::bad_request(
