@@ -56,7 +56,7 @@ impl BatchWriter<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let rules = self.state.tag_rules();
+        let rules = self.state.current_tag_rules().await?;
         let tagged: Vec<(Subject, Vec<String>)> = std::mem::take(&mut self.batch)
             .into_iter()
             .map(|s| {
@@ -66,6 +66,7 @@ impl BatchWriter<'_> {
             .collect();
         self.state.store.upsert_subjects(&tagged).await?;
         pipeline::matching::index_subjects(&self.state.pipeline.index, &tagged);
+        pipeline::events::subjects_changed(&self.state.pipeline, &tagged);
         pipeline::planner::plan_subjects(&self.state.pipeline, &tagged).await?;
         Ok(())
     }
@@ -92,7 +93,7 @@ async fn ndjson_reader<R: AsyncRead + Unpin + Send>(
     let mut writer = BatchWriter {
         state,
         batch: Vec::with_capacity(BATCH),
-        today: pipeline::matching::today(),
+        today: state.pipeline.today(),
     };
     let mut lines = tokio::io::BufReader::with_capacity(256 * 1024, reader).split(b'\n');
     let mut n = 0u64;
@@ -163,7 +164,7 @@ where
     let mut writer = BatchWriter {
         state,
         batch: Vec::with_capacity(BATCH),
-        today: pipeline::matching::today(),
+        today: state.pipeline.today(),
     };
     let mut records = rdr.records();
     while let Some(rec) = records.next().await {

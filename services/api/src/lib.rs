@@ -8,10 +8,12 @@
 //! - [`routes`]: one module per resource (operators, subjects, tags, policies, campaigns,
 //!   sandbox, callbacks, recipient pages, health).
 //! - [`import`]: streaming NDJSON / CSV subject import.
+//! - [`metrics`]: `GET /metrics` and the HTTP request metrics.
 
 pub mod auth;
 pub mod error;
 pub mod import;
+pub mod metrics;
 pub mod routes;
 
 use axum::Router;
@@ -31,6 +33,12 @@ pub struct ApiConfig {
     /// Token WeChat signs event pushes with (the server URL's token in the official
     /// account settings); events whose signature does not match are refused.
     pub wechat_callback_token: String,
+    /// A campaign whose audience is larger than this needs a second approval by another
+    /// reviewer; `None`: one approval is enough.
+    pub second_approval_above: Option<i64>,
+    /// Publishing a policy needs a passed disclosure review. Off by default (the API
+    /// contract publishes a draft directly); a review that did not pass always blocks.
+    pub require_disclosure_review: bool,
 }
 
 impl Default for ApiConfig {
@@ -39,6 +47,8 @@ impl Default for ApiConfig {
             require_approval: false,
             link_days: 90,
             wechat_callback_token: "sim-callback-token".into(),
+            second_approval_above: None,
+            require_disclosure_review: false,
         }
     }
 }
@@ -63,7 +73,7 @@ impl AppState {
         sandbox: Option<Arc<simulators::SandboxLog>>,
     ) -> anyhow::Result<Self> {
         let store = pipeline.store.clone();
-        let rules = TagRules::compile(&store.list_tags().await?);
+        let rules = TagRules::load(store.as_ref(), pipeline.today()).await?;
         Ok(Self {
             store,
             pipeline,
@@ -79,9 +89,20 @@ impl AppState {
     }
 
     pub async fn reload_tag_rules(&self) -> anyhow::Result<()> {
-        let rules = TagRules::compile(&self.store.list_tags().await?);
+        let rules = TagRules::load(self.store.as_ref(), self.pipeline.today()).await?;
         *self.tag_rules.write().expect("tag rules lock") = Arc::new(rules);
         Ok(())
+    }
+
+    /// The tag rules bound to today's parameter values: reloaded when the date has
+    /// changed since they were compiled (parameter changes reload them at once).
+    pub async fn current_tag_rules(&self) -> anyhow::Result<Arc<TagRules>> {
+        let rules = self.tag_rules();
+        if rules.bound_on() == Some(self.pipeline.today()) {
+            return Ok(rules);
+        }
+        self.reload_tag_rules().await?;
+        Ok(self.tag_rules())
     }
 
     /// Records an operator action in the audit log.

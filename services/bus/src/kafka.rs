@@ -174,16 +174,36 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BusError> {
+        self.subscribe_from(topic, group, "earliest").await
+    }
+
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
+impl KafkaBus {
+    async fn subscribe_from(
+        &self,
+        topic: &str,
+        group: &str,
+        reset: &str,
+    ) -> Result<Box<dyn Subscription>, BusError> {
         self.ensure_topic(topic).await?;
-        let consumer: StreamConsumer = ClientConfig::new()
+        let context = LagContext {
+            topic: topic.to_string(),
+            slot: NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        };
+        let consumer: StreamConsumer<LagContext> = ClientConfig::new()
             .set("bootstrap.servers", &self.config.brokers)
             .set("group.id", format!("{}{group}", self.config.topic_prefix))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", reset)
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .create()
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(context)
             .map_err(backend)?;
         consumer
             .subscribe(&[&self.topic_name(topic)])
@@ -199,14 +219,46 @@ impl Bus for KafkaBus {
             in_flight: HashMap::new(),
         }))
     }
+}
 
-    fn durable(&self) -> bool {
-        true
+/// Lag of every consumer in this process, by (topic, consumer), summed per topic into
+/// `policy_push_consumer_lag`.
+static LAGS: Mutex<BTreeMap<(String, u64), i64>> = Mutex::new(BTreeMap::new());
+static NEXT_SLOT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Reads librdkafka's statistics (every 5 s) for the consumer lag of assigned partitions.
+struct LagContext {
+    topic: String,
+    slot: u64,
+}
+
+impl rdkafka::client::ClientContext for LagContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+            .map(|p| p.consumer_lag)
+            .sum();
+        let mut lags = LAGS.lock().expect("lag lock");
+        lags.insert((self.topic.clone(), self.slot), lag);
+        let total: i64 = lags
+            .iter()
+            .filter(|((t, _), _)| t == &self.topic)
+            .map(|(_, l)| l)
+            .sum();
+        telemetry::metrics()
+            .consumer_lag
+            .with_label_values(&[self.topic.as_str()])
+            .set(total);
     }
 }
 
+impl rdkafka::consumer::ConsumerContext for LagContext {}
+
 struct KafkaSubscription {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<LagContext>>,
     /// The bus topic name (without prefix), as deliveries report it.
     topic: String,
     kafka_topic: String,
@@ -278,6 +330,10 @@ impl Subscription for KafkaSubscription {
             }
         }
         let n = self.buffered.len().min(max);
+        telemetry::metrics()
+            .bus_messages
+            .with_label_values(&[self.topic.as_str(), "consumed"])
+            .inc_by(n as u64);
         Some(self.buffered.drain(..n).collect())
     }
 

@@ -58,6 +58,7 @@ pub trait Bus: Send + Sync + 'static {
     async fn publish(&self, topic: &str, messages: Vec<(String, Vec<u8>)>) -> Result<(), BusError>;
     /// Joins consumer group `group` on `topic`.
     async fn subscribe(&self, topic: &str, group: &str) -> Result<Box<dyn Subscription>, BusError>;
+
     /// Whether published messages survive a restart of every process.
     fn durable(&self) -> bool;
 }

@@ -9,11 +9,52 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/policy_push.v1.rs"));
 }
 
-pub use proto::PushTask;
+pub use proto::{DeadLetter, DeliveryEvent, PushTask, SubjectChanged};
 
 /// Push tasks for one channel's connector: `push.sms`, `push.wechat`, `push.hotline`.
 pub fn push_topic(channel: &str) -> String {
     format!("push.{channel}")
+}
+
+/// Push tasks of pushes being tried again (after a transient error or a deferral), kept
+/// apart so a burst of retries does not hold up first sends: `push.sms.retry`, ...
+pub fn retry_topic(channel: &str) -> String {
+    format!("push.{channel}.retry")
+}
+
+/// Subjects created or changed ([`SubjectChanged`]).
+pub const SUBJECT_CHANGED: &str = "subject.changed";
+/// Push state changes ([`DeliveryEvent`]).
+pub const DELIVERY_EVENTS: &str = "delivery.events";
+/// Pushes failed for good ([`DeadLetter`]).
+pub const DEAD_LETTERS: &str = "push.dead-letter";
+
+/// Encoding and decoding of the bus messages (protobuf).
+pub trait BusMessage: Message + Default + Sized {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+    fn from_bytes(topic: &str, bytes: &[u8]) -> Result<Self, crate::BusError> {
+        <Self as Message>::decode(bytes).map_err(|e| crate::BusError::Decode {
+            topic: topic.into(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+impl BusMessage for SubjectChanged {}
+impl BusMessage for DeliveryEvent {}
+impl BusMessage for DeadLetter {}
+
+/// Every topic the product uses (deployments that provision topics create these, with
+/// their prefix).
+pub fn all() -> Vec<String> {
+    let mut out: Vec<String> = ["sms", "wechat", "hotline"]
+        .iter()
+        .flat_map(|c| [push_topic(c), retry_topic(c)])
+        .collect();
+    out.extend([SUBJECT_CHANGED, DELIVERY_EVENTS, DEAD_LETTERS].map(String::from));
+    out
 }
 
 impl PushTask {
@@ -45,5 +86,30 @@ mod tests {
         assert_eq!(&bytes[..2], &[0x0a, 3]);
         assert_eq!(PushTask::decode(&bytes).unwrap(), t);
         assert!(PushTask::decode(b"{\"push_id\":1}").is_err());
+    }
+
+    #[test]
+    fn events_round_trip_and_every_topic_is_listed() {
+        let e = DeliveryEvent {
+            push_id: "p-1".into(),
+            campaign_id: "c-1".into(),
+            channel: "sms".into(),
+            status: "delivered".into(),
+            error_code: String::new(),
+            at_ms: 1_700_000_000_000,
+        };
+        assert_eq!(
+            DeliveryEvent::from_bytes(DELIVERY_EVENTS, &e.to_bytes()).unwrap(),
+            e
+        );
+        let all = all();
+        for t in [
+            "push.sms",
+            "push.hotline.retry",
+            SUBJECT_CHANGED,
+            DEAD_LETTERS,
+        ] {
+            assert!(all.iter().any(|x| x == t), "{t}");
+        }
     }
 }

@@ -175,6 +175,15 @@ impl std::fmt::Debug for ProviderSet {
 /// Builds the three providers (one shared HTTP connection pool). The SMS provider is
 /// Alibaba or Tencent per [`ProvidersConfig::sms_provider`].
 pub fn build_providers(cfg: &ProvidersConfig) -> ProviderSet {
+    build_providers_with(cfg, None)
+}
+
+/// [`build_providers`] whose WeChat access token lives in `shared` (Redis when connector
+/// processes run side by side: one refresher for all, see `channels.md` §1.1).
+pub fn build_providers_with(
+    cfg: &ProvidersConfig,
+    shared: Option<Arc<dyn limits::SharedCache>>,
+) -> ProviderSet {
     let client = http::client(&cfg.http);
     let sms: Arc<dyn Provider> = match cfg.sms_provider {
         SmsProviderKind::Aliyun => Arc::new(AliyunSms::new(cfg.aliyun_sms.clone(), client.clone())),
@@ -184,7 +193,12 @@ pub fn build_providers(cfg: &ProvidersConfig) -> ProviderSet {
     };
     ProviderSet {
         sms,
-        wechat: Arc::new(WechatOfficial::new(cfg.wechat.clone(), client.clone())),
+        wechat: Arc::new(match shared {
+            Some(cache) => {
+                WechatOfficial::new(cfg.wechat.clone(), client.clone()).with_shared_token(cache)
+            }
+            None => WechatOfficial::new(cfg.wechat.clone(), client.clone()),
+        }),
         hotline: Arc::new(AliyunVoice::new(cfg.aliyun_voice.clone(), client)),
     }
 }

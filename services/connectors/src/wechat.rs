@@ -37,6 +37,9 @@ pub struct WechatOfficial {
     client: reqwest::Client,
     /// The cached token. Held across the fetch so only one refresh runs at a time.
     token: Mutex<Option<CachedToken>>,
+    /// Where replicas share the token (Redis in production), so one refresher serves every
+    /// connector process and a refresh never invalidates another replica's token.
+    shared: Option<std::sync::Arc<dyn limits::SharedCache>>,
 }
 
 #[derive(Clone)]
@@ -103,12 +106,77 @@ impl WechatOfficial {
             cfg,
             client,
             token: Mutex::new(None),
+            shared: None,
+        }
+    }
+
+    /// Shares the token through `cache` with every other process using it.
+    pub fn with_shared_token(mut self, cache: std::sync::Arc<dyn limits::SharedCache>) -> Self {
+        self.shared = Some(cache);
+        self
+    }
+
+    fn shared_key(&self) -> String {
+        format!("wechat:access-token:{}", self.cfg.app_id)
+    }
+
+    /// [`Self::access_token`] through the shared cache: one refresh at a time across every
+    /// process; an unreachable cache makes the send wait and retry (transient).
+    async fn shared_token(
+        &self,
+        cache: &dyn limits::SharedCache,
+        refused: Option<&str>,
+    ) -> Result<String, SendOutcome> {
+        let key = self.shared_key();
+        let unavailable =
+            |e: limits::LimitsError| SendOutcome::transient("token_cache", e.to_string());
+        if let Some(refused) = refused {
+            if let Some(v) = cache.get(&key).await.map_err(unavailable)? {
+                if v.expose() == refused {
+                    cache.delete(&key).await.map_err(unavailable)?;
+                }
+            }
+        }
+        // The refresh's own failure (a configuration error, WeChat busy) is kept as is.
+        let failure: std::sync::Mutex<Option<SendOutcome>> = std::sync::Mutex::new(None);
+        let got = limits::cache::get_or_refresh(cache, &key, Default::default(), || async {
+            let mut fresh = self.fetch_token(false).await;
+            if let (Ok(t), Some(r)) = (&fresh, refused) {
+                if t.value == r {
+                    fresh = self.fetch_token(true).await;
+                }
+            }
+            match fresh {
+                Ok(t) => {
+                    let ttl = t.refresh_at.saturating_duration_since(Instant::now());
+                    Ok((
+                        limits::CachedValue::new(t.value),
+                        ttl.max(Duration::from_secs(1)),
+                    ))
+                }
+                Err(outcome) => {
+                    *failure.lock().expect("token failure lock") = Some(outcome);
+                    Err("stable_token refused")
+                }
+            }
+        })
+        .await;
+        match got {
+            Ok(v) => Ok(v.expose().to_string()),
+            Err(e) => Err(failure
+                .lock()
+                .expect("token failure lock")
+                .take()
+                .unwrap_or_else(|| unavailable(e))),
         }
     }
 
     /// A valid access token: the cached one, or a fresh one. `refused` is a token WeChat
     /// just refused: it is dropped, and if normal mode returns it again, force mode is used.
     pub async fn access_token(&self, refused: Option<&str>) -> Result<String, SendOutcome> {
+        if let Some(cache) = &self.shared {
+            return self.shared_token(cache.as_ref(), refused).await;
+        }
         let mut guard = self.token.lock().await;
         if let Some(t) = guard.as_ref() {
             let is_refused = refused == Some(t.value.as_str());

@@ -16,8 +16,10 @@ pub mod campaign;
 pub mod channel;
 pub mod ids;
 pub mod operator;
+pub mod param;
 pub mod policy;
 pub mod push;
+pub mod review;
 pub mod rule;
 pub mod sms;
 pub mod subject;
@@ -25,5 +27,6 @@ pub mod template;
 pub mod window;
 
 pub use channel::Channel;
+pub use param::{ParamValues, PolicyParam};
 pub use rule::{Explanation, Rule, RuleError};
 pub use subject::{AttrValue, Facts, Subject, SubjectDoc, SubjectId, SubjectKind};

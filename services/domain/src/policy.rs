@@ -38,6 +38,13 @@ impl PolicyStatus {
     }
 }
 
+/// One question and its answer of a policy's plain-language interpretation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaqEntry {
+    pub q: String,
+    pub a: String,
+}
+
 /// A policy as the operator writes it (the API's request body).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyDraft {
@@ -56,6 +63,9 @@ pub struct PolicyDraft {
     pub summary: String,
     #[serde(default)]
     pub interpretation: String,
+    /// The interpretation as questions and answers, shown on the recipient page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faq: Vec<FaqEntry>,
     #[serde(default)]
     pub apply_url: String,
     pub eligibility: String,
@@ -97,6 +107,15 @@ impl PolicyDraft {
         if !self.apply_url.is_empty() && !web {
             return Err(PolicyError::Invalid(
                 "apply_url must be an http(s) URL".into(),
+            ));
+        }
+        if self
+            .faq
+            .iter()
+            .any(|f| f.q.trim().is_empty() || f.a.trim().is_empty())
+        {
+            return Err(PolicyError::Invalid(
+                "faq entries need a question (q) and an answer (a)".into(),
             ));
         }
         let eligibility = Rule::parse(&self.eligibility).map_err(PolicyError::Eligibility)?;

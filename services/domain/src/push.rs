@@ -84,8 +84,14 @@ pub enum SkipReason {
     /// No channel of the campaign's plan reaches the subject.
     Unreachable,
     /// The subject opted out of every channel of the plan that reaches them, or of the
-    /// policy's category.
+    /// policy's category (at planning, or found at send time).
     OptedOut,
+    /// At send time the subject had already had the frequency cap's pushes (across all
+    /// campaigns) in the cap's window.
+    Capped,
+    /// The subject already has (or, at send time, was already sent) this policy from
+    /// another campaign.
+    Duplicate,
 }
 
 impl SkipReason {
@@ -93,6 +99,19 @@ impl SkipReason {
         match self {
             SkipReason::Unreachable => "unreachable",
             SkipReason::OptedOut => "opted_out",
+            SkipReason::Capped => "capped",
+            SkipReason::Duplicate => "duplicate",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Unreachable,
+            Self::OptedOut,
+            Self::Capped,
+            Self::Duplicate,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }

@@ -28,6 +28,15 @@ impl SendWindow {
         }
     }
 
+    /// Every day 08:00–21:00: the default for SMS and WeChat (quiet hours at night).
+    pub fn daytime() -> Self {
+        Self {
+            start: NaiveTime::from_hms_opt(8, 0, 0).expect("valid time"),
+            end: NaiveTime::from_hms_opt(21, 0, 0).expect("valid time"),
+            ..Self::always()
+        }
+    }
+
     /// Always open.
     pub fn always() -> Self {
         Self {
@@ -169,5 +178,49 @@ mod tests {
         let w = SendWindow::always();
         assert!(w.is_open(t(2026, 11, 29, 3, 0)));
         assert_eq!(w.next_open(t(2026, 11, 29, 3, 0)), None);
+    }
+}
+
+#[cfg(test)]
+mod daytime_tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn t(d: u32, h: u32, min: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn daytime_has_quiet_hours_every_night() {
+        let w = SendWindow::daytime();
+        assert!(w.is_open(t(29, 8, 0)), "Sunday morning too");
+        assert!(w.is_open(t(29, 20, 59)));
+        assert!(!w.is_open(t(29, 21, 0)));
+        assert!(!w.is_open(t(30, 7, 59)));
+        assert_eq!(w.next_open(t(29, 22, 30)), Some(t(30, 8, 0)));
+        assert_eq!(w.next_open(t(30, 0, 0)), Some(t(30, 8, 0)));
+        assert_eq!(w.next_open(t(30, 12, 0)), None);
+        assert_eq!(SendWindow::parse("mon-sun 08:00-21:00").unwrap(), w);
+    }
+
+    proptest::proptest! {
+        /// Whatever the time, the next opening is open, later, and nothing between is.
+        #[test]
+        fn next_open_is_the_first_open_minute(minutes in 0i64..(14 * 24 * 60)) {
+            for w in [SendWindow::daytime(), SendWindow::staffed_hours()] {
+                let at = t(23, 0, 0) + Duration::minutes(minutes);
+                match w.next_open(at) {
+                    None => proptest::prop_assert!(w.is_open(at)),
+                    Some(open) => {
+                        proptest::prop_assert!(!w.is_open(at));
+                        proptest::prop_assert!(open > at && w.is_open(open));
+                        proptest::prop_assert!(!w.is_open(open - Duration::minutes(1)));
+                    }
+                }
+            }
+        }
     }
 }

@@ -8,15 +8,20 @@
 //! - [`cache`]: [`SharedCache`] (get / set with a TTL / a refresh lock), its in-memory
 //!   backend and [`cache::get_or_refresh`], which lets exactly one process refresh a
 //!   value while the others wait for it.
-//! - [`redis_backend`]: both interfaces over Redis (a Lua token bucket on Redis' clock;
+//! - [`counter`]: [`SendCounter`], frequency caps and de-duplication per subject checked
+//!   and counted in one atomic step at send time ([`MemoryCounter`]; a Lua script on
+//!   Redis).
+//! - [`redis_backend`]: the interfaces over Redis (a Lua token bucket on Redis' clock;
 //!   `SET NX PX` locks). When Redis is unreachable, `acquire` waits and retries: it never
 //!   lets a send through past the limit.
 //! - [`open`]: picks the backend from configuration.
 
 pub mod cache;
+pub mod counter;
 pub mod redis_backend;
 
 pub use cache::{CachedValue, MemoryCache, SharedCache};
+pub use counter::{CountDecision, CountRequest, MemoryCounter, SendCounter};
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -48,6 +53,8 @@ pub enum LimitsError {
 pub struct Limits {
     pub rate: Arc<dyn RateLimiter>,
     pub cache: Arc<dyn SharedCache>,
+    /// Frequency caps and de-duplication at send time.
+    pub counter: Arc<dyn SendCounter>,
 }
 
 /// In memory when `redis_url` is `None` (the embedded default), else in Redis under keys
@@ -58,12 +65,14 @@ pub fn open(redis_url: Option<&str>, prefix: &str) -> Result<Limits, LimitsError
         None => Ok(Limits {
             rate: Arc::new(MemoryRateLimiter::new()),
             cache: Arc::new(MemoryCache::new()),
+            counter: Arc::new(MemoryCounter::new()),
         }),
         Some(url) => {
             let r = redis_backend::RedisLimits::new(url, prefix)?;
             Ok(Limits {
                 rate: Arc::new(r.clone()),
-                cache: Arc::new(r),
+                cache: Arc::new(r.clone()),
+                counter: Arc::new(r),
             })
         }
     }

@@ -13,6 +13,7 @@
 //! down.
 
 use crate::cache::{CachedValue, LockToken, SharedCache};
+use crate::counter::{CountDecision, CountRequest, SendCounter};
 use crate::{LimitsError, RateLimiter};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Script};
@@ -56,6 +57,47 @@ end
 return 0
 "#;
 
+/// Frequency cap and de-duplication in one step (see [`crate::counter`]). KEYS[1]: the
+/// subject's sends (sorted set: token → ms); KEYS[2]: the subject's dedupe claims (hash:
+/// key → token). ARGV: now ms, window ms, max (0 = no cap), token, dedupe key ('' = none).
+/// Returns {0, 0} counted, {1, frees_at_ms} capped, {2, 0} duplicate.
+const COUNT: &str = r#"
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max = tonumber(ARGV[3])
+local token = ARGV[4]
+local dedupe = ARGV[5]
+if dedupe ~= '' then
+  local holder = redis.call('HGET', KEYS[2], dedupe)
+  if holder and holder ~= token then
+    return {2, 0}
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if not redis.call('ZSCORE', KEYS[1], token) then
+  if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
+    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {1, tonumber(first[2]) + window}
+  end
+  redis.call('ZADD', KEYS[1], now, token)
+  redis.call('PEXPIRE', KEYS[1], window + 60000)
+end
+if dedupe ~= '' then
+  redis.call('HSET', KEYS[2], dedupe, token)
+  redis.call('PEXPIRE', KEYS[2], 400 * 86400000)
+end
+return {0, 0}
+"#;
+
+/// Gives back a token's count (KEYS[1]) and its dedupe claim ARGV[2] (KEYS[2]).
+const RELEASE: &str = r#"
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+return 0
+"#;
+
 /// Backoff while Redis is unreachable: from the first to the last, doubling.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
@@ -67,6 +109,8 @@ pub struct RedisLimits {
     prefix: Arc<str>,
     bucket: Arc<Script>,
     unlock: Arc<Script>,
+    count: Arc<Script>,
+    release: Arc<Script>,
 }
 
 impl RedisLimits {
@@ -83,6 +127,8 @@ impl RedisLimits {
             prefix: prefix.into(),
             bucket: Arc::new(Script::new(TOKEN_BUCKET)),
             unlock: Arc::new(Script::new(UNLOCK)),
+            count: Arc::new(Script::new(COUNT)),
+            release: Arc::new(Script::new(RELEASE)),
         })
     }
 
@@ -106,6 +152,57 @@ impl RedisLimits {
             .invoke_async(&mut conn)
             .await?;
         Ok((wait_us > 0).then(|| Duration::from_micros(wait_us)))
+    }
+}
+
+/// The two keys of a subject's counter, in one hash slot (`{subject}`) for Redis Cluster.
+fn counter_keys(this: &RedisLimits, subject: &str) -> (String, String) {
+    (
+        this.key("freq", &format!("{{{subject}}}:sends")),
+        this.key("freq", &format!("{{{subject}}}:claims")),
+    )
+}
+
+#[async_trait]
+impl SendCounter for RedisLimits {
+    async fn try_count(&self, req: &CountRequest<'_>) -> Result<CountDecision, LimitsError> {
+        let (sends, claims) = counter_keys(self, req.subject);
+        let mut conn = self.conn.clone();
+        let (kind, at): (i64, i64) = self
+            .count
+            .key(sends)
+            .key(claims)
+            .arg(req.now_ms)
+            .arg(req.window_ms)
+            .arg(req.max)
+            .arg(req.token)
+            .arg(req.dedupe.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match kind {
+            0 => CountDecision::Counted,
+            1 => CountDecision::Capped { frees_at_ms: at },
+            _ => CountDecision::Duplicate,
+        })
+    }
+
+    async fn release(
+        &self,
+        subject: &str,
+        token: &str,
+        dedupe: Option<&str>,
+    ) -> Result<(), LimitsError> {
+        let (sends, claims) = counter_keys(self, subject);
+        let mut conn = self.conn.clone();
+        let _: i64 = self
+            .release
+            .key(sends)
+            .key(claims)
+            .arg(token)
+            .arg(dedupe.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use domain::ids::{credit_code_check_char, resident_id_check_char};
-use domain::{AttrValue, Facts, Rule, Subject, SubjectId};
+use domain::{AttrValue, Facts, ParamValues, Rule, Subject, SubjectId};
 use matcher::{Plan, PopulationIndex};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -55,6 +55,8 @@ fn num() -> impl Strategy<Value = String> {
         2 => Just("age".to_string()),
         1 => attr_name().prop_map(|a| format!("size({a})")),
         1 => Just("size(tags)".to_string()),
+        2 => prop::sample::select(vec!["params.limit", "params.rate", "params.unset"])
+            .prop_map(String::from),
     ];
     leaf.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
@@ -236,6 +238,25 @@ fn subject(i: usize, d: &Data) -> Subject {
     }
 }
 
+/// Parameter values on the evaluation date: `limit` and `rate` may have one or not
+/// (no value in force), `unset` never has one.
+fn param_values() -> impl Strategy<Value = ParamValues> {
+    (
+        prop::option::of(-5i64..50),
+        prop::option::of(prop::sample::select(vec![0.5, 2.5, -1.5, 1e300, 3.0])),
+    )
+        .prop_map(|(limit, rate)| {
+            let mut p = ParamValues::empty();
+            if let Some(l) = limit {
+                p = p.with("limit", l as f64);
+            }
+            if let Some(r) = rate {
+                p = p.with("rate", r);
+            }
+            p
+        })
+}
+
 fn check(rules: &[Rule], subjects: &[(Subject, Vec<String>)]) -> Result<(), TestCaseError> {
     let ix = PopulationIndex::build(subjects.iter().map(|(s, t)| (s, t.as_slice())));
     for r in rules {
@@ -266,8 +287,11 @@ proptest! {
         src in rule(),
         people in prop::collection::vec(data(), 1..24),
         changes in prop::collection::vec((0usize..24, data()), 0..6),
+        params in param_values(),
     ) {
         let Ok(r) = Rule::parse(&src) else { return Err(TestCaseError::reject("refused")) };
+        // Both back ends read the parameter values bound for the date.
+        let r = r.bind(&params);
         let mut subjects: Vec<(Subject, Vec<String>)> = people
             .iter()
             .enumerate()

@@ -29,8 +29,9 @@ fn catalogue_rules_agree_over_seventy_thousand_subjects() {
         .collect();
     let ix = PopulationIndex::build(subjects.iter().map(|(s, t)| (s, t.as_slice())));
     let mut rules: Vec<Rule> = tag_rules.into_iter().map(|(_, r)| r).collect();
+    let params = population::catalogue::param_values(today);
     for p in population::catalogue::policies(today) {
-        rules.push(Rule::parse(&p.eligibility).unwrap());
+        rules.push(Rule::parse(&p.eligibility).unwrap().bind(&params));
     }
     for src in [
         "age >= 30 && age < 45 && insured_months > 24",

@@ -24,6 +24,8 @@ pub struct StepStats {
     pub sent: usize,
     pub failed: usize,
     pub requeued: usize,
+    /// Ended skipped at send time (opted out, duplicate, capped).
+    pub skipped: usize,
 }
 
 pub fn outgoing(r: &PushRecord, public_url: &str) -> OutgoingMessage {
@@ -51,13 +53,58 @@ pub async fn deliver(
     if claimed.is_empty() {
         return Ok(stats);
     }
-    let (claimed, deferred) = split_by_window(p, channel, claimed);
+    let (claimed, mut deferred) = split_by_window(p, channel, claimed);
+    // Opt-outs, de-duplication and the frequency cap, at send time (see [`crate::guard`]).
+    let facts = crate::guard::campaign_facts(p, &claimed).await?;
+    let mut checked = crate::guard::check(p, channel, claimed, &facts).await?;
+    for r in std::mem::take(&mut checked.refused) {
+        match fallback(p, &r).await? {
+            Some(next) => deferred.push(next),
+            None => checked
+                .skip
+                .push((r.id.clone(), domain::push::SkipReason::OptedOut)),
+        }
+    }
+    if !checked.skip.is_empty() {
+        stats.skipped += p.store.skip_sending(&checked.skip).await? as usize;
+        for (_, reason) in &checked.skip {
+            tracing::debug!(%channel, reason = reason.as_str(), "push skipped at send time");
+        }
+    }
+    deferred.extend(checked.defer);
+    let claimed = checked.send;
     if !deferred.is_empty() {
         stats.requeued += deferred.len();
-        p.store.record_outcomes(&deferred, Utc::now()).await?;
+        telemetry::metrics()
+            .pushes
+            .with_label_values(&[channel.as_str(), "deferred"])
+            .inc_by(deferred.len() as u64);
+        p.store.record_outcomes(&deferred, p.now()).await?;
     }
     let provider = p.providers.get(channel).clone();
     for chunk in claimed.chunks(provider.max_batch().max(1)) {
+        // Each campaign's own throttle (pushes per second), on top of the provider's rate.
+        let mut per_campaign: Vec<(&str, u32, f64)> = Vec::new();
+        for r in chunk {
+            let Some(rate) = facts
+                .get(&r.campaign_id)
+                .and_then(|f| f.throttle_per_second)
+            else {
+                continue;
+            };
+            match per_campaign
+                .iter_mut()
+                .find(|(c, _, _)| *c == r.campaign_id)
+            {
+                Some(e) => e.1 += 1,
+                None => per_campaign.push((&r.campaign_id, 1, rate)),
+            }
+        }
+        for (campaign, n, rate) in per_campaign {
+            p.limiter
+                .acquire(&format!("campaign:{campaign}"), n, rate)
+                .await;
+        }
         p.limiter
             .acquire(
                 &format!("provider:{channel}"),
@@ -69,18 +116,50 @@ pub async fn deliver(
             .iter()
             .map(|r| outgoing(r, &p.config.public_url))
             .collect();
+        let metrics = telemetry::metrics();
+        let timer = metrics
+            .provider_latency
+            .with_label_values(&[channel.as_str()])
+            .start_timer();
         let results = provider.send(&messages).await;
+        timer.observe_duration();
         let mut outcomes = Vec::with_capacity(chunk.len());
         for (record, result) in chunk.iter().zip(results) {
             let o = outcome(p, record, result).await;
-            match &o {
-                PushOutcome::Sent { .. } => stats.sent += 1,
-                PushOutcome::Failed { .. } => stats.failed += 1,
-                PushOutcome::Requeue { .. } | PushOutcome::Defer { .. } => stats.requeued += 1,
+            if matches!(o, PushOutcome::Failed { .. } | PushOutcome::Defer { .. }) {
+                crate::guard::release(p, record, &facts).await;
             }
+            let status = match &o {
+                PushOutcome::Sent { .. } => {
+                    stats.sent += 1;
+                    "sent"
+                }
+                PushOutcome::Failed { .. } => {
+                    stats.failed += 1;
+                    metrics
+                        .dead_letters
+                        .with_label_values(&[channel.as_str()])
+                        .inc();
+                    "failed"
+                }
+                PushOutcome::Requeue { .. } => {
+                    stats.requeued += 1;
+                    metrics.retries.with_label_values(&[channel.as_str()]).inc();
+                    "retry"
+                }
+                PushOutcome::Defer { .. } => {
+                    stats.requeued += 1;
+                    "deferred"
+                }
+            };
+            metrics
+                .pushes
+                .with_label_values(&[channel.as_str(), status])
+                .inc();
             outcomes.push(o);
         }
-        p.store.record_outcomes(&outcomes, Utc::now()).await?;
+        p.store.record_outcomes(&outcomes, p.now()).await?;
+        crate::events::outcomes_recorded(p, channel, chunk, &outcomes);
     }
     if stats.requeued > 0 {
         p.wake.notify_waiters();
@@ -89,33 +168,44 @@ pub async fn deliver(
 }
 
 /// Splits claimed pushes into those the channel may send now and deferrals to the
-/// channel's next opening (the hotline calls only in staffed hours).
+/// channel's next opening (its send window: the hotline calls only in staffed hours; SMS
+/// and WeChat keep quiet hours at night). A push due outside waits; it is never dropped.
 fn split_by_window(
     p: &Pipeline,
     channel: Channel,
     claimed: Vec<PushRecord>,
 ) -> (Vec<PushRecord>, Vec<PushOutcome>) {
-    if channel != Channel::Hotline {
-        return (claimed, Vec::new());
-    }
-    let tz = chrono_tz::Asia::Shanghai;
-    let local = Utc::now().with_timezone(&tz).naive_local();
-    let Some(open) = p.config.hotline_window.next_open(local) else {
+    let now = p.now();
+    let Some(at) = next_opening(p.config.window(channel), now) else {
         return (claimed, Vec::new());
     };
-    let at = open.and_local_timezone(tz).earliest().map_or_else(
-        || Utc::now() + chrono::Duration::hours(1),
-        |t| t.with_timezone(&Utc),
-    );
+    let local = at.with_timezone(&chrono_tz::Asia::Shanghai).naive_local();
     let deferred = claimed
         .into_iter()
         .map(|r| PushOutcome::Defer {
             push_id: r.id,
             at,
-            reason: format!("outside hotline hours; calls from {open}"),
+            reason: if channel == Channel::Hotline {
+                format!("outside hotline hours; calls from {local}")
+            } else {
+                format!("outside {channel} hours (quiet hours); sends from {local}")
+            },
         })
         .collect();
     (Vec::new(), deferred)
+}
+
+/// `None` when `window` is open at `now` (Asia/Shanghai); otherwise its next opening.
+pub fn next_opening(
+    window: &domain::window::SendWindow,
+    now: chrono::DateTime<Utc>,
+) -> Option<chrono::DateTime<Utc>> {
+    let tz = chrono_tz::Asia::Shanghai;
+    let open = window.next_open(now.with_timezone(&tz).naive_local())?;
+    Some(open.and_local_timezone(tz).earliest().map_or_else(
+        || now + chrono::Duration::hours(1),
+        |t| t.with_timezone(&Utc),
+    ))
 }
 
 /// Maps a provider's answer for one push to what the store records.
@@ -240,7 +330,8 @@ async fn stop_campaign(p: &Pipeline, r: &PushRecord, code: &str, message: &str) 
     }
 }
 
-/// The same push re-addressed to the next channel of the plan that reaches the subject.
+/// The same push re-addressed to the next channel of the plan that reaches the subject
+/// and that the subject did not opt out of.
 async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOutcome>> {
     let Some(campaign) = p.store.get_campaign(&r.campaign_id).await? else {
         return Ok(None);
@@ -253,17 +344,27 @@ async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOut
         return Ok(None);
     };
     let link = format!("{}/l/{}", plan.public_url, r.link_code);
+    let opt_outs = p
+        .store
+        .opt_outs_of(std::slice::from_ref(&r.subject_id))
+        .await?;
     for &channel in plan.checked.channels.iter().skip(pos + 1) {
         let Some(to) = recipient(channel, &subject) else {
             continue;
         };
+        if opt_outs
+            .iter()
+            .any(|o| o.forbids(channel, &plan.policy.draft.category))
+        {
+            continue;
+        }
         let Ok(content) = plan.render(channel, &subject, r.benefit, &link) else {
             continue;
         };
         tracing::info!(push = %r.id, from = %r.channel, to = %channel, "falling back to the next channel");
         return Ok(Some(PushOutcome::Requeue {
             push_id: r.id.clone(),
-            at: Utc::now(),
+            at: p.now(),
             error: format!("unreachable on {}", r.channel),
             channel: Some(channel),
             recipient: Some(to),
@@ -311,5 +412,25 @@ pub async fn run(
         if let Err(e) = sub.ack(&batch).await {
             tracing::error!(%channel, error = %e, "ack failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_night_push_waits_for_the_morning_in_shanghai() {
+        let w = domain::window::SendWindow::daytime();
+        // 2026-11-30 23:30 Shanghai = 15:30 UTC.
+        let night = Utc.with_ymd_and_hms(2026, 11, 30, 15, 30, 0).unwrap();
+        assert_eq!(
+            next_opening(&w, night),
+            Some(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()),
+            "08:00 Shanghai is 00:00 UTC"
+        );
+        let noon = Utc.with_ymd_and_hms(2026, 11, 30, 4, 0, 0).unwrap();
+        assert_eq!(next_opening(&w, noon), None);
     }
 }

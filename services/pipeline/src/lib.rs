@@ -19,15 +19,27 @@
 //!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
 //! - [`codes`]: push ids and link codes.
+//! - [`sweep`]: the daily calendar sweep (tags and continuous campaigns that change with
+//!   the date alone: ages, parameter values taking effect).
+//! - [`events`]: subject changes, delivery events and dead letters on the bus.
+//! - [`schedule`]: starts scheduled and recurring (cron) campaigns, ends campaigns at
+//!   their end date.
+//! - [`delivery`] also holds the limits checked at send time: the channel's send window,
+//!   opt-outs, de-duplication and the frequency cap per subject across campaigns
+//!   ([`limits::SendCounter`]), and each campaign's throttle.
 
 pub mod codes;
 pub mod delivery;
+pub mod events;
 pub mod followup;
+pub mod guard;
 pub mod matching;
 pub mod planner;
 pub mod reconcile;
 pub mod relay;
 pub mod retry;
+pub mod schedule;
+pub mod sweep;
 
 use connectors::ProviderSet;
 use std::sync::Arc;
@@ -51,8 +63,19 @@ pub struct PipelineConfig {
     pub sms_sign_name: String,
     /// When the hotline may call (local Shanghai time); pushes due outside wait for it.
     pub hotline_window: domain::window::SendWindow,
+    /// When SMS may be sent (quiet hours outside); pushes due outside wait for it.
+    pub sms_window: domain::window::SendWindow,
+    /// When WeChat messages may be sent; pushes due outside wait for it.
+    pub wechat_window: domain::window::SendWindow,
+    /// Notice pushes a subject may get per [`Self::frequency_window`], across all
+    /// campaigns, counted at send time; 0 = no cap.
+    pub frequency_cap: u32,
+    pub frequency_window: Duration,
     /// Multiplies every retry delay (1.0 in production; tests shrink it).
     pub retry_scale: f64,
+    /// How often the calendar sweep ([`sweep`]) runs after the one at start; `None`:
+    /// daily, just after 00:00 Asia/Shanghai.
+    pub sweep_interval: Option<Duration>,
     /// `None`: this process is the only one running connectors (the embedded default), so
     /// at start every push left in `sending` is settled. `Some(lease)`: connector processes
     /// may run side by side, so only claims older than the lease (longer than any send
@@ -69,11 +92,30 @@ impl Default for PipelineConfig {
             poll_interval: Duration::from_millis(250),
             sms_sign_name: "人社服务".into(),
             hotline_window: domain::window::SendWindow::staffed_hours(),
+            sms_window: domain::window::SendWindow::daytime(),
+            wechat_window: domain::window::SendWindow::daytime(),
+            frequency_cap: 2,
+            frequency_window: Duration::from_secs(7 * 24 * 3600),
             retry_scale: 1.0,
+            sweep_interval: None,
             sending_lease: None,
         }
     }
 }
+
+impl PipelineConfig {
+    /// The send window of a channel.
+    pub fn window(&self, channel: domain::Channel) -> &domain::window::SendWindow {
+        match channel {
+            domain::Channel::Sms => &self.sms_window,
+            domain::Channel::Wechat => &self.wechat_window,
+            domain::Channel::Hotline => &self.hotline_window,
+        }
+    }
+}
+
+/// What time it is for the roles (the real clock, or a simulated one in tests).
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 
 /// The roles a process can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +138,11 @@ pub struct Pipeline {
     /// The population index of bulk matching: built by [`Pipeline::load_index`] at start,
     /// then updated by every subject upsert ([`matching::index_subjects`]).
     pub index: matching::SharedIndex,
+    /// Frequency caps and de-duplication at send time; in memory unless replaced (e.g.
+    /// by [`limits::Limits::counter`] over Redis when connectors run in several processes).
+    pub counter: Arc<dyn limits::SendCounter>,
+    /// The time the send-time limits and the scheduler go by.
+    pub clock: Clock,
 }
 
 impl Pipeline {
@@ -114,7 +161,22 @@ impl Pipeline {
             config,
             wake: Arc::new(Notify::new()),
             index: Default::default(),
+            counter: Arc::new(limits::MemoryCounter::new()),
+            clock: Arc::new(chrono::Utc::now),
         }
+    }
+
+    /// Today's date in Shanghai by [`Pipeline::clock`]: the date every rule is evaluated
+    /// on, with the parameter values in force that day.
+    pub fn today(&self) -> chrono::NaiveDate {
+        (self.clock)()
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .date_naive()
+    }
+
+    /// Now, by the pipeline's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.clock)()
     }
 
     /// (Re)builds the population index from the store; returns the subjects indexed.
@@ -139,10 +201,20 @@ impl Pipeline {
         shutdown: CancellationToken,
     ) -> anyhow::Result<tokio::task::JoinSet<()>> {
         let mut set = tokio::task::JoinSet::new();
+        if self.config.sending_lease.is_none()
+            && roles.iter().any(|r| matches!(r, RoleName::Connector(_)))
+        {
+            // One process runs every connector: its in-memory frequency counter starts
+            // from the notices the store says went out within the cap's window.
+            let n = guard::seed_counter(self).await?;
+            tracing::info!(sends = n, "frequency counter seeded from recent sends");
+        }
         for role in roles {
             match *role {
                 RoleName::Planner => {
                     set.spawn(planner::run(self.clone(), shutdown.clone()));
+                    set.spawn(sweep::run(self.clone(), shutdown.clone()));
+                    set.spawn(schedule::run(self.clone(), shutdown.clone()));
                 }
                 RoleName::Relay => {
                     // A bus that forgets (in-process): everything handed over goes out
@@ -185,6 +257,22 @@ impl Pipeline {
                             shutdown.clone(),
                         ));
                     }
+                    // Pushes tried again arrive on their own topic, so a burst of retries
+                    // does not hold up first sends.
+                    let retries = self
+                        .bus
+                        .subscribe(
+                            &bus::topics::retry_topic(channel.as_str()),
+                            &format!("connector-{channel}-retry"),
+                        )
+                        .await?;
+                    set.spawn(delivery::run(
+                        self.clone(),
+                        channel,
+                        self.config.workers_per_channel.max(1),
+                        retries,
+                        shutdown.clone(),
+                    ));
                 }
             }
         }

@@ -8,8 +8,8 @@
 
 use chrono::NaiveDate;
 use domain::rule::{Explanation, Rule};
-use domain::{Facts, Subject};
-use matcher::{Plan, PopulationIndex};
+use domain::{Facts, ParamValues, Subject};
+use matcher::{Plan, PopulationIndex, RoaringBitmap};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -35,6 +35,14 @@ pub struct Criteria {
 }
 
 impl Criteria {
+    /// The criteria with the parameter values of one date (see `domain::param`).
+    pub fn bind(&self, params: &ParamValues) -> Criteria {
+        Criteria {
+            eligibility: self.eligibility.bind(params),
+            filter: self.filter.as_ref().map(|f| f.bind(params)),
+        }
+    }
+
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
         self.eligibility.matches(facts) && self.filter.as_ref().is_none_or(|f| f.matches(facts))
     }
@@ -64,6 +72,18 @@ pub struct Audience {
     /// Of the audience, how many each channel can reach.
     pub reachable: BTreeMap<String, u64>,
     pub evaluated: u64,
+}
+
+/// The policy parameters' values in force on `date`: every rule is bound to them before
+/// it is evaluated, by the bulk plan and per subject alike.
+pub async fn params_on(store: &dyn Store, date: NaiveDate) -> Result<ParamValues, StoreError> {
+    let params: Vec<domain::PolicyParam> = store
+        .list_params()
+        .await?
+        .into_iter()
+        .map(|r| r.param)
+        .collect();
+    Ok(ParamValues::on(&params, date))
 }
 
 /// Calls `each` for every subject in the store, page by page.
@@ -125,6 +145,7 @@ pub fn audience_from_index(
     today: NaiveDate,
     sample: usize,
 ) -> Audience {
+    let _timer = telemetry::metrics().audience_seconds.start_timer();
     let members = criteria.plan().run(index, today);
     let a = matcher::Audience::of(index, members, sample);
     Audience {
@@ -160,27 +181,91 @@ pub fn index_subjects(index: &SharedIndex, subjects: &[(Subject, Vec<String>)]) 
 #[derive(Debug, Clone, Default)]
 pub struct TagRules {
     rules: Vec<(String, Rule)>,
+    /// The date whose parameter values the rules are bound to.
+    bound_on: Option<NaiveDate>,
 }
 
 impl TagRules {
-    /// Compiles stored tag rules; a rule that no longer compiles is skipped with a warning
-    /// (rules are checked when saved, so this only happens across incompatible upgrades).
-    pub fn compile(tags: &[TagRecord]) -> Self {
+    /// Compiles stored tag rules bound to the parameter values of `date` (`params`, from
+    /// [`params_on`]); a rule that no longer compiles is skipped with a warning (rules are
+    /// checked when saved, so this only happens across incompatible upgrades).
+    pub fn compile(tags: &[TagRecord], params: &ParamValues, date: NaiveDate) -> Self {
         let rules = tags
             .iter()
             .filter_map(|t| match Rule::parse(&t.rule) {
-                Ok(r) => Some((t.name.clone(), r)),
+                Ok(r) => Some((t.name.clone(), r.bind(params))),
                 Err(e) => {
                     tracing::warn!(tag = %t.name, error = %e, "stored tag rule does not compile");
                     None
                 }
             })
             .collect();
-        Self { rules }
+        Self {
+            rules,
+            bound_on: Some(date),
+        }
+    }
+
+    /// Loads the tag rules and today's parameter values from the store.
+    pub async fn load(store: &dyn Store, today: NaiveDate) -> Result<Self, StoreError> {
+        let params = params_on(store, today).await?;
+        Ok(Self::compile(&store.list_tags().await?, &params, today))
     }
 
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// The date the rules' parameters were bound for (`None`: never compiled).
+    pub fn bound_on(&self) -> Option<NaiveDate> {
+        self.bound_on
+    }
+
+    /// Whether any tag can change by the calendar alone (a rule reads `age` or a
+    /// parameter); a rule reading `tags` follows the tags it reads.
+    pub fn depend_on_date(&self) -> bool {
+        self.rules.iter().any(|(_, r)| r.depends_on_date())
+    }
+
+    /// Every rule tag's members over the index, on `today`, with the same two passes as
+    /// [`TagRules::tags_for`]: first every rule with no tags, then the rules that read
+    /// `tags` again over the first pass's tags. Bitmap plans only; the index's own tags
+    /// are left as they were.
+    pub fn members(
+        &self,
+        ix: &mut PopulationIndex,
+        today: NaiveDate,
+    ) -> Vec<(String, RoaringBitmap)> {
+        let saved = std::mem::take(&mut ix.tags);
+        let first: Vec<(String, RoaringBitmap)> = self
+            .rules
+            .iter()
+            .map(|(n, r)| (n.clone(), Plan::compile(r).run(ix, today)))
+            .collect();
+        let out = if self.rules.iter().any(|(_, r)| r.reads_tags()) {
+            for (n, b) in &first {
+                ix.set_tag_members(n, b.clone());
+            }
+            let second = self
+                .rules
+                .iter()
+                .zip(&first)
+                .map(|((n, r), (_, b))| {
+                    let members = if r.reads_tags() {
+                        Plan::compile(r).run(ix, today)
+                    } else {
+                        b.clone()
+                    };
+                    (n.clone(), members)
+                })
+                .collect();
+            ix.tags = Default::default();
+            second
+        } else {
+            first
+        };
+        ix.tags = saved;
+        out
     }
 
     /// The tags `subject` carries.
@@ -202,9 +287,57 @@ impl TagRules {
     }
 }
 
-/// Recomputes every subject's tags; returns how many subjects changed.
+/// Recomputes every rule tag's members from the population index (bitmap plans, no
+/// subject read), updates the index's tag bitmaps in place and writes the tags of the
+/// subjects whose tags changed to the store in one pass. Returns how many subjects
+/// changed.
+pub async fn retag_from_index(
+    store: &dyn Store,
+    index: &SharedIndex,
+    rules: &TagRules,
+    today: NaiveDate,
+) -> Result<u64, StoreError> {
+    let changed: Vec<(String, Vec<String>)> = {
+        let mut ix = index.write().expect("population index lock");
+        let members = rules.members(&mut ix, today);
+        let mut moved = RoaringBitmap::new();
+        for (name, old) in &ix.tags {
+            match members.iter().find(|(n, _)| **n == **name) {
+                Some((_, new)) => moved |= old ^ new,
+                None => moved |= old,
+            }
+        }
+        for (name, new) in &members {
+            if !ix.tags.contains_key(name.as_str()) {
+                moved |= new;
+            }
+        }
+        ix.tags = members
+            .iter()
+            .map(|(n, b)| (n.as_str().into(), b.clone()))
+            .collect();
+        moved
+            .iter()
+            .map(|id| {
+                let tags = members
+                    .iter()
+                    .filter(|(_, b)| b.contains(id))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                (ix.key(id).to_string(), tags)
+            })
+            .collect()
+    };
+    for chunk in changed.chunks(PAGE as usize) {
+        store.set_tags(chunk).await?;
+    }
+    Ok(changed.len() as u64)
+}
+
+/// Recomputes every subject's tags from the store (the reference path of
+/// [`retag_from_index`]); returns how many subjects changed.
 pub async fn recompute_all_tags(store: &dyn Store, today: NaiveDate) -> Result<u64, StoreError> {
-    let rules = TagRules::compile(&store.list_tags().await?);
+    let rules = TagRules::load(store, today).await?;
     let mut changed: Vec<(String, Vec<String>)> = Vec::new();
     let mut total = 0;
     let mut after: Option<String> = None;

@@ -3,7 +3,7 @@
 //! reaches are recorded as unreachable. Planning is idempotent (a subject already planned
 //! for the campaign is left alone), so a planner killed half-way simply runs again.
 
-use crate::matching::{for_each_subject, today, Criteria};
+use crate::matching::{for_each_subject, Criteria};
 use crate::{codes, Pipeline};
 use anyhow::Context;
 use chrono::{NaiveDate, Utc};
@@ -39,10 +39,14 @@ impl CampaignPlan {
             .with_context(|| {
                 format!("policy {} of campaign {}", campaign.policy_id, campaign.id)
             })?;
-        let policy = policy
+        let mut policy = policy
             .draft
             .check()
             .context("stored policy no longer checks")?;
+        // Rules read the parameter values in force today (see `domain::param`).
+        let params = crate::matching::params_on(p.store.as_ref(), p.today()).await?;
+        policy.eligibility = policy.eligibility.bind(&params);
+        policy.benefit = policy.benefit.map(|b| b.bind(&params));
         let checked = campaign
             .draft
             .clone()
@@ -50,7 +54,7 @@ impl CampaignPlan {
             .context("stored campaign no longer checks")?;
         let criteria = Criteria {
             eligibility: policy.eligibility.clone(),
-            filter: checked.audience_filter.clone(),
+            filter: checked.audience_filter.as_ref().map(|f| f.bind(&params)),
         };
         Ok(Self {
             campaign,
@@ -163,7 +167,7 @@ pub fn recipient(channel: Channel, subject: &Subject) -> Option<String> {
 pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64> {
     let id = campaign.id.clone();
     let plan = CampaignPlan::load(p, campaign).await?;
-    let today = today();
+    let today = p.today();
     let mut eligible: Vec<(Subject, Vec<String>)> = Vec::new();
     for_each_subject(p.store.as_ref(), |s, tags| {
         if plan.criteria.matches(&Facts::new(s, tags, today)) {
@@ -198,9 +202,21 @@ async fn write_batch(
     for o in p.store.opt_outs_of(&ids).await? {
         opt_outs.entry(o.subject_id.clone()).or_default().push(o);
     }
+    // A subject never gets the same policy twice: skip those another campaign of the
+    // policy already has a (not failed) push for.
+    let duplicates: std::collections::HashSet<String> = p
+        .store
+        .subjects_with_policy(&plan.campaign.policy_id, campaign_id, &ids, false)
+        .await?
+        .into_iter()
+        .collect();
     let mut pushes = Vec::with_capacity(batch.len());
     let mut skips = Vec::new();
     for (s, tags) in batch {
+        if duplicates.contains(s.id.as_str()) {
+            skips.push((s.id.as_str().to_string(), SkipReason::Duplicate));
+            continue;
+        }
         let mine = opt_outs.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
         match plan.push_for(s, tags, mine, today, 0) {
             Ok(push) => pushes.push(push),
@@ -222,7 +238,7 @@ pub async fn plan_subjects(
     if campaigns.is_empty() || subjects.is_empty() {
         return Ok(Vec::new());
     }
-    let today = today();
+    let today = p.today();
     let mut planned = Vec::new();
     for c in campaigns {
         let id = c.id.clone();

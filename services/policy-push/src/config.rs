@@ -17,12 +17,32 @@ pub struct ServeArgs {
     /// Database URL (`sqlite://...`); default: SQLite in the data dir.
     #[arg(long, env = "POLICY_PUSH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Kafka bootstrap servers; unset: the in-process bus.
+    /// Kafka bootstrap servers (`host:port,...`); unset: the in-process bus.
     #[arg(long, env = "POLICY_PUSH_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// Put before every Kafka topic name (e.g. `prod.`).
+    #[arg(long, env = "POLICY_PUSH_KAFKA_TOPIC_PREFIX", default_value = "")]
+    pub kafka_topic_prefix: String,
+    /// Create missing Kafka topics at start (off where topics are provisioned).
+    #[arg(long, env = "POLICY_PUSH_KAFKA_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub kafka_create_topics: bool,
+    /// Partitions of the topics this process creates (the most consumers a group uses).
+    #[arg(long, env = "POLICY_PUSH_KAFKA_PARTITIONS", default_value_t = 12)]
+    pub kafka_partitions: i32,
     /// Redis URL; unset: in-memory limits and caches.
     #[arg(long, env = "POLICY_PUSH_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Put before every Redis key (several deployments can share one Redis).
+    #[arg(long, env = "POLICY_PUSH_REDIS_PREFIX", default_value = "policy-push:")]
+    pub redis_prefix: String,
+    /// Base URL of a `policy-push simulate` process: connectors send to its provider APIs
+    /// with the sandbox credentials (split deployments without real providers).
+    #[arg(long, env = "POLICY_PUSH_SIMULATOR_URL")]
+    pub simulator_url: Option<String>,
+    /// Seconds after which a push claimed for sending by a connector that went silent is
+    /// settled with the provider (split deployments: longer than any send takes).
+    #[arg(long, env = "POLICY_PUSH_SENDING_LEASE_SECS", default_value_t = 60)]
+    pub sending_lease_secs: u64,
     /// Base of recipient links; default: `http://<listen address>`.
     #[arg(long, env = "POLICY_PUSH_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -68,6 +88,71 @@ pub struct ServeArgs {
     pub log_json: bool,
 }
 
+/// A role a process can run (`policy-push run <role>...`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The HTTP API: operators, subjects, policies, campaigns, receipts, recipient pages.
+    Api,
+    /// Turns launched campaigns into push rows in the outbox.
+    Planner,
+    /// Moves committed push rows from the outbox onto the bus.
+    Relay,
+    /// Sends SMS through the SMS provider.
+    ConnectorSms,
+    /// Sends WeChat template / subscription messages.
+    ConnectorWechat,
+    /// Places 12333 hotline calls.
+    ConnectorHotline,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Api,
+        Role::Planner,
+        Role::Relay,
+        Role::ConnectorSms,
+        Role::ConnectorWechat,
+        Role::ConnectorHotline,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Planner => "planner",
+            Role::Relay => "relay",
+            Role::ConnectorSms => "connector-sms",
+            Role::ConnectorWechat => "connector-wechat",
+            Role::ConnectorHotline => "connector-hotline",
+        }
+    }
+    /// The pipeline role behind this one (`None` for the API).
+    pub fn pipeline_role(self) -> Option<pipeline::RoleName> {
+        use domain::Channel;
+        match self {
+            Role::Api => None,
+            Role::Planner => Some(pipeline::RoleName::Planner),
+            Role::Relay => Some(pipeline::RoleName::Relay),
+            Role::ConnectorSms => Some(pipeline::RoleName::Connector(Channel::Sms)),
+            Role::ConnectorWechat => Some(pipeline::RoleName::Connector(Channel::Wechat)),
+            Role::ConnectorHotline => Some(pipeline::RoleName::Connector(Channel::Hotline)),
+        }
+    }
+    pub fn is_connector(self) -> bool {
+        matches!(
+            self,
+            Role::ConnectorSms | Role::ConnectorWechat | Role::ConnectorHotline
+        )
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The roles this process runs (one or more).
+    #[arg(required = true, value_enum)]
+    pub roles: Vec<Role>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct MigrateArgs {
     #[arg(long, env = "POLICY_PUSH_DATA_DIR", default_value = "./data")]
@@ -91,8 +176,16 @@ pub struct SimulateArgs {
     )]
     pub listen: SocketAddr,
     /// Directory of the sandbox record.
-    #[arg(long, default_value = "./sim-data")]
+    #[arg(
+        long,
+        env = "POLICY_PUSH_SIMULATOR_DATA_DIR",
+        default_value = "./sim-data"
+    )]
     pub data_dir: PathBuf,
+    /// Base URL of the policy-push API whose receipt callbacks the simulators call
+    /// (`{url}/callbacks/...`); unset: the URLs in the settings file, if any.
+    #[arg(long, env = "POLICY_PUSH_SIMULATOR_CALLBACKS_URL")]
+    pub callbacks_url: Option<String>,
     /// Simulator settings as JSON (credentials, faults, callback URLs); see docs/connectors.md.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -101,6 +194,16 @@ pub struct SimulateArgs {
 /// Checked settings of `serve`.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The roles this process runs (every role for `serve`).
+    pub roles: Vec<Role>,
+    /// Other processes run the remaining roles.
+    pub split: bool,
+    pub kafka: Option<bus::kafka::KafkaConfig>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: String,
+    /// Serve the built-in provider simulators (no providers config, no simulator URL).
+    pub builtin_simulators: bool,
+    pub sending_lease: Option<std::time::Duration>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub database_url: String,
@@ -146,13 +249,59 @@ fn database_url(explicit: Option<String>, data_dir: &std::path::Path) -> anyhow:
 }
 
 impl ServeConfig {
+    /// `serve`: every role in this process.
     pub fn from_args(a: ServeArgs) -> anyhow::Result<Self> {
-        if a.kafka_brokers.as_deref().is_some_and(|b| !b.is_empty()) {
-            bail!("POLICY_PUSH_KAFKA_BROKERS is set, but this build has only the in-process bus; unset it to run on the embedded default");
+        Self::for_roles(a, Role::ALL.to_vec())
+    }
+
+    /// `run <role>...`: the given roles; the others run elsewhere and the checks make
+    /// sure the backends can connect them.
+    pub fn for_roles(a: ServeArgs, mut roles: Vec<Role>) -> anyhow::Result<Self> {
+        roles.sort_by_key(|r| Role::ALL.iter().position(|x| x == r));
+        roles.dedup();
+        let split = roles.len() < Role::ALL.len();
+        let kafka_brokers = a.kafka_brokers.clone().filter(|b| !b.trim().is_empty());
+        let redis_url = a.redis_url.clone().filter(|u| !u.trim().is_empty());
+        let names = || roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(" ");
+        if split && kafka_brokers.is_none() {
+            bail!(
+                "roles `{}` run without the others, but the in-process bus connects roles only \
+                 inside one process: set POLICY_PUSH_KAFKA_BROKERS (Kafka) or run every role \
+                 with `policy-push serve`",
+                names()
+            );
         }
-        if a.redis_url.as_deref().is_some_and(|b| !b.is_empty()) {
-            bail!("POLICY_PUSH_REDIS_URL is set, but this build has only in-memory limits; unset it to run on the embedded default");
+        let connectors = roles.iter().any(|r| r.is_connector());
+        if split && connectors && redis_url.is_none() {
+            bail!(
+                "connector roles in their own processes share provider rate limits, frequency \
+                 caps and the WeChat token through Redis: set POLICY_PUSH_REDIS_URL"
+            );
         }
+        let providers_given = a.providers_config.is_some()
+            || a.simulator_url.as_deref().is_some_and(|u| !u.is_empty());
+        if split && connectors && !providers_given {
+            bail!(
+                "connector roles in their own processes need the providers: set \
+                 POLICY_PUSH_PROVIDERS_CONFIG (real providers) or POLICY_PUSH_SIMULATOR_URL \
+                 (a `policy-push simulate` process)"
+            );
+        }
+        if a.kafka_partitions < 1 {
+            bail!("POLICY_PUSH_KAFKA_PARTITIONS must be at least 1");
+        }
+        if a.sending_lease_secs < 5 {
+            bail!("POLICY_PUSH_SENDING_LEASE_SECS must be at least 5 (longer than any send)");
+        }
+        let kafka = kafka_brokers.map(|brokers| bus::kafka::KafkaConfig {
+            topic_prefix: a.kafka_topic_prefix.clone(),
+            partitions: a.kafka_partitions,
+            create_topics: a.kafka_create_topics,
+            ..bus::kafka::KafkaConfig::new(brokers)
+        });
+        // Connector processes side by side settle only claims older than the lease;
+        // the one process of `serve` settles every claim left at start.
+        let sending_lease = split.then(|| std::time::Duration::from_secs(a.sending_lease_secs));
         if !(a.rate_per_second >= 0.0 && a.rate_per_second.is_finite()) {
             bail!("POLICY_PUSH_RATE_PER_SECOND must be a number ≥ 0 (0 = unlimited)");
         }
@@ -170,7 +319,11 @@ impl ServeConfig {
         }
         let providers =
             match &a.providers_config {
-                None => None,
+                None => a
+                    .simulator_url
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .map(connectors::ProvidersConfig::simulator),
                 Some(p) => {
                     let text = std::fs::read_to_string(p)
                         .with_context(|| format!("cannot read providers config {}", p.display()))?;
@@ -183,7 +336,16 @@ impl ServeConfig {
             .wechat_callback_token
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| simulator.wechat_callback_token.clone());
+        // The simulators' receipts call the API's callbacks, so they live with the API.
+        let builtin_simulators = providers.is_none() && roles.contains(&Role::Api);
         Ok(Self {
+            roles,
+            split,
+            kafka,
+            redis_url,
+            redis_prefix: a.redis_prefix,
+            builtin_simulators,
+            sending_lease,
             providers,
             wechat_callback_token,
             simulator,
@@ -219,5 +381,166 @@ pub fn init_logging(json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Reads the settings file (`--config-file FILE` or `POLICY_PUSH_CONFIG`): TOML whose keys
+/// are the `POLICY_PUSH_*` variable names in lower case without the prefix, e.g.
+/// `kafka_brokers = "kafka-0:9092"`. A value applies only where the variable is not set
+/// (flags win over variables, variables over the file). Unknown keys are refused, so a
+/// typo does not silently fall back to a default. Call before any thread starts.
+pub fn apply_config_file(known_env: &[String]) -> anyhow::Result<Option<PathBuf>> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_flag = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--config-file" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--config-file=").map(str::to_string)
+        }
+    });
+    let Some(path) = from_flag.or_else(|| {
+        std::env::var("POLICY_PUSH_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+    }) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the settings file {}", path.display()))?;
+    for (var, value) in settings_from_toml(&text, known_env)
+        .with_context(|| format!("settings file {}", path.display()))?
+    {
+        if std::env::var_os(&var).is_none() {
+            std::env::set_var(var, value);
+        }
+    }
+    Ok(Some(path))
+}
+
+/// The `(POLICY_PUSH_VARIABLE, value)` pairs of a settings file.
+pub fn settings_from_toml(
+    text: &str,
+    known_env: &[String],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let table: toml::Table = toml::from_str(text).context("not valid TOML")?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let var = format!("POLICY_PUSH_{}", key.to_ascii_uppercase().replace('-', "_"));
+        if !known_env.contains(&var) {
+            let mut known: Vec<String> = known_env
+                .iter()
+                .filter_map(|v| v.strip_prefix("POLICY_PUSH_"))
+                .map(|v| v.to_ascii_lowercase())
+                .collect();
+            known.sort();
+            known.dedup();
+            bail!(
+                "unknown setting `{key}`; known settings: {}",
+                known.join(", ")
+            );
+        }
+        let value = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => bail!(
+                "setting `{key}` must be a string, number or boolean, not {}",
+                other.type_str()
+            ),
+        };
+        out.push((var, value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known() -> Vec<String> {
+        [
+            "POLICY_PUSH_KAFKA_BROKERS",
+            "POLICY_PUSH_RATE_PER_SECOND",
+            "POLICY_PUSH_REQUIRE_APPROVAL",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn settings_file_maps_keys_to_variables() {
+        let got = settings_from_toml(
+            "kafka_brokers = \"k1:9092,k2:9092\"\nrate_per_second = 50\nrequire_approval = true\n",
+            &known(),
+        )
+        .unwrap();
+        assert!(got.contains(&("POLICY_PUSH_KAFKA_BROKERS".into(), "k1:9092,k2:9092".into())));
+        assert!(got.contains(&("POLICY_PUSH_RATE_PER_SECOND".into(), "50".into())));
+        assert!(got.contains(&("POLICY_PUSH_REQUIRE_APPROVAL".into(), "true".into())));
+    }
+
+    #[test]
+    fn settings_file_refuses_unknown_keys_and_tables() {
+        let e = settings_from_toml("kafka_broker = \"x\"", &known()).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown setting `kafka_broker`"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("kafka_brokers"), "{e}");
+        let e = settings_from_toml("kafka_brokers = [1]", &known()).unwrap_err();
+        assert!(e.to_string().contains("must be a string"), "{e}");
+        assert!(settings_from_toml("not toml ===", &known()).is_err());
+    }
+
+    fn args(extra: &[(&str, &str)]) -> ServeArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: ServeArgs,
+        }
+        let mut argv = vec!["t".to_string()];
+        for (k, v) in extra {
+            argv.push(format!("--{k}={v}"));
+        }
+        T::parse_from(argv).a
+    }
+
+    #[test]
+    fn split_roles_refuse_the_in_process_bus_and_memory_limits() {
+        let e = ServeConfig::for_roles(args(&[]), vec![Role::Relay]).unwrap_err();
+        assert!(e.to_string().contains("POLICY_PUSH_KAFKA_BROKERS"), "{e}");
+        let e = ServeConfig::for_roles(
+            args(&[("kafka-brokers", "127.0.0.1:9092")]),
+            vec![Role::ConnectorSms],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("POLICY_PUSH_REDIS_URL"), "{e}");
+        let e = ServeConfig::for_roles(
+            args(&[
+                ("kafka-brokers", "127.0.0.1:9092"),
+                ("redis-url", "redis://127.0.0.1"),
+            ]),
+            vec![Role::ConnectorSms],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("POLICY_PUSH_SIMULATOR_URL"), "{e}");
+        let ok = ServeConfig::for_roles(
+            args(&[
+                ("kafka-brokers", "127.0.0.1:9092"),
+                ("redis-url", "redis://127.0.0.1"),
+                ("simulator-url", "http://127.0.0.1:9090"),
+            ]),
+            vec![Role::ConnectorSms, Role::ConnectorSms],
+        )
+        .unwrap();
+        assert_eq!(ok.roles, vec![Role::ConnectorSms]);
+        assert!(ok.split && !ok.builtin_simulators);
+        assert!(ok.sending_lease.is_some());
+        // Every role in one process needs nothing outside.
+        let all = ServeConfig::from_args(args(&[])).unwrap();
+        assert!(!all.split && all.builtin_simulators && all.sending_lease.is_none());
     }
 }

@@ -108,6 +108,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let admin_token = token();
     let cfg = ServeConfig {
+        roles: crate::config::Role::ALL.to_vec(),
+        split: false,
+        kafka: None,
+        redis_url: None,
+        redis_prefix: "policy-push:".into(),
+        builtin_simulators: true,
+        sending_lease: None,
         data_dir: args.data_dir.clone(),
         listen: args.listen,
         database_url: format!(
@@ -162,6 +169,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .as_str()
         .context("reviewer token")?
         .to_string();
+
+    // Policy parameters (thresholds with dated values), which rules read by name.
+    for p in population::catalogue::params() {
+        client
+            .call(
+                reqwest::Method::PUT,
+                &format!("/params/{}", p.name),
+                Some(json!({"description": p.description, "unit": p.unit, "values": p.values})),
+                Some(&editor_token),
+            )
+            .await?;
+    }
 
     // Tags first, so the import tags every subject as it arrives.
     for t in population::catalogue::tags(today) {

@@ -1,9 +1,11 @@
 //! `policy-push`: the one binary of the targeted policy push service.
 //!
 //! # Layout
-//! - [`config`]: settings from flags and `POLICY_PUSH_*` variables, checked at start.
+//! - [`config`]: settings from flags, `POLICY_PUSH_*` variables and a settings file,
+//!   checked at start; the roles a process runs.
 //! - [`server`]: assembles the store, bus, limits, providers, simulators, pipeline roles
-//!   and the HTTP API into one running process.
+//!   and the HTTP API into one running process: every role (`serve`) or some
+//!   (`run <role>...`).
 //! - [`attribution`]: tells the built-in simulators which campaign and subject a message
 //!   belongs to (provider APIs do not carry them).
 //! - [`demo`]: the demo: a synthetic Shanghai-like population, the bureau's policies and
@@ -24,8 +26,32 @@ use clap::{Parser, Subcommand};
     about = "Targeted policy push service: policy finds people."
 )]
 struct Cli {
+    /// Settings file (TOML; keys are the POLICY_PUSH_* variables in lower case without the
+    /// prefix). Variables and flags win over it. See deploy/policy-push.example.toml.
+    #[arg(long, global = true, env = "POLICY_PUSH_CONFIG")]
+    config_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Every `POLICY_PUSH_*` variable the commands read: the keys a settings file may use.
+fn known_env() -> Vec<String> {
+    fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if let Some(e) = a.get_env() {
+                out.push(e.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<Cli as clap::CommandFactory>::command(), &mut out);
+    out.retain(|v| v != "POLICY_PUSH_CONFIG");
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[derive(Subcommand)]
@@ -33,6 +59,10 @@ enum Command {
     /// Run every role in one process (embedded default: SQLite in the data dir, in-process
     /// bus, in-memory limits, built-in provider simulators).
     Serve(Box<config::ServeArgs>),
+    /// Run some roles in this process (api, planner, relay, connector-sms,
+    /// connector-wechat, connector-hotline); the others run in other processes, connected
+    /// by Kafka, PostgreSQL and Redis. Each process serves /metrics, /healthz and /readyz.
+    Run(Box<config::RunArgs>),
     /// Run the demo: a fresh data dir, a synthetic population, the bureau's policies and
     /// campaigns launched with progress bars, a summary; then keep serving the API.
     Demo(demo::DemoArgs),
@@ -45,6 +75,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before clap reads the variables, and before any thread exists.
+    config::apply_config_file(&known_env())?;
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,6 +86,12 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => {
                 config::init_logging(args.log_json);
                 let cfg = config::ServeConfig::from_args(*args)?;
+                server::serve_until_signal(cfg).await
+            }
+            Command::Run(args) => {
+                let args = *args;
+                config::init_logging(args.serve.log_json);
+                let cfg = config::ServeConfig::for_roles(args.serve, args.roles)?;
                 server::serve_until_signal(cfg).await
             }
             Command::Demo(args) => {

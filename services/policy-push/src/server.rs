@@ -1,8 +1,10 @@
 //! Assembles one running process: store, bus, limits, providers (with the built-in
-//! simulators on the embedded default), the pipeline roles and the HTTP API.
+//! simulators on the embedded default), the pipeline roles it runs and the HTTP surface:
+//! the API (with the simulators when built in) for the api role, otherwise `/healthz`,
+//! `/readyz` and `/metrics` only.
 
 use crate::attribution::{Attributing, InFlight};
-use crate::config::{ServeConfig, SimulateArgs};
+use crate::config::{Role, ServeConfig, SimulateArgs};
 use anyhow::Context;
 use connectors::{ProviderSet, ProvidersConfig};
 use pipeline::{Pipeline, PipelineConfig, RoleName};
@@ -39,7 +41,40 @@ fn wrap(providers: ProviderSet, in_flight: &InFlight) -> ProviderSet {
     }
 }
 
+/// `/healthz`, `/readyz` and `/metrics` of a process that runs no API.
+fn role_router(store: Arc<dyn store::Store>) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    axum::Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let store = store.clone();
+                async move {
+                    match store.count_operators().await {
+                        Ok(_) => (
+                            StatusCode::OK,
+                            axum::Json(serde_json::json!({"status": "ready"})),
+                        ),
+                        Err(e) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(
+                                serde_json::json!({"status": "unavailable", "reason": e.to_string()}),
+                            ),
+                        ),
+                    }
+                }
+            }),
+        )
+        .route("/metrics", get(api::metrics::exposition))
+}
+
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
+    let has_api = cfg.roles.contains(&Role::Api);
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
     let store = store::open(&cfg.database_url).await.with_context(|| {
@@ -48,11 +83,16 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             crate::config::redact_url(&cfg.database_url)
         )
     })?;
-    if let Some(token) = &cfg.admin_token {
-        if api::bootstrap_admin(store.as_ref(), token).await? {
-            tracing::info!("created the bootstrap admin from POLICY_PUSH_ADMIN_TOKEN");
+    if has_api {
+        if let Some(token) = &cfg.admin_token {
+            if api::bootstrap_admin(store.as_ref(), token).await? {
+                tracing::info!("created the bootstrap admin from POLICY_PUSH_ADMIN_TOKEN");
+            }
         }
     }
+    let bus = bus::open(cfg.kafka.clone()).context("cannot set up the Kafka bus")?;
+    let limits = limits::open(cfg.redis_url.as_deref(), &cfg.redis_prefix)
+        .context("cannot set up the Redis limits")?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
@@ -61,64 +101,78 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     let public_url = cfg.public_url.clone().unwrap_or_else(|| base.clone());
 
     // The built-in simulators play the providers, on this server under their prefixes.
-    let sandbox = simulators::SandboxLog::open_in_dir(&cfg.data_dir)
-        .await
-        .context("cannot open the sandbox record")?;
     let in_flight = InFlight::default();
-    let mut sim_cfg = cfg.simulator.clone();
-    sim_cfg
-        .sms_report_url
-        .get_or_insert_with(|| format!("{base}/callbacks/aliyun/sms-report"));
-    sim_cfg
-        .tencent_sms_report_url
-        .get_or_insert_with(|| format!("{base}/callbacks/tencent/sms-report"));
-    sim_cfg
-        .wechat_event_url
-        .get_or_insert_with(|| format!("{base}/callbacks/wechat/events"));
-    sim_cfg
-        .voice_report_url
-        .get_or_insert_with(|| format!("{base}/callbacks/aliyun/voice-report"));
-    let attribution = in_flight.clone();
-    let sim_state = simulators::SimulatorState::new(
-        sim_cfg,
-        sandbox.clone(),
-        Arc::new(move |r: &str| attribution.attribute(r)),
-    );
+    let mut simulators_here = None;
+    if cfg.builtin_simulators {
+        let sandbox = simulators::SandboxLog::open_in_dir(&cfg.data_dir)
+            .await
+            .context("cannot open the sandbox record")?;
+        let mut sim_cfg = cfg.simulator.clone();
+        sim_cfg.fill_callbacks(&base);
+        let attribution = in_flight.clone();
+        let sim_state = simulators::SimulatorState::new(
+            sim_cfg,
+            sandbox.clone(),
+            Arc::new(move |r: &str| attribution.attribute(r)),
+        );
+        simulators_here = Some((sandbox, sim_state));
+    }
     // Real providers are a configuration change: base URLs and credentials.
     let providers_cfg = cfg
         .providers
         .clone()
         .unwrap_or_else(|| ProvidersConfig::simulator(&base));
-    let providers = wrap(connectors::build_providers(&providers_cfg), &in_flight);
+    // Replicas on Redis share the WeChat token; the embedded default keeps it in memory.
+    let shared_cache = cfg.redis_url.is_some().then(|| limits.cache.clone());
+    let providers = connectors::build_providers_with(&providers_cfg, shared_cache);
+    let providers = if simulators_here.is_some() {
+        wrap(providers, &in_flight)
+    } else {
+        providers
+    };
 
     let pipeline = Pipeline::new(
-        store,
-        Arc::new(bus::memory::MemoryBus::new()),
-        Arc::new(limits::MemoryRateLimiter::new()),
+        store.clone(),
+        bus,
+        limits.rate,
         providers,
         PipelineConfig {
             public_url,
             rate_per_second: cfg.rate_per_second,
             hotline_window: cfg.hotline_hours.clone(),
             retry_scale: cfg.retry_scale,
+            sending_lease: cfg.sending_lease,
             ..Default::default()
         },
     );
-    pipeline
-        .load_index()
-        .await
-        .context("cannot build the population index")?;
-    let state = api::AppState::new(
-        pipeline.clone(),
-        api::ApiConfig {
-            require_approval: cfg.require_approval,
-            wechat_callback_token: cfg.wechat_callback_token.clone(),
-            ..Default::default()
-        },
-        Some(Arc::new(sandbox.clone())),
-    )
-    .await?;
-    let app = api::router(state).merge(simulators::router(sim_state));
+    // The API answers audiences from the index; the planner's calendar sweep reads it.
+    let needs_index = has_api || cfg.roles.contains(&Role::Planner);
+    let indexed_since = chrono::Utc::now();
+    if needs_index {
+        pipeline
+            .load_index()
+            .await
+            .context("cannot build the population index")?;
+    }
+    let app = if has_api {
+        let state = api::AppState::new(
+            pipeline.clone(),
+            api::ApiConfig {
+                require_approval: cfg.require_approval,
+                wechat_callback_token: cfg.wechat_callback_token.clone(),
+                ..Default::default()
+            },
+            simulators_here.as_ref().map(|(s, _)| Arc::new(s.clone())),
+        )
+        .await?;
+        let app = api::router(state);
+        match &simulators_here {
+            Some((_, sim_state)) => app.merge(simulators::router(sim_state.clone())),
+            None => app,
+        }
+    } else {
+        role_router(store)
+    };
 
     let shutdown = CancellationToken::new();
     let http_shutdown = shutdown.clone();
@@ -127,17 +181,34 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await
     });
-    let mut roles = vec![RoleName::Planner, RoleName::Relay];
-    roles.extend(domain::Channel::ALL.map(RoleName::Connector));
+    let roles: Vec<RoleName> = cfg.roles.iter().filter_map(|r| r.pipeline_role()).collect();
     let mut tasks = pipeline.spawn(&roles, shutdown.clone()).await?;
-    tracing::info!(%addr, "policy-push serving (embedded default)");
+    if needs_index && pipeline.bus.durable() {
+        // Other processes (API replicas) change subjects too: follow them into this index.
+        tasks.spawn(pipeline::events::follow_subject_changes(
+            pipeline.clone(),
+            indexed_since,
+            shutdown.clone(),
+        ));
+    }
+    let names: Vec<&str> = cfg.roles.iter().map(|r| r.name()).collect();
+    tracing::info!(
+        %addr,
+        roles = %names.join(","),
+        split = cfg.split,
+        bus = if cfg.kafka.is_some() { "kafka" } else { "in-process" },
+        limits = if cfg.redis_url.is_some() { "redis" } else { "in-memory" },
+        "policy-push serving"
+    );
 
     let done = tokio::spawn(async move {
         while let Some(r) = tasks.join_next().await {
             r.context("role task panicked")?;
         }
         http.await.context("http task")?.context("http server")?;
-        sandbox.flush().await;
+        if let Some((sandbox, _)) = simulators_here {
+            sandbox.flush().await;
+        }
         Ok(())
     });
     Ok(Running {
@@ -173,7 +244,10 @@ pub async fn serve_until_signal(cfg: ServeConfig) -> anyhow::Result<()> {
 }
 
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
-    let cfg = crate::config::simulator_config(args.config.as_deref())?;
+    let mut cfg = crate::config::simulator_config(args.config.as_deref())?;
+    if let Some(url) = args.callbacks_url.as_deref().filter(|u| !u.is_empty()) {
+        cfg.fill_callbacks(url);
+    }
     std::fs::create_dir_all(&args.data_dir)?;
     let sandbox = simulators::SandboxLog::open_in_dir(&args.data_dir).await?;
     let state = simulators::SimulatorState::new(cfg, sandbox, Arc::new(simulators::NoAttribution));

@@ -90,12 +90,33 @@ fn every_rule_parses() {
     for t in catalogue::tags(today) {
         Rule::parse(&t.rule).unwrap_or_else(|e| panic!("tag {}: {e}\n{}", t.name, t.rule));
     }
+    let params = catalogue::params();
+    let defined = |n: &str| params.iter().any(|p| p.name == n);
+    for p in &params {
+        let checked = p
+            .clone()
+            .check()
+            .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        assert!(
+            checked.value_on(today).is_some(),
+            "{} has a value today",
+            p.name
+        );
+    }
+    let mut read = 0;
     for p in catalogue::policies(today) {
-        Rule::parse(&p.eligibility).unwrap_or_else(|e| panic!("{}: {e}", p.title));
+        let r = Rule::parse(&p.eligibility).unwrap_or_else(|e| panic!("{}: {e}", p.title));
+        r.check_params(&defined)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.title));
+        read += r.params().len();
         if let Some(b) = &p.benefit {
-            Rule::parse_number(b).unwrap_or_else(|e| panic!("{} benefit: {e}", p.title));
+            let r = Rule::parse_number(b).unwrap_or_else(|e| panic!("{} benefit: {e}", p.title));
+            r.check_params(&defined)
+                .unwrap_or_else(|e| panic!("{} benefit: {e}", p.title));
+            read += r.params().len();
         }
     }
+    assert!(read >= 3, "the demo policies read parameters");
     for c in catalogue::campaigns() {
         if let Some(f) = &c.audience_filter {
             Rule::parse(f).unwrap_or_else(|e| panic!("{}: {e}", c.name));
@@ -240,13 +261,17 @@ fn audience_shares_are_plausible() {
         .into_iter()
         .map(|t| (t.name.to_string(), Rule::parse(&t.rule).unwrap()))
         .collect();
+    let params = catalogue::param_values(today);
     let policies: Vec<(String, Rule, Option<Rule>)> = catalogue::policies(today)
         .into_iter()
         .map(|p| {
-            let benefit = p.benefit.as_deref().map(|b| Rule::parse_number(b).unwrap());
+            let benefit = p
+                .benefit
+                .as_deref()
+                .map(|b| Rule::parse_number(b).unwrap().bind(&params));
             (
                 p.title.clone(),
-                Rule::parse(&p.eligibility).unwrap(),
+                Rule::parse(&p.eligibility).unwrap().bind(&params),
                 benefit,
             )
         })

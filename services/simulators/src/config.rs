@@ -173,6 +173,20 @@ impl Default for SimulatorConfig {
 
 impl SimulatorConfig {
     /// Whether messages to `to` are reported failed.
+    /// Points every receipt callback not configured explicitly at the policy-push API at
+    /// `base` (`{base}/callbacks/...`).
+    pub fn fill_callbacks(&mut self, base: &str) {
+        let base = base.trim_end_matches('/');
+        self.sms_report_url
+            .get_or_insert_with(|| format!("{base}/callbacks/aliyun/sms-report"));
+        self.tencent_sms_report_url
+            .get_or_insert_with(|| format!("{base}/callbacks/tencent/sms-report"));
+        self.wechat_event_url
+            .get_or_insert_with(|| format!("{base}/callbacks/wechat/events"));
+        self.voice_report_url
+            .get_or_insert_with(|| format!("{base}/callbacks/aliyun/voice-report"));
+    }
+
     pub fn fails(&self, to: &str) -> bool {
         self.failing_recipients.iter().any(|r| r == to)
             || self

@@ -36,6 +36,7 @@
 //!   provider ids.
 
 pub mod config;
+pub mod replies;
 pub mod sandbox;
 
 mod aliyun_rpc;
@@ -79,15 +80,57 @@ pub fn router(state: SimulatorState) -> Router {
         .with_state(state)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` completes, then drains in-flight
-/// requests and flushes the sandbox log.
+#[derive(serde::Deserialize)]
+struct RecordQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /sandbox/messages?after=SEQ&limit=N` of a standalone simulator: what the providers
+/// received, in order, with the provider-side reference of each message (`push_ref`: the
+/// `OutId` / `client_msg_id` the connector sent, which is the push id).
+async fn record(
+    axum::extract::State(state): axum::extract::State<SimulatorState>,
+    axum::extract::Query(q): axum::extract::Query<RecordQuery>,
+) -> Result<axum::Json<serde_json::Value>, (axum::http::StatusCode, String)> {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let items = state
+        .sandbox()
+        .try_list(None, q.after, limit)
+        .await
+        .map_err(|e| (axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let next = (items.len() as u32 == limit)
+        .then(|| items.last().map(|m| m.seq))
+        .flatten();
+    Ok(axum::Json(
+        serde_json::json!({"items": items, "next": next}),
+    ))
+}
+
+/// [`router`] plus what a standalone simulator process serves besides the provider APIs:
+/// `/healthz` and its record at `/sandbox/messages`.
+pub fn standalone_router(state: SimulatorState) -> Router {
+    let extra = Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/sandbox/messages", axum::routing::get(record))
+        .with_state(state.clone());
+    router(state).merge(extra)
+}
+
+/// Serves [`standalone_router`] on `listener` until `shutdown` completes, then drains
+/// in-flight requests and flushes the sandbox log.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SimulatorState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sandbox = state.sandbox().clone();
-    let result = axum::serve(listener, router(state))
+    let result = axum::serve(listener, standalone_router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     sandbox.flush().await;

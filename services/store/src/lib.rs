@@ -4,7 +4,11 @@
 //! # Layout
 //! - [`records`]: the rows as the rest of the product sees them.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
-//!   [`PushStore`], [`AuditStore`] and [`OptOutStore`]; roles hold an `Arc<dyn Store>`.
+//!   [`PushStore`], [`AuditStore`], [`OptOutStore`] and [`ReportStore`]; roles hold an
+//!   `Arc<dyn Store>`.
+//! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
+//!   second approvals, disclosure reviews.
+//! - [`reports`]: campaign reports, subject histories and applications.
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
 //!   `migrations/sqlite/`).
 //! - [`postgres`]: the production store (sqlx + PostgreSQL, pooled, migrations under
@@ -17,15 +21,21 @@
 //! connectors claim a row (`queued` → `sending`) in one statement, so a push handed to
 //! two workers is sent by one.
 
+pub mod operations;
+pub mod params;
 pub mod postgres;
 pub mod records;
+pub mod reports;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::PushStatus;
 use domain::Subject;
+pub use operations::*;
+pub use params::{ParamRecord, ParamStore};
 pub use records::*;
+pub use reports::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -177,13 +187,90 @@ pub trait AuditStore: Send + Sync {
     async fn audit_log(&self, after_id: i64, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
 }
 
+/// What reports, the per-subject delivery history and the operator console read, and the
+/// conversions ("applied" events) the bureau's systems report.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// A campaign's notice pushes and skips, grouped (see [`ReportCells`]).
+    async fn report_cells(&self, campaign_id: &str) -> Result<ReportCells>;
+    /// Records an application; false when that subject's application for that policy was
+    /// already recorded (the first report is kept).
+    async fn record_application(&self, a: &Application) -> Result<bool>;
+    /// A subject's pushes (newest first, at most `limit`), skips and applications.
+    async fn subject_history(&self, subject_id: &str, limit: u32) -> Result<SubjectHistory>;
+    /// Every operator, oldest first.
+    async fn list_operators(&self) -> Result<Vec<OperatorRecord>>;
+    async fn get_operator(&self, id: &str) -> Result<Option<OperatorRecord>>;
+}
+
+/// Campaign operations: limits at send time, schedules, approvals, reviews (see
+/// [`operations`]).
+#[async_trait]
+pub trait OperationsStore: Send + Sync {
+    /// Ends pushes a connector claimed (`sending`) without sending them: each push row
+    /// becomes a skip of its campaign with `reason` (capped, duplicate, opted out). Rows
+    /// not in `sending` are left alone. Returns the pushes skipped.
+    async fn skip_sending(&self, skips: &[(String, domain::push::SkipReason)]) -> Result<u64>;
+    /// Of `subject_ids`, those with a notice push of `policy_id` in a campaign other than
+    /// `except_campaign`: not failed (`sent_only`: sent or delivered).
+    async fn subjects_with_policy(
+        &self,
+        policy_id: &str,
+        except_campaign: &str,
+        subject_ids: &[String],
+        sent_only: bool,
+    ) -> Result<Vec<String>>;
+    /// Subjects whose mobile number is `mobile` (11 digits).
+    async fn subjects_by_mobile(&self, mobile: &str) -> Result<Vec<String>>;
+    async fn get_campaign_ops(&self, campaign_id: &str) -> Result<Option<CampaignOps>>;
+    /// Inserts or replaces a campaign's operations row.
+    async fn put_campaign_ops(&self, ops: &CampaignOps) -> Result<()>;
+    /// Scheduled or running campaigns whose next run is due by `now`.
+    async fn due_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>>;
+    /// Starts a due run: only if the next run is still `due` (so two schedulers start it
+    /// once), the campaign goes `scheduled`/`running` → `running`, its plan is to be
+    /// written again (new eligible subjects), `launched_at` set if unset, and the next run
+    /// becomes `next`. False when another scheduler won or the campaign moved on.
+    async fn start_run(
+        &self,
+        campaign_id: &str,
+        due: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Completes scheduled, running or paused campaigns whose end date has passed.
+    async fn complete_ended_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>>;
+    /// Notice pushes sent or delivered whose last update is at or after `since`.
+    async fn recent_notice_sends(&self, since: DateTime<Utc>) -> Result<Vec<RecentSend>>;
+    async fn insert_policy_review(&self, r: &PolicyReview) -> Result<()>;
+    /// The latest review of a policy.
+    async fn latest_policy_review(&self, policy_id: &str) -> Result<Option<PolicyReview>>;
+}
+
 /// Everything the product persists.
 pub trait Store:
-    OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore + OptOutStore
+    OperatorStore
+    + SubjectStore
+    + CatalogueStore
+    + PushStore
+    + AuditStore
+    + OptOutStore
+    + ReportStore
+    + OperationsStore
+    + ParamStore
 {
 }
-impl<T: OperatorStore + SubjectStore + CatalogueStore + PushStore + AuditStore + OptOutStore> Store
-    for T
+impl<
+        T: OperatorStore
+            + SubjectStore
+            + CatalogueStore
+            + PushStore
+            + AuditStore
+            + OptOutStore
+            + ReportStore
+            + OperationsStore
+            + ParamStore,
+    > Store for T
 {
 }
 

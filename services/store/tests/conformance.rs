@@ -102,6 +102,15 @@ conformance!(
     receipts_clicks_and_links,
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
+    ops_send_time_skips_replace_the_push,
+    ops_subjects_with_policy_across_campaigns,
+    ops_subjects_by_mobile,
+    ops_scheduled_runs_start_once_and_end,
+    ops_policy_reviews_latest_counts,
+    reports_count_the_funnel_by_channel_and_district,
+    subject_history_and_operators,
+    params_round_trip_with_dated_values,
+    campaign_subjects_are_those_planned,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -910,4 +919,547 @@ async fn audit_log_pages_in_order(s: Arc<dyn Store>) {
         (0..5).map(|i| format!("action.{i}")).collect::<Vec<_>>()
     );
     assert_eq!(rest[1].1.detail, json!({"i": 4, "note": "说明"}));
+}
+
+async fn reports_count_the_funnel_by_channel_and_district(s: Arc<dyn Store>) {
+    // Subjects 0-2 in 浦东新区, 3 in 徐汇区, 4 without a district; 5 was never stored.
+    let subjects: Vec<(Subject, Vec<String>)> = (0..5)
+        .map(|n| {
+            let attrs = match n {
+                0..=2 => json!({"district": "浦东新区"}),
+                3 => json!({"district": "徐汇区"}),
+                _ => json!({}),
+            };
+            (person(n, attrs), vec![])
+        })
+        .collect();
+    s.upsert_subjects(&subjects).await.unwrap();
+    running_campaign(&*s, "rep", CampaignMode::Once).await;
+    let pushes = vec![
+        new_push("rep", 0, Channel::Sms),
+        new_push("rep", 1, Channel::Sms),
+        new_push("rep", 2, Channel::Wechat),
+    ];
+    let skips = vec![
+        (resident_id(3), SkipReason::Unreachable),
+        (resident_id(4), SkipReason::OptedOut),
+        (resident_id(5), SkipReason::Unreachable),
+    ];
+    s.insert_plan_batch("rep", &pushes, &skips).await.unwrap();
+    let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
+    s.claim_for_sending(&ids[..2]).await.unwrap();
+    s.record_outcomes(
+        &[
+            PushOutcome::Sent {
+                push_id: ids[0].clone(),
+                provider_id: "rep-0".into(),
+            },
+            PushOutcome::Failed {
+                push_id: ids[1].clone(),
+                error: "isv.MOBILE_NUMBER_ILLEGAL".into(),
+            },
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let delivered = ReceiptUpdate {
+        provider_id: Some("rep-0".into()),
+        push_id: None,
+        delivered: true,
+        error: None,
+        retry_at: None,
+    };
+    assert!(s.apply_receipt(&delivered, Utc::now()).await.unwrap());
+    s.record_click(&ids[0], Utc::now()).await.unwrap();
+    s.record_click(&ids[0], Utc::now()).await.unwrap();
+
+    // Subject 0 applied after the push: a conversion; reported twice, kept once.
+    let applied = Application {
+        subject_id: resident_id(0),
+        policy_id: "pol-rep".into(),
+        applied_at: Utc::now() + Duration::seconds(1),
+        source: "ywtb".into(),
+        reference: Some("SQ-1".into()),
+        recorded_at: Utc::now(),
+    };
+    assert!(s.record_application(&applied).await.unwrap());
+    let again = Application {
+        reference: Some("SQ-2".into()),
+        ..applied.clone()
+    };
+    assert!(!s.record_application(&again).await.unwrap());
+    // Subject 1 applied before the campaign wrote its push: not this campaign's doing.
+    let earlier = Application {
+        subject_id: resident_id(1),
+        applied_at: Utc::now() - Duration::days(3),
+        ..applied.clone()
+    };
+    assert!(s.record_application(&earlier).await.unwrap());
+
+    let r = s.report_cells("rep").await.unwrap().report();
+    let t = &r.total;
+    assert_eq!(t.eligible, 6);
+    assert_eq!(
+        (
+            t.queued,
+            t.sent,
+            t.delivered,
+            t.failed,
+            t.clicked,
+            t.applied
+        ),
+        (1, 0, 1, 1, 1, 1)
+    );
+    assert_eq!(
+        (
+            t.skipped("unreachable"),
+            t.skipped("opted_out"),
+            t.skipped("capped")
+        ),
+        (2, 1, 0)
+    );
+    assert_eq!(r.by_channel["sms"].eligible, 2);
+    assert_eq!(r.by_channel["sms"].delivered, 1);
+    assert_eq!(r.by_channel["sms"].applied, 1);
+    assert_eq!(r.by_channel["wechat"].queued, 1);
+    let row = |d: &str, k: &str| {
+        r.reach
+            .iter()
+            .find(|x| x.district == d && x.kind == k)
+            .unwrap_or_else(|| panic!("no reach row {d}/{k}: {:?}", r.reach))
+            .counts
+            .clone()
+    };
+    let pudong = row("浦东新区", "person");
+    assert_eq!((pudong.eligible, pudong.delivered), (3, 1));
+    assert!((pudong.reach_rate() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(row("徐汇区", "person").skipped("unreachable"), 1);
+    assert_eq!(row("", "person").skipped("opted_out"), 1);
+    assert_eq!(
+        row("", "").skipped("unreachable"),
+        1,
+        "a subject no longer stored"
+    );
+    assert_eq!(
+        r.reach.iter().map(|x| x.counts.eligible).sum::<i64>(),
+        t.eligible
+    );
+    assert_eq!(
+        s.report_cells("nope")
+            .await
+            .unwrap()
+            .report()
+            .total
+            .eligible,
+        0
+    );
+}
+
+async fn subject_history_and_operators(s: Arc<dyn Store>) {
+    s.upsert_subjects(&[(person(7, json!({"district": "浦东新区"})), vec![])])
+        .await
+        .unwrap();
+    running_campaign(&*s, "h1", CampaignMode::Once).await;
+    let push = new_push("h1", 7, Channel::Sms);
+    s.insert_plan_batch("h1", std::slice::from_ref(&push), &[])
+        .await
+        .unwrap();
+    s.record_click(&push.id, Utc::now()).await.unwrap();
+    running_campaign(&*s, "h2", CampaignMode::Once).await;
+    s.insert_plan_batch("h2", &[], &[(resident_id(7), SkipReason::OptedOut)])
+        .await
+        .unwrap();
+    s.record_application(&Application {
+        subject_id: resident_id(7),
+        policy_id: "pol-h1".into(),
+        applied_at: Utc::now(),
+        source: "ywtb".into(),
+        reference: None,
+        recorded_at: Utc::now(),
+    })
+    .await
+    .unwrap();
+
+    let h = s.subject_history(&resident_id(7), 50).await.unwrap();
+    assert_eq!(h.pushes.len(), 1);
+    let p = &h.pushes[0];
+    assert_eq!(
+        (
+            p.push_id.as_str(),
+            p.campaign_id.as_str(),
+            p.campaign_name.as_str()
+        ),
+        (push.id.as_str(), "h1", "campaign h1")
+    );
+    assert_eq!((p.channel.as_str(), p.status), ("sms", PushStatus::Queued));
+    assert_eq!(p.recipient, push.recipient);
+    assert!(p.clicked_at.is_some());
+    assert_eq!(
+        h.skips,
+        vec![HistorySkip {
+            campaign_id: "h2".into(),
+            campaign_name: "campaign h2".into(),
+            policy_id: "pol-h2".into(),
+            reason: "opted_out".into(),
+        }]
+    );
+    assert_eq!(h.applications.len(), 1);
+    assert_eq!(h.applications[0].policy_id, "pol-h1");
+    let none = s.subject_history(&resident_id(8), 50).await.unwrap();
+    assert!(none.pushes.is_empty() && none.skips.is_empty() && none.applications.is_empty());
+
+    for (i, role) in [Role::Admin, Role::Reviewer].into_iter().enumerate() {
+        let op = OperatorRecord {
+            id: format!("op-{i}"),
+            name: format!("操作员{i}"),
+            role,
+            created_at: Utc::now() + Duration::seconds(i as i64),
+        };
+        s.insert_operator(&op, &format!("hash-{i}")).await.unwrap();
+    }
+    let ops = s.list_operators().await.unwrap();
+    assert_eq!(
+        ops.iter()
+            .map(|o| (o.id.as_str(), o.role))
+            .collect::<Vec<_>>(),
+        vec![("op-0", Role::Admin), ("op-1", Role::Reviewer)]
+    );
+    assert_eq!(
+        s.get_operator("op-1").await.unwrap().unwrap().name,
+        "操作员1"
+    );
+    assert!(s.get_operator("op-9").await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------- policy parameters
+
+fn date(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn param(name: &str, values: &[(&str, f64, &str)]) -> ParamRecord {
+    ParamRecord {
+        param: domain::PolicyParam {
+            name: name.into(),
+            description: "连续参保月数下限".into(),
+            unit: "月".into(),
+            values: values
+                .iter()
+                .map(|(d, v, r)| domain::param::ParamValue {
+                    effective_from: date(d),
+                    value: *v,
+                    legal_ref: r.to_string(),
+                })
+                .collect(),
+        },
+        // whole microseconds: both backends keep them exactly
+        updated_at: chrono::DateTime::from_timestamp_micros(1_780_000_000_123_456).unwrap(),
+    }
+}
+
+async fn params_round_trip_with_dated_values(s: Arc<dyn Store>) {
+    assert!(s.list_params().await.unwrap().is_empty());
+    assert!(s.get_param("min_insured_months").await.unwrap().is_none());
+    let months = param(
+        "min_insured_months",
+        &[
+            ("2023-01-01", 6.0, "沪人社规〔2023〕12号"),
+            ("2025-07-01", 12.0, "沪人社规〔2025〕4号"),
+        ],
+    );
+    let rate = param("return_rate", &[("2024-01-01", 0.6, "")]);
+    s.put_param(&rate).await.unwrap();
+    s.put_param(&months).await.unwrap();
+    assert_eq!(
+        s.get_param("min_insured_months").await.unwrap(),
+        Some(months.clone())
+    );
+    let all = s.list_params().await.unwrap();
+    assert_eq!(all, vec![months.clone(), rate.clone()], "by name");
+
+    // A put replaces the description and the whole list of values.
+    let mut changed = param(
+        "min_insured_months",
+        &[("2026-01-01", 18.0, "沪人社规〔2026〕1号")],
+    );
+    changed.param.description = "新下限".into();
+    s.put_param(&changed).await.unwrap();
+    let got = s.get_param("min_insured_months").await.unwrap().unwrap();
+    assert_eq!(got, changed);
+    assert_eq!(got.param.value_on(date("2025-12-31")), None);
+    assert_eq!(got.param.value_on(date("2026-01-01")).unwrap().value, 18.0);
+    assert_eq!(
+        s.get_param("return_rate")
+            .await
+            .unwrap()
+            .unwrap()
+            .param
+            .values[0]
+            .value,
+        0.6
+    );
+}
+
+async fn campaign_subjects_are_those_planned(s: Arc<dyn Store>) {
+    running_campaign(&*s, "c1", CampaignMode::Continuous).await;
+    assert!(s.campaign_subjects("c1").await.unwrap().is_empty());
+    let pushes: Vec<_> = (0..3).map(|n| new_push("c1", n, Channel::Sms)).collect();
+    let skips = vec![(resident_id(7), SkipReason::Unreachable)];
+    s.insert_plan_batch("c1", &pushes, &skips).await.unwrap();
+    let got: BTreeSet<String> = s
+        .campaign_subjects("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = [0, 1, 2, 7].into_iter().map(resident_id).collect();
+    assert_eq!(got, want);
+    assert!(s.campaign_subjects("other").await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------- campaign operations
+
+async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
+    let pushes = planned(s.as_ref(), "k1", 3).await;
+    let claimed = s
+        .claim_for_sending(&[pushes[0].id.clone(), pushes[1].id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Only pushes in `sending` can be skipped; push 2 is still queued.
+    let n = s
+        .skip_sending(&[
+            (pushes[0].id.clone(), SkipReason::Capped),
+            (pushes[2].id.clone(), SkipReason::Duplicate),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert!(s.get_push(&pushes[0].id).await.unwrap().is_none());
+    assert!(s.get_push(&pushes[2].id).await.unwrap().is_some());
+    let counts = s.campaign_counts("k1").await.unwrap();
+    assert_eq!(counts.eligible, 3, "the skipped subject is still eligible");
+    assert_eq!(counts.sending, 1);
+    assert_eq!(counts.queued, 1);
+    // Planning the subject again does not bring the push back.
+    let again = new_push("k1", 0, Channel::Sms);
+    let again = NewPush {
+        id: "p-k1-again".into(),
+        link_code: "lk1again".into(),
+        ..again
+    };
+    assert_eq!(s.insert_plan_batch("k1", &[again], &[]).await.unwrap(), 0);
+    assert_eq!(s.campaign_counts("k1").await.unwrap().eligible, 3);
+}
+
+/// A second campaign of the policy of `first`.
+async fn sibling_campaign(s: &dyn Store, first: &CampaignRecord, id: &str) {
+    let c = CampaignRecord {
+        id: id.into(),
+        created_at: Utc::now(),
+        ..first.clone()
+    };
+    s.insert_campaign(&c).await.unwrap();
+}
+
+async fn ops_subjects_with_policy_across_campaigns(s: Arc<dyn Store>) {
+    let pushes = planned(s.as_ref(), "d1", 3).await;
+    let c1 = s.get_campaign("d1").await.unwrap().unwrap();
+    sibling_campaign(s.as_ref(), &c1, "d2").await;
+    let claimed = s
+        .claim_for_sending(&[pushes[0].id.clone(), pushes[1].id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    s.record_outcomes(
+        &[
+            PushOutcome::Sent {
+                push_id: pushes[0].id.clone(),
+                provider_id: "biz-1".into(),
+            },
+            PushOutcome::Failed {
+                push_id: pushes[1].id.clone(),
+                error: "no".into(),
+            },
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let recent = s
+        .recent_notice_sends(Utc::now() - Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1, "only the sent push");
+    assert_eq!(
+        (
+            recent[0].push_id.as_str(),
+            recent[0].subject_id.clone(),
+            recent[0].policy_id.as_str()
+        ),
+        (pushes[0].id.as_str(), resident_id(0), c1.policy_id.as_str())
+    );
+    assert!(s
+        .recent_notice_sends(Utc::now() + Duration::hours(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let ask: Vec<String> = (0..4).map(resident_id).collect();
+    let mut any = s
+        .subjects_with_policy(&c1.policy_id, "d2", &ask, false)
+        .await
+        .unwrap();
+    any.sort();
+    assert_eq!(
+        any,
+        vec![resident_id(0), resident_id(2)],
+        "failed pushes do not count"
+    );
+    let sent = s
+        .subjects_with_policy(&c1.policy_id, "d2", &ask, true)
+        .await
+        .unwrap();
+    assert_eq!(sent, vec![resident_id(0)]);
+    assert!(
+        s.subjects_with_policy(&c1.policy_id, "d1", &ask, false)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the campaign's own pushes are not duplicates"
+    );
+    assert!(s
+        .subjects_with_policy("pol-other", "d2", &ask, false)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn ops_subjects_by_mobile(s: Arc<dyn Store>) {
+    s.upsert_subjects(&[
+        (person(7, json!({})), vec![]),
+        (person(8, json!({})), vec![]),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.subjects_by_mobile("13900000007").await.unwrap(),
+        vec![resident_id(7)]
+    );
+    assert!(s
+        .subjects_by_mobile("13900000009")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn ops_scheduled_runs_start_once_and_end(s: Arc<dyn Store>) {
+    use chrono::TimeZone;
+    campaign(s.as_ref(), "r1", CampaignMode::Once).await;
+    s.transition_campaign(
+        "r1",
+        &[CampaignStatus::Draft],
+        CampaignStatus::Scheduled,
+        CampaignChange::default(),
+    )
+    .await
+    .unwrap();
+    let t = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
+    let ops = CampaignOps {
+        campaign_id: "r1".into(),
+        next_run_at: Some(t),
+        approvals_needed: 1,
+        ..Default::default()
+    };
+    s.put_campaign_ops(&ops).await.unwrap();
+    assert_eq!(s.get_campaign_ops("r1").await.unwrap(), Some(ops.clone()));
+    assert!(s
+        .due_campaigns(t - Duration::seconds(1))
+        .await
+        .unwrap()
+        .is_empty());
+    let due = s.due_campaigns(t).await.unwrap();
+    assert_eq!(
+        due.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec!["r1"]
+    );
+    let next = t + Duration::days(1);
+    assert!(s.start_run("r1", t, Some(next), t).await.unwrap());
+    assert!(
+        !s.start_run("r1", t, Some(next), t).await.unwrap(),
+        "a second scheduler does not start the same run"
+    );
+    let c = s.get_campaign("r1").await.unwrap().unwrap();
+    assert_eq!(c.status, CampaignStatus::Running);
+    assert_eq!(c.launched_at, Some(t));
+    assert!(c.planned_at.is_none());
+    let o = s.get_campaign_ops("r1").await.unwrap().unwrap();
+    assert_eq!((o.next_run_at, o.runs), (Some(next), 1));
+    // Planned, nothing left to send: a recurring campaign still waits for its next run.
+    s.finish_plan("r1", t).await.unwrap();
+    assert!(s.complete_finished_campaigns(t).await.unwrap().is_empty());
+    // The next run re-opens the plan.
+    assert!(s.start_run("r1", next, None, next).await.unwrap());
+    assert!(s
+        .get_campaign("r1")
+        .await
+        .unwrap()
+        .unwrap()
+        .planned_at
+        .is_none());
+    // The end date completes it.
+    s.put_campaign_ops(&CampaignOps {
+        ends_at: Some(next + Duration::hours(1)),
+        next_run_at: Some(next + Duration::days(1)),
+        ..s.get_campaign_ops("r1").await.unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(s.complete_ended_campaigns(next).await.unwrap().is_empty());
+    assert_eq!(
+        s.complete_ended_campaigns(next + Duration::hours(2))
+            .await
+            .unwrap(),
+        vec!["r1".to_string()]
+    );
+    assert_eq!(
+        s.get_campaign("r1").await.unwrap().unwrap().status,
+        CampaignStatus::Completed
+    );
+    assert_eq!(
+        s.get_campaign_ops("r1").await.unwrap().unwrap().next_run_at,
+        None
+    );
+    assert!(s
+        .due_campaigns(next + Duration::days(5))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn ops_policy_reviews_latest_counts(s: Arc<dyn Store>) {
+    use domain::review::Disclosure;
+    policy(s.as_ref(), "rv1").await;
+    assert!(s.latest_policy_review("rv1").await.unwrap().is_none());
+    let first = PolicyReview {
+        policy_id: "rv1".into(),
+        disclosure: Disclosure::NotPublic,
+        confidentiality_checked: true,
+        passed: false,
+        note: "含内部信息".into(),
+        reviewed_by: "op-r".into(),
+        at: Utc::now(),
+    };
+    s.insert_policy_review(&first).await.unwrap();
+    let second = PolicyReview {
+        disclosure: Disclosure::PublicOnRequest,
+        passed: true,
+        note: String::new(),
+        ..first.clone()
+    };
+    s.insert_policy_review(&second).await.unwrap();
+    let latest = s.latest_policy_review("rv1").await.unwrap().unwrap();
+    assert_eq!(latest.disclosure, Disclosure::PublicOnRequest);
+    assert!(latest.passed);
+    assert_eq!(latest.reviewed_by, "op-r");
 }

@@ -23,12 +23,34 @@ fn campaign_error(e: CampaignError) -> ApiError {
             ApiError::bad_request("invalid_template", format!("templates.{channel}: {error}"))
         }
         CampaignError::Invalid(m) => ApiError::bad_request("invalid_campaign", m),
+        CampaignError::Schedule(m) => ApiError::bad_request("invalid_schedule", m),
     }
 }
 
 async fn campaign_json(s: &AppState, c: &CampaignRecord) -> ApiResult<serde_json::Value> {
     let counts = s.store.campaign_counts(&c.id).await?;
-    Ok(serde_json::json!({
+    let ops = s.store.get_campaign_ops(&c.id).await?;
+    let mut v = campaign_json_base(c, &counts);
+    // Skips decided at send time (frequency cap, de-duplication) by reason.
+    let mut skipped = std::collections::BTreeMap::<String, i64>::new();
+    for cell in s.store.report_cells(&c.id).await?.skips {
+        *skipped.entry(cell.reason).or_default() += cell.subjects;
+    }
+    for reason in ["capped", "duplicate"] {
+        v["counts"][reason] = skipped.get(reason).copied().unwrap_or(0).into();
+    }
+    v["throttle_per_second"] = serde_json::json!(c.draft.throttle_per_second);
+    v["approvals_needed"] = serde_json::json!(ops.as_ref().map_or(1, |o| o.approvals_needed));
+    v["second_approved_by"] =
+        serde_json::json!(ops.as_ref().and_then(|o| o.second_approved_by.clone()));
+    v["next_run_at"] = serde_json::json!(ops.as_ref().and_then(|o| o.next_run_at));
+    v["runs"] = serde_json::json!(ops.as_ref().map_or(0, |o| o.runs));
+    v["ends_at"] = serde_json::json!(ops.as_ref().and_then(|o| o.ends_at));
+    Ok(v)
+}
+
+fn campaign_json_base(c: &CampaignRecord, counts: &store::CampaignCounts) -> serde_json::Value {
+    serde_json::json!({
         "id": c.id, "policy_id": c.policy_id, "name": c.name, "mode": c.mode.as_str(),
         "status": c.status.as_str(), "channels": c.draft.channels, "templates": c.draft.templates,
         "audience_filter": c.draft.audience_filter, "schedule": c.draft.schedule,
@@ -42,7 +64,42 @@ async fn campaign_json(s: &AppState, c: &CampaignRecord) -> ApiResult<serde_json
             "opted_out": counts.opted_out,
         },
         "by_channel": counts.by_channel,
-    }))
+    })
+}
+
+/// The campaign's audience now (policy eligibility and the campaign's filter), from the
+/// population index.
+async fn audience_count(s: &AppState, c: &CampaignRecord) -> ApiResult<i64> {
+    let policy = s
+        .store
+        .get_policy(&c.policy_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("policy"))?;
+    let policy = policy.draft.check().map_err(|e| {
+        ApiError::conflict(
+            "invalid_policy",
+            format!("stored policy no longer checks: {e}"),
+        )
+    })?;
+    let checked = c.draft.clone().check().map_err(campaign_error)?;
+    let (today, params) = super::params::today_params(s).await?;
+    let criteria = pipeline::matching::Criteria {
+        eligibility: policy.eligibility,
+        filter: checked.audience_filter,
+    }
+    .bind(&params);
+    let index = s.pipeline.index.read().expect("population index lock");
+    let a = pipeline::matching::audience_from_index(&index, &criteria, today, 0);
+    Ok(a.count as i64)
+}
+
+/// Whether the audience needs a second approval (over `POLICY_PUSH_SECOND_APPROVAL_ABOVE`).
+async fn needs_second_approval(s: &AppState, c: &CampaignRecord) -> ApiResult<Option<i64>> {
+    let Some(limit) = s.config.second_approval_above else {
+        return Ok(None);
+    };
+    let n = audience_count(s, c).await?;
+    Ok((n > limit).then_some(n))
 }
 
 pub async fn create(
@@ -53,16 +110,13 @@ pub async fn create(
     op.require(Action::WriteCatalogue)?;
     let draft: CampaignDraft = parse_json(&body)?;
     let checked = draft.clone().check().map_err(campaign_error)?;
+    if let Some(f) = &checked.audience_filter {
+        super::params::check_rule_params(&s, "audience_filter", f).await?;
+    }
     if s.store.get_policy(&checked.policy_id).await?.is_none() {
         return Err(ApiError::bad_request(
             "invalid_campaign",
             format!("policy {} does not exist", checked.policy_id),
-        ));
-    }
-    if checked.schedule.cron.is_some() {
-        return Err(ApiError::bad_request(
-            "unsupported_schedule",
-            "recurring (cron) schedules are not available in this version; launch the campaign instead",
         ));
     }
     let rec = CampaignRecord {
@@ -174,6 +228,78 @@ pub async fn approve(
             "a campaign must be approved by someone other than its creator",
         ));
     }
+    if c.status == CampaignStatus::Submitted {
+        let mut ops = s
+            .store
+            .get_campaign_ops(&id)
+            .await?
+            .unwrap_or_else(|| store::CampaignOps {
+                campaign_id: id.clone(),
+                approvals_needed: 1,
+                ..Default::default()
+            });
+        match &c.approved_by {
+            // A first approval; a large audience needs another reviewer's too.
+            None => {
+                if let Some(audience) = needs_second_approval(&s, &c).await? {
+                    ops.approvals_needed = 2;
+                    ops.audience = Some(audience);
+                    s.store.put_campaign_ops(&ops).await?;
+                    let change = CampaignChange {
+                        approved_by: Some(op.id().to_string()),
+                        ..Default::default()
+                    };
+                    let after = s
+                        .store
+                        .transition_campaign(
+                            &id,
+                            &[CampaignStatus::Submitted],
+                            CampaignStatus::Submitted,
+                            change,
+                        )
+                        .await
+                        .map_err(|e| match e {
+                            store::StoreError::Conflict(m) => {
+                                ApiError::conflict("invalid_state", m)
+                            }
+                            other => other.into(),
+                        })?;
+                    s.audit(
+                        &op,
+                        "campaign.approve",
+                        &id,
+                        serde_json::json!({
+                            "before": "submitted", "after": "submitted", "approval": 1,
+                            "approvals_needed": 2, "audience": audience,
+                        }),
+                    )
+                    .await?;
+                    return Ok(Json(campaign_json(&s, &after).await?));
+                }
+            }
+            // The second approval, by yet another reviewer.
+            Some(first) if ops.approvals_needed > 1 => {
+                if first == op.id() {
+                    return Err(ApiError::forbidden(
+                        "the second approval must come from a reviewer other than the first",
+                    ));
+                }
+                ops.second_approved_by = Some(op.id().to_string());
+                s.store.put_campaign_ops(&ops).await?;
+                return transition(
+                    &s,
+                    &op,
+                    &id,
+                    &[CampaignStatus::Submitted],
+                    CampaignStatus::Approved,
+                    CampaignChange::default(),
+                    "campaign.approve",
+                )
+                .await;
+            }
+            Some(_) => {}
+        }
+    }
     let change = CampaignChange {
         approved_by: Some(op.id().to_string()),
         ..Default::default()
@@ -231,8 +357,26 @@ pub async fn launch(
             ),
         ));
     }
+    let existing = s.store.get_campaign_ops(&id).await?;
+    if c.status == CampaignStatus::Draft {
+        // Launching without approvals is allowed only for audiences under the threshold.
+        if let Some(audience) = needs_second_approval(&s, &c).await? {
+            return Err(ApiError::conflict(
+                "not_approved",
+                format!("campaign {id} reaches {audience} subjects; it needs two reviewers' approvals first"),
+            ));
+        }
+    }
+    // Now, at a time (`schedule.at`), or on a cron expression: a later start is
+    // `scheduled` and the scheduler starts it.
+    let now = chrono::Utc::now();
+    let schedule = c.draft.schedule.clone().unwrap_or_default();
+    let plan = pipeline::schedule::launch_plan(&id, &schedule, existing, now);
+    if let Some(ops) = &plan.ops {
+        s.store.put_campaign_ops(ops).await?;
+    }
     let change = CampaignChange {
-        launched_at: Some(chrono::Utc::now()),
+        launched_at: (plan.status == CampaignStatus::Running).then_some(now),
         ..Default::default()
     };
     let out = transition(
@@ -240,7 +384,7 @@ pub async fn launch(
         &op,
         &id,
         launchable,
-        CampaignStatus::Running,
+        plan.status,
         change,
         "campaign.launch",
     )
@@ -284,6 +428,38 @@ pub async fn resume(
     )
     .await?;
     s.pipeline.wake.notify_waiters();
+    Ok(out)
+}
+
+/// `POST /api/v1/campaigns/{id}/cancel`: stops a campaign for good (any state but
+/// completed or cancelled); its queued pushes are never sent and no scheduled run starts.
+pub async fn cancel(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Launch)?;
+    let out = transition(
+        &s,
+        &op,
+        &id,
+        &[
+            CampaignStatus::Draft,
+            CampaignStatus::Submitted,
+            CampaignStatus::Approved,
+            CampaignStatus::Scheduled,
+            CampaignStatus::Running,
+            CampaignStatus::Paused,
+        ],
+        CampaignStatus::Cancelled,
+        CampaignChange::default(),
+        "campaign.cancel",
+    )
+    .await?;
+    if let Some(mut ops) = s.store.get_campaign_ops(&id).await? {
+        ops.next_run_at = None;
+        s.store.put_campaign_ops(&ops).await?;
+    }
     Ok(out)
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use domain::operator::Action;
 use domain::policy::{PolicyDraft, PolicyError, PolicyStatus};
 use domain::rule::Rule;
-use pipeline::matching::{audience_from_index, today, Criteria};
+use pipeline::matching::{audience_from_index, Criteria};
 use serde::Deserialize;
 use store::PolicyRecord;
 
@@ -41,6 +41,10 @@ pub async fn create(
     op.require(Action::WriteCatalogue)?;
     let draft: PolicyDraft = parse_json(&body)?;
     let checked = draft.check().map_err(policy_error)?;
+    super::params::check_rule_params(&s, "eligibility", &checked.eligibility).await?;
+    if let Some(b) = &checked.benefit {
+        super::params::check_rule_params(&s, "benefit", b).await?;
+    }
     let rec = PolicyRecord {
         id: pipeline::codes::record_id("pol"),
         status: PolicyStatus::Draft,
@@ -108,6 +112,8 @@ pub async fn publish(
             ))
         }
     }
+    // Disclosure review (公开属性认定, 保密审查) before publication.
+    super::operations::check_publishable(&s, &id).await?;
     s.store
         .set_policy_status(&id, PolicyStatus::Published, chrono::Utc::now())
         .await?;
@@ -121,14 +127,16 @@ pub async fn publish(
     let mut v = policy_json(&load(&s, &id).await?);
     // The eligible audience at publication, from the population index.
     if let Ok(checked) = p.draft.check() {
+        let (today, params) = super::params::today_params(&s).await?;
         let criteria = Criteria {
             eligibility: checked.eligibility,
             filter: None,
-        };
+        }
+        .bind(&params);
         let started = std::time::Instant::now();
         let a = {
             let index = s.pipeline.index.read().expect("population index lock");
-            audience_from_index(&index, &criteria, today(), 0)
+            audience_from_index(&index, &criteria, today, 0)
         };
         v["audience"] = serde_json::json!({
             "count": a.count, "by_kind": a.by_kind, "by_district": a.by_district,
@@ -160,14 +168,19 @@ pub async fn audience(
         None | Some("") => None,
         Some(f) => Some(Rule::parse(f).map_err(|e| invalid_rule("filter", &e))?),
     };
+    if let Some(f) = &filter {
+        super::params::check_rule_params(&s, "filter", f).await?;
+    }
+    let (today, params) = super::params::today_params(&s).await?;
     let criteria = Criteria {
         eligibility: checked.eligibility,
         filter,
-    };
+    }
+    .bind(&params);
     let started = std::time::Instant::now();
     let mut a = {
         let index = s.pipeline.index.read().expect("population index lock");
-        audience_from_index(&index, &criteria, today(), q.sample.unwrap_or(20).min(1000))
+        audience_from_index(&index, &criteria, today, q.sample.unwrap_or(20).min(1000))
     };
     if !op.may(Action::ReadPersonal) {
         for id in &mut a.sample {

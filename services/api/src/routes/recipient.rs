@@ -1,5 +1,11 @@
 //! Recipient pages: `GET /l/{code}` shows the policy in plain words, why this recipient
-//! got it, the estimated amount, the deadline and how to apply. Opening it records a click.
+//! got it, the estimated amount, the deadline, how to apply, and controls to unsubscribe
+//! from the channel or the policy's category (forms posting to `/l/{code}/unsubscribe`).
+//! Opening it records a click. The page is a minijinja template (`recipient.html`).
+//!
+//! The code is 22 random alphanumeric characters (about 130 bits, `pipeline::codes`), so
+//! links cannot be guessed or enumerated; a link expires `link_days` after its push was
+//! written (410 Gone).
 
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -7,40 +13,71 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use domain::rule::Explanation;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+fn env() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("recipient.html", include_str!("recipient.html"))
+            .expect("recipient page template");
+        env
+    })
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        r#"<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f5f6f8;color:#222;line-height:1.6}}
-main{{max-width:640px;margin:0 auto;padding:16px}}
-section{{background:#fff;border-radius:8px;padding:14px 16px;margin:12px 0}}
-h1{{font-size:1.3em;margin:8px 0}} h2{{font-size:1.05em;margin:0 0 6px;color:#0b5394}}
-.amount{{font-size:1.6em;color:#c0392b;font-weight:bold}}
-.apply{{display:block;text-align:center;background:#0b5394;color:#fff;padding:12px;border-radius:6px;text-decoration:none;font-size:1.1em}}
-.muted{{color:#777;font-size:.9em}} li{{margin:4px 0}}
-</style></head><body><main>{body}</main></body></html>"#,
-        title = esc(title)
-    ))
+fn render(ctx: minijinja::Value) -> Html<String> {
+    let html = env()
+        .get_template("recipient.html")
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "recipient page template failed");
+            "<!doctype html><meta charset=utf-8><p>暂时无法打开，请稍后再试。</p>".into()
+        });
+    Html(html)
+}
+
+fn message(title: &str, message: &str) -> Html<String> {
+    render(minijinja::context! { title, message })
 }
 
 fn not_found(msg: &str) -> (StatusCode, Html<String>) {
-    (
-        StatusCode::NOT_FOUND,
-        page(
-            "链接无效",
-            &format!("<section><h1>链接无效</h1><p>{}</p></section>", esc(msg)),
-        ),
-    )
+    (StatusCode::NOT_FOUND, message("链接无效", msg))
+}
+
+/// The policy's questions and answers: its `faq`, or its interpretation when that is
+/// written as `问：… 答：…` lines.
+pub fn faq_of(d: &domain::policy::PolicyDraft) -> Vec<domain::policy::FaqEntry> {
+    if !d.faq.is_empty() {
+        return d.faq.clone();
+    }
+    let mut out: Vec<domain::policy::FaqEntry> = Vec::new();
+    for line in d
+        .interpretation
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        let q = line
+            .strip_prefix("问：")
+            .or_else(|| line.strip_prefix("问:"));
+        let a = line
+            .strip_prefix("答：")
+            .or_else(|| line.strip_prefix("答:"));
+        match (q, a, out.last_mut()) {
+            (Some(q), _, _) => out.push(domain::policy::FaqEntry {
+                q: q.trim().to_string(),
+                a: String::new(),
+            }),
+            (None, Some(a), Some(last)) if last.a.is_empty() => last.a = a.trim().to_string(),
+            (None, _, Some(last)) if !last.a.is_empty() => {
+                last.a.push('\n');
+                last.a.push_str(line);
+            }
+            _ => return Vec::new(),
+        }
+    }
+    if out.iter().any(|f| f.a.is_empty()) {
+        return Vec::new();
+    }
+    out
 }
 
 pub async fn page_handler(
@@ -54,10 +91,7 @@ pub async fn page_handler(
     if chrono::Utc::now() > expires {
         return Ok((
             StatusCode::GONE,
-            page(
-                "链接已过期",
-                "<section><h1>链接已过期</h1><p>请登录“一网通办”查询相关政策。</p></section>",
-            ),
+            message("链接已过期", "请登录“一网通办”或拨打 12333 查询相关政策。"),
         ));
     }
     let Some(campaign) = s.store.get_campaign(&push.campaign_id).await? else {
@@ -69,59 +103,48 @@ pub async fn page_handler(
     s.store.record_click(&push.id, chrono::Utc::now()).await?;
     let d = &policy.draft;
     let explanation: Explanation = serde_json::from_str(&push.explanation).unwrap_or_default();
-    let reasons: String = explanation
+    let reasons: Vec<minijinja::Value> = explanation
         .clauses
         .iter()
         .filter(|c| c.held)
         .map(|c| {
             let vals: Vec<String> = c.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            format!(
-                "<li>{}{}</li>",
-                esc(&c.clause),
-                if vals.is_empty() {
-                    String::new()
-                } else {
-                    format!(" <span class=muted>（{}）</span>", esc(&vals.join("，")))
-                }
-            )
+            minijinja::context! { clause => c.clause.clone(), values => vals.join("，") }
         })
         .collect();
-    let amount = push
-        .benefit
-        .map(|b| format!("<section><h2>预计可享受</h2><div class=amount>约 ¥{}</div><p class=muted>按您登记的信息估算，实际金额以审核结果为准。</p></section>", esc(&domain::template::format_yuan(b))))
-        .unwrap_or_default();
-    let qa: String = d
-        .interpretation
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| format!("<p>{}</p>", esc(l.trim())))
-        .collect();
-    let deadline = d
-        .effective_to
-        .map(|t| format!("<p>申请截止：<b>{t}</b></p>"))
-        .unwrap_or_default();
-    let apply = if d.apply_url.is_empty() {
-        String::new()
+    let faq = faq_of(d);
+    let paragraphs: Vec<&str> = if faq.is_empty() {
+        d.interpretation
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
     } else {
-        format!(
-            "<section><a class=apply href=\"{}\">去“一网通办”申请</a>{deadline}</section>",
-            esc(&d.apply_url)
-        )
+        Vec::new()
     };
-    let body = format!(
-        "<h1>{title}</h1><p class=muted>{issuer} {doc}</p>\
-         <section><h2>政策说明</h2><p>{summary}</p></section>\
-         {amount}\
-         <section><h2>为什么通知您</h2><ul>{reasons}</ul></section>\
-         <section><h2>政策解读</h2>{qa}</section>\
-         {apply}\
-         <section class=muted>不想再收到此类通知？请回复短信“R”退订，或拨打12333。</section>",
-        title = esc(&d.title),
-        issuer = esc(&d.issuer),
-        doc = esc(&d.doc_number),
-        summary = esc(&d.summary),
-    );
-    Ok((StatusCode::OK, page(&d.title, &body)))
+    // The hotline's link arrives by SMS: unsubscribing "from this channel" means SMS.
+    let channel = match push.purpose {
+        domain::push::PushPurpose::LinkBySms => domain::Channel::Sms,
+        domain::push::PushPurpose::Notice => push.channel,
+    };
+    let channel_name = match channel {
+        domain::Channel::Sms => "短信",
+        domain::Channel::Wechat => "微信",
+        domain::Channel::Hotline => "12333 电话",
+    };
+    let ctx = minijinja::context! {
+        title => d.title.clone(),
+        p => minijinja::Value::from_serialize(d),
+        code,
+        amount => push.benefit.map(domain::template::format_yuan),
+        deadline => d.effective_to.map(|t| t.format("%Y年%-m月%-d日").to_string()),
+        reasons,
+        faq => minijinja::Value::from_serialize(&faq),
+        paragraphs,
+        channel => channel.as_str(),
+        channel_name,
+    };
+    Ok((StatusCode::OK, render(ctx)))
 }
 
 pub async fn show(
@@ -134,11 +157,51 @@ pub async fn show(
             tracing::error!(error = %format!("{e:#}"), "recipient page failed");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                page(
-                    "暂时无法打开",
-                    "<section><h1>暂时无法打开</h1><p>请稍后再试。</p></section>",
-                ),
+                message("暂时无法打开", "请稍后再试。"),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::policy::{FaqEntry, PolicyDraft};
+
+    fn draft(interpretation: &str, faq: Vec<FaqEntry>) -> PolicyDraft {
+        let mut d: PolicyDraft =
+            serde_json::from_value(serde_json::json!({"title": "t", "eligibility": "true"}))
+                .unwrap();
+        d.interpretation = interpretation.into();
+        d.faq = faq;
+        d
+    }
+
+    #[test]
+    fn faq_comes_from_the_policy_or_its_interpretation() {
+        let qa = |q: &str, a: &str| FaqEntry {
+            q: q.into(),
+            a: a.into(),
+        };
+        assert_eq!(
+            faq_of(&draft(
+                "问：谁？\n答：你。\n问：多少？\n答：一千元。\n另有说明。",
+                vec![]
+            )),
+            vec![qa("谁？", "你。"), qa("多少？", "一千元。\n另有说明。")]
+        );
+        assert_eq!(
+            faq_of(&draft("问：谁？\n答：你。", vec![qa("何时？", "现在。")])),
+            vec![qa("何时？", "现在。")],
+            "an explicit faq wins"
+        );
+        assert!(faq_of(&draft("这是一段普通的解读。", vec![])).is_empty());
+        assert!(faq_of(&draft("问：只有问题", vec![])).is_empty());
+    }
+
+    #[test]
+    fn the_message_page_renders() {
+        let Html(html) = message("链接已过期", "请拨打 12333。");
+        assert!(html.contains("链接已过期") && html.contains("viewport"));
     }
 }

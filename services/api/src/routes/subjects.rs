@@ -82,11 +82,13 @@ pub async fn put(
     let subject =
         Subject::from_doc(doc).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let tags = s
-        .tag_rules()
-        .tags_for(&subject, pipeline::matching::today());
+        .current_tag_rules()
+        .await?
+        .tags_for(&subject, s.pipeline.today());
     let pair = vec![(subject, tags)];
     s.store.upsert_subjects(&pair).await?;
     pipeline::matching::index_subjects(&s.pipeline.index, &pair);
+    pipeline::events::subjects_changed(&s.pipeline, &pair);
     let planned = pipeline::planner::plan_subjects(&s.pipeline, &pair).await?;
     let (subject, tags) = &pair[0];
     s.audit(

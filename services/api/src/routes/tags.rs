@@ -1,4 +1,5 @@
-//! Tags: named rules over attributes; membership recomputed for every subject on change.
+//! Tags: named rules over attributes; membership recomputed over the population index on
+//! change.
 
 use crate::auth::Operator;
 use crate::error::{parse_json, ApiError, ApiResult};
@@ -43,7 +44,8 @@ pub async fn put(
     op.require(Action::WriteCatalogue)?;
     check_name(&name)?;
     let req: TagBody = parse_json(&body)?;
-    Rule::parse(&req.rule).map_err(|e| invalid_rule("rule", &e))?;
+    let rule = Rule::parse(&req.rule).map_err(|e| invalid_rule("rule", &e))?;
+    super::params::check_rule_params(&s, "rule", &rule).await?;
     let before = s.store.get_tag(&name).await?;
     let tag = TagRecord {
         name: name.clone(),
@@ -53,11 +55,19 @@ pub async fn put(
     };
     s.store.put_tag(&tag).await?;
     s.reload_tag_rules().await?;
-    let changed =
-        pipeline::matching::recompute_all_tags(s.store.as_ref(), pipeline::matching::today())
+    // New memberships from the population index (bitmap plans), written for the
+    // subjects whose tags changed; the index's tag bitmaps are updated in place.
+    let changed = pipeline::matching::retag_from_index(
+        s.store.as_ref(),
+        &s.pipeline.index,
+        &s.tag_rules(),
+        s.pipeline.today(),
+    )
+    .await?;
+    // Continuous campaigns whose audience reads the tag plan those it now admits.
+    let (_, campaigns) =
+        pipeline::sweep::plan_continuous(&s.pipeline, &s.pipeline.index, s.pipeline.today())
             .await?;
-    // Memberships changed across the population: the index is rebuilt from the store.
-    s.pipeline.load_index().await?;
     s.audit(
         &op,
         "tag.put",
@@ -67,7 +77,8 @@ pub async fn put(
     .await?;
     Ok(Json(serde_json::json!({
         "name": tag.name, "description": tag.description, "rule": tag.rule,
-        "updated_at": tag.updated_at, "subjects_retagged": changed
+        "updated_at": tag.updated_at, "subjects_retagged": changed,
+        "new_pushes": campaigns
     })))
 }
 

@@ -27,6 +27,17 @@ pub enum Expr {
     Size(Box<Expr>),
     /// `condition ? then : otherwise`.
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `params.<name>`: a policy parameter, a number. Its value is filled in by
+    /// [`super::Rule::bind`] for one evaluation date; unbound (or with no value in force
+    /// on that date) it is unknown.
+    Param(Param),
+}
+
+/// A policy parameter read by a rule, with its value on the date the rule was bound for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: Box<str>,
+    pub value: Option<Num>,
 }
 
 /// The expression in canonical spelling (as [`super::Rule::canonical`] prints rules).
@@ -217,7 +228,7 @@ impl Expr {
     /// (`has(attrs.x)` reads `x`).
     pub fn visit_vars<'e>(&'e self, f: &mut dyn FnMut(VarRef<'e>)) {
         match self {
-            Expr::Bool(_) | Expr::Num(_) | Expr::Str(_) | Expr::List(_) => {}
+            Expr::Bool(_) | Expr::Num(_) | Expr::Str(_) | Expr::List(_) | Expr::Param(_) => {}
             Expr::Var(v) => f(VarRef::Var(v)),
             Expr::Has(name) => f(VarRef::Has(name)),
             Expr::Not(e) | Expr::Neg(e) | Expr::Size(e) => e.visit_vars(f),
@@ -235,6 +246,61 @@ impl Expr {
                 a.visit_vars(f);
                 b.visit_vars(f);
             }
+        }
+    }
+
+    /// Calls `f` for every parameter the expression reads, in reading order.
+    pub fn visit_params<'e>(&'e self, f: &mut dyn FnMut(&'e Param)) {
+        match self {
+            Expr::Param(p) => f(p),
+            Expr::Bool(_)
+            | Expr::Num(_)
+            | Expr::Str(_)
+            | Expr::List(_)
+            | Expr::Var(_)
+            | Expr::Has(_) => {}
+            Expr::Not(e) | Expr::Neg(e) | Expr::Size(e) => e.visit_params(f),
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::In(a, b)
+            | Expr::Method(_, a, b) => {
+                a.visit_params(f);
+                b.visit_params(f);
+            }
+            Expr::Cond(c, a, b) => {
+                c.visit_params(f);
+                a.visit_params(f);
+                b.visit_params(f);
+            }
+        }
+    }
+
+    /// A copy with every parameter's value taken from `value` (`None`: unknown).
+    pub fn with_params(&self, value: &dyn Fn(&str) -> Option<Num>) -> Expr {
+        let b = |e: &Expr| Box::new(e.with_params(value));
+        match self {
+            Expr::Param(p) => Expr::Param(Param {
+                name: p.name.clone(),
+                value: value(&p.name),
+            }),
+            Expr::Bool(_)
+            | Expr::Num(_)
+            | Expr::Str(_)
+            | Expr::List(_)
+            | Expr::Var(_)
+            | Expr::Has(_) => self.clone(),
+            Expr::Not(e) => Expr::Not(b(e)),
+            Expr::Neg(e) => Expr::Neg(b(e)),
+            Expr::Size(e) => Expr::Size(b(e)),
+            Expr::And(x, y) => Expr::And(b(x), b(y)),
+            Expr::Or(x, y) => Expr::Or(b(x), b(y)),
+            Expr::Cmp(op, x, y) => Expr::Cmp(*op, b(x), b(y)),
+            Expr::Arith(op, x, y) => Expr::Arith(*op, b(x), b(y)),
+            Expr::In(x, y) => Expr::In(b(x), b(y)),
+            Expr::Method(m, x, y) => Expr::Method(*m, b(x), b(y)),
+            Expr::Cond(c, x, y) => Expr::Cond(b(c), b(x), b(y)),
         }
     }
 

@@ -43,6 +43,7 @@ pub(crate) fn eval<'a>(e: &'a Expr, f: &Facts<'a>) -> Option<Val<'a>> {
         Expr::In(a, b) => member(eval(a, f)?, eval(b, f)?).map(Val::Bool),
         Expr::Method(m, r, a) => method(*m, eval(r, f)?, eval(a, f)?).map(Val::Bool),
         Expr::Size(x) => size(eval(x, f)?).map(Val::Num),
+        Expr::Param(p) => p.value.map(Val::Num),
         Expr::Cond(c, a, b) => {
             if truth(c, f)? {
                 eval(a, f)

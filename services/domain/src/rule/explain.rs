@@ -37,6 +37,12 @@ fn outcome(clause: &Expr, held: bool, facts: &Facts<'_>) -> ClauseOutcome {
             values.insert(r.name().to_string(), shown_value(r, facts));
         }
     });
+    clause.visit_params(&mut |p| {
+        let shown = p
+            .value
+            .map_or_else(|| ABSENT.to_string(), |n| format_val(Val::Num(n)));
+        values.insert(format!("params.{}", p.name), shown);
+    });
     ClauseOutcome {
         clause: to_source(clause),
         held,

@@ -3,7 +3,7 @@
 //! known when the rule is saved (attributes are dynamic: their type is known only per
 //! subject).
 
-use super::ast::{ArithOp, CmpOp, Expr, ListLit, Method, Num, Var};
+use super::ast::{ArithOp, CmpOp, Expr, ListLit, Method, Num, Param, Var};
 use super::source::Source;
 use super::RuleError;
 use cel::common::ast::operators as op;
@@ -166,7 +166,9 @@ impl Lowerer<'_> {
             "attrs" => {
                 return Err(self.err(at, "attrs is not a value by itself; write attrs.<name>"))
             }
-            "params" => return Err(self.err(at, params_refused())),
+            "params" => {
+                return Err(self.err(at, "params is not a value by itself; write params.<name>"))
+            }
             _ => {
                 self.check_attribute_name(at, name, false)?;
                 (
@@ -251,7 +253,31 @@ impl Lowerer<'_> {
                     start,
                 })
             }
-            ("params", _) => Err(self.err(start, params_refused())),
+            ("params", true) => Err(self.err(
+                at,
+                "has() tests an attribute: write has(attrs.<name>); a parameter always \
+                 exists once defined",
+            )),
+            ("params", false) => {
+                if !crate::subject::is_identifier(&sel.field) {
+                    return Err(self.err(
+                        at + 1,
+                        format!(
+                            "unknown parameter \"{}\": parameter names are lowercase letters, \
+                             digits and _",
+                            sel.field
+                        ),
+                    ));
+                }
+                Ok(Node {
+                    expr: Expr::Param(Param {
+                        name: sel.field.as_str().into(),
+                        value: None,
+                    }),
+                    ty: Ty::Num,
+                    start,
+                })
+            }
             (_, true) => Err(self.err(at, "has() tests an attribute: write has(attrs.<name>)")),
             (_, false) => Err(self.err(
                 at,
@@ -739,8 +765,4 @@ impl Lowerer<'_> {
         }
         Ok(())
     }
-}
-
-fn params_refused() -> &'static str {
-    "params.<name> is reserved for campaign parameters and not supported yet"
 }

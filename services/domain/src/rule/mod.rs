@@ -149,6 +149,75 @@ impl Rule {
         names
     }
 
+    /// The parameters the rule reads (`params.<name>`), each once, in reading order.
+    pub fn params(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        self.expr.visit_params(&mut |p| {
+            if !names.iter().any(|n| **n == *p.name) {
+                names.push(p.name.to_string());
+            }
+        });
+        names
+    }
+
+    /// Refuses a rule that reads a parameter `known` does not know, naming it and
+    /// where it is first read.
+    pub fn check_params(&self, known: &dyn Fn(&str) -> bool) -> Result<(), RuleError> {
+        let Some(name) = self.params().into_iter().find(|n| !known(n)) else {
+            return Ok(());
+        };
+        let source = Source::new(&self.source);
+        let at = find_param(&self.source, &name).unwrap_or(0);
+        Err(source.error_at(
+            at,
+            format!(
+                "unknown parameter \"params.{name}\"; define it first \
+                 (PUT /api/v1/params/{name})"
+            ),
+        ))
+    }
+
+    /// This rule with its parameters' values on one date (see [`crate::param`]); a
+    /// parameter `values` lacks is unknown. Both the bulk plan and [`Rule::matches`]
+    /// read the bound values.
+    pub fn bind(&self, values: &crate::param::ParamValues) -> Rule {
+        let mut any = false;
+        self.expr.visit_params(&mut |_| any = true);
+        if !any {
+            return self.clone();
+        }
+        Rule {
+            source: self.source.clone(),
+            expr: Arc::new(self.expr.with_params(&|name| values.get(name))),
+            number: self.number,
+        }
+    }
+
+    /// Whether the rule's outcome can change with the date alone, with no change to the
+    /// subject: it reads `age` (from the birth date) or a parameter (whose value in force
+    /// changes on its effective dates). A rule reading `tags` depends on the date when a
+    /// tag rule does.
+    pub fn depends_on_date(&self) -> bool {
+        let mut dated = false;
+        self.expr.visit_vars(&mut |r| {
+            if matches!(r, ast::VarRef::Var(ast::Var::Age)) {
+                dated = true;
+            }
+        });
+        dated || !self.params().is_empty()
+    }
+
+    /// Whether the rule reads `tags`.
+    pub fn reads_tags(&self) -> bool {
+        let mut tags = false;
+        self.expr.visit_vars(&mut |r| {
+            if matches!(r, ast::VarRef::Var(ast::Var::Tags)) {
+                tags = true;
+            }
+        });
+        tags
+    }
+
     /// Whether the rule holds for the subject. Missing attributes make their comparison
     /// false (outside `has()`); see `docs/rules.md` for the exact three-valued logic.
     /// A number rule never matches.
@@ -179,6 +248,48 @@ impl Rule {
 /// that [`Rule::matches`] applies at the top and other engines must reproduce.
 pub fn truth<'a>(expr: &'a ast::Expr, facts: &Facts<'a>) -> Option<bool> {
     eval::truth(expr, facts)
+}
+
+/// The byte offset of the first `params.<name>` (with any spacing around the dot)
+/// outside string literals.
+fn find_param(text: &str, name: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => {
+                let rest = &text[i..];
+                let Some(after) = rest.strip_prefix("params") else {
+                    continue;
+                };
+                let boundary = text[..i]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|p| !(p.is_ascii_alphanumeric() || p == '_'));
+                let after = after.trim_start();
+                let Some(after) = after.strip_prefix('.') else {
+                    continue;
+                };
+                let after = after.trim_start();
+                if !(boundary && after.starts_with(name)) {
+                    continue;
+                }
+                let ends = after[name.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|n| !(n.is_ascii_alphanumeric() || n == '_'));
+                if ends {
+                    return Some(i);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Parses, lowers and checks the type at the top.
@@ -451,7 +562,9 @@ pub(crate) mod tests {
             ("size(tags.map(t, t)) > 1", "macro \"map\""),
             ("has(district)", "line 1, column 5: has() tests an attribute: write has(attrs.<name>)"),
             ("has(x.y)", "has() tests an attribute"),
-            ("params.limit > 1", "line 1, column 1: params.<name> is reserved"),
+            ("params > 1", "line 1, column 1: params is not a value by itself"),
+            ("params.limit > 'a'", "cannot compare a number with a string"),
+            ("has(params.limit)", "a parameter always exists"),
             ("x == null", "line 1, column 6: null is not supported"),
             ("{'a': 1} == x", "maps and objects are not supported"),
             ("tags[0] == 'a'", "line 1, column 5: indexing"),
@@ -861,5 +974,88 @@ pub(crate) mod tests {
         let r = Rule::parse(&ors).unwrap();
         let s = enterprise(serde_json::json!({"x": 1}));
         assert!(r.matches(&Facts::new(&s, &[], today())));
+    }
+    #[test]
+    fn parameters_are_read_at_their_bound_value() {
+        use crate::param::{ParamValue, ParamValues, PolicyParam};
+        let s = enterprise(serde_json::json!({"insured_months": 14, "insured_employees": 10}));
+        let r = Rule::parse("kind == 'enterprise' && insured_months >= params.min_insured_months")
+            .unwrap();
+        assert_eq!(r.params(), ["min_insured_months"]);
+        assert!(r.depends_on_date());
+        assert!(!Rule::parse("employees > 1").unwrap().depends_on_date());
+        assert!(Rule::parse("age > 1").unwrap().depends_on_date());
+        let f = Facts::new(&s, &[], today());
+        // unbound, or no value in force on the date: unknown, so the clause fails
+        assert!(!r.matches(&f));
+        assert!(!r.bind(&ParamValues::empty()).matches(&f));
+        let param = PolicyParam {
+            name: "min_insured_months".into(),
+            description: "连续参保月数下限".into(),
+            unit: "月".into(),
+            values: vec![
+                ParamValue {
+                    effective_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+                    value: 12.0,
+                    legal_ref: "沪人社规〔2023〕12号".into(),
+                },
+                ParamValue {
+                    effective_from: NaiveDate::from_ymd_opt(2026, 3, 8).unwrap(),
+                    value: 18.0,
+                    legal_ref: "沪人社规〔2026〕3号".into(),
+                },
+            ],
+        }
+        .check()
+        .unwrap();
+        let on = |d: NaiveDate| r.bind(&ParamValues::on(std::slice::from_ref(&param), d));
+        let bound = on(today());
+        assert!(bound.matches(&f));
+        let tomorrow = today().succ_opt().unwrap();
+        assert!(!on(tomorrow).matches(&Facts::new(&s, &[], tomorrow)));
+        assert!(!on(NaiveDate::from_ymd_opt(2024, 12, 31).unwrap()).matches(&f));
+        let e = bound.explain(&f);
+        assert_eq!(
+            e.clauses[1].clause,
+            "insured_months >= params.min_insured_months"
+        );
+        assert_eq!(e.clauses[1].values["params.min_insured_months"], "12");
+        assert_eq!(e.clauses[1].values["insured_months"], "14");
+        assert!(e.to_string().contains(
+            "✓ insured_months >= params.min_insured_months \
+             (insured_months = 14, params.min_insured_months = 12)"
+        ));
+        assert_eq!(
+            r.explain(&f).clauses[1].values["params.min_insured_months"],
+            "(none)"
+        );
+        let benefit = Rule::parse_number("insured_employees * params.subsidy * params.rate")
+            .unwrap()
+            .bind(
+                &ParamValues::empty()
+                    .with("subsidy", 1500.0)
+                    .with("rate", 0.6),
+            );
+        assert_eq!(benefit.eval_number(&f), Some(9000.0));
+        assert_eq!(bound.canonical(), r.canonical());
+    }
+
+    #[test]
+    fn unknown_parameters_are_named_where_they_are_read() {
+        let r = Rule::parse("kind == 'person' &&\n  age >= params . min_age && x < params.max_x")
+            .unwrap();
+        assert_eq!(r.params(), ["min_age", "max_x"]);
+        assert!(r.check_params(&|_| true).is_ok());
+        let e = r.check_params(&|n| n == "min_age").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 2, column 34: unknown parameter \"params.max_x\"; define it first \
+             (PUT /api/v1/params/max_x)"
+        );
+        let e = r.check_params(&|_| false).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 10));
+        let quoted = Rule::parse("x == 'params.a' || y > params.a").unwrap();
+        assert_eq!(quoted.check_params(&|_| false).unwrap_err().column, 24);
+        assert!(Rule::parse("y > params.A").is_err());
     }
 }

@@ -57,6 +57,9 @@ fn write_bare(out: &mut String, e: &Expr) {
         Expr::Str(s) => write_str(out, s),
         Expr::List(l) => write_list(out, l),
         Expr::Var(v) => write_var(out, v),
+        Expr::Param(p) => {
+            let _ = write!(out, "params.{}", p.name);
+        }
         Expr::Has(name) => {
             let _ = write!(out, "has(attrs.{name})");
         }

@@ -13,6 +13,8 @@ fn atom() -> impl Strategy<Value = String> {
         (0i64..40).prop_map(|n| format!("employees * 1.5 >= {n}")),
         (0i64..40).prop_map(|n| format!("employees % 7 == {n} % 7")),
         (16i64..70).prop_map(|n| format!("age > {n}")),
+        Just("employees < params.limit".to_string()),
+        (0i64..20).prop_map(|n| format!("age >= params.min_age + {n}")),
         Just("kind == 'person'".to_string()),
         Just("kind == 'enterprise'".to_string()),
         Just("sex == 'male'".to_string()),
@@ -31,6 +33,14 @@ fn atom() -> impl Strategy<Value = String> {
         Just("true".to_string()),
         Just("false".to_string()),
     ]
+}
+
+/// The parameter values every generated rule is bound to.
+fn bound(src: &str) -> Rule {
+    let values = crate::param::ParamValues::empty()
+        .with("limit", 20.0)
+        .with("min_age", 30.0);
+    Rule::parse(src).unwrap().bind(&values)
 }
 
 /// Rules built from atoms with `&&`, `||`, `!`, `?:` and parentheses.
@@ -132,8 +142,8 @@ proptest! {
 
     #[test]
     fn negation_flips_when_nothing_is_missing(src in rule(), s in subject(), tags in tags()) {
-        let r = Rule::parse(&src).unwrap();
-        let not = Rule::parse(&format!("!({src})")).unwrap();
+        let r = bound(&src);
+        let not = bound(&format!("!({src})"));
         let f = Facts::new(&s, &tags, today());
         if !reads_missing(&r, &f) {
             prop_assert_eq!(r.matches(&f), !not.matches(&f), "{}", src);
@@ -145,7 +155,7 @@ proptest! {
 
     #[test]
     fn explanation_agrees_with_matching(src in rule(), s in subject(), tags in tags()) {
-        let r = Rule::parse(&src).unwrap();
+        let r = bound(&src);
         let f = Facts::new(&s, &tags, today());
         let e = r.explain(&f);
         prop_assert!(!e.clauses.is_empty());
@@ -154,13 +164,13 @@ proptest! {
 
     #[test]
     fn canonical_text_is_the_same_rule(src in rule(), s in subject(), tags in tags()) {
-        let r = Rule::parse(&src).unwrap();
-        let again = Rule::parse(&r.canonical()).unwrap();
+        let r = bound(&src);
+        let again = bound(&r.canonical());
         prop_assert_eq!(again.canonical(), r.canonical());
         let f = Facts::new(&s, &tags, today());
         prop_assert_eq!(r.matches(&f), again.matches(&f), "{} vs {}", src, r.canonical());
         for clause in r.explain(&f).clauses {
-            let c = Rule::parse(&clause.clause).unwrap();
+            let c = bound(&clause.clause);
             prop_assert_eq!(c.matches(&f), clause.held, "{}", clause.clause);
         }
     }

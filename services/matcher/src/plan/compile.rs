@@ -25,9 +25,12 @@ fn st(e: &Expr) -> St {
         | Expr::Cmp(..)
         | Expr::In(..)
         | Expr::Method(..) => St::Bool,
-        Expr::Num(_) | Expr::Neg(_) | Expr::Arith(..) | Expr::Size(_) | Expr::Var(Var::Age) => {
-            St::Num
-        }
+        Expr::Num(_)
+        | Expr::Neg(_)
+        | Expr::Arith(..)
+        | Expr::Size(_)
+        | Expr::Var(Var::Age)
+        | Expr::Param(_) => St::Num,
         Expr::Str(_) | Expr::Var(Var::Kind) | Expr::Var(Var::Sex) => St::Str,
         Expr::List(_) | Expr::Var(Var::Tags) => St::List,
         Expr::Var(Var::Attr { .. }) => St::Dyn,
@@ -74,7 +77,8 @@ pub(super) fn bool_node(e: &Expr) -> BoolNode {
         | Expr::Var(_)
         | Expr::Neg(_)
         | Expr::Arith(..)
-        | Expr::Size(_) => unknown(),
+        | Expr::Size(_)
+        | Expr::Param(_) => unknown(),
     }
 }
 
@@ -230,6 +234,8 @@ fn method(m: Method, recv: &Expr, arg: &Expr, e: &Expr) -> BoolNode {
 pub(super) fn num_node(e: &Expr) -> Option<NumNode> {
     Some(match e {
         Expr::Num(n) => NumNode::Lit(*n),
+        // bound for the evaluation date: a constant, or unknown for everyone
+        Expr::Param(p) => p.value.map_or(NumNode::Never, NumNode::Lit),
         Expr::Var(Var::Age) => NumNode::Age,
         Expr::Var(Var::Attr { name, .. }) => NumNode::Col(name.clone()),
         Expr::Var(_) | Expr::Str(_) | Expr::Bool(_) | Expr::List(_) => NumNode::Never,

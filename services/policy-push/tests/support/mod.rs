@@ -15,13 +15,145 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub data_dir: PathBuf,
+    /// The production backends this server runs on, if any (kept alive with it).
+    pub backends: Option<std::rc::Rc<ProductionBackends>>,
+}
+
+/// The production backend set of one test: a fresh PostgreSQL database, topics under a
+/// fresh prefix on librdkafka's mock cluster (a Kafka-protocol broker on loopback inside
+/// this test process, which the binary connects to over TCP) and a fresh Redis key prefix.
+/// Servers started on the same data dir (a restart) share it; the database is dropped
+/// when the last of them is.
+pub struct ProductionBackends {
+    pub database_url: String,
+    admin_url: String,
+    database: String,
+    pub kafka: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    pub topic_prefix: String,
+    pub redis_url: String,
+    pub redis_prefix: String,
+}
+
+impl ProductionBackends {
+    pub fn new() -> Self {
+        let admin_url = std::env::var("POLICY_PUSH_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        let database = format!("pp_e2e_{}", &unique[..16]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(store::postgres::admin::create_database(
+            &admin_url, &database,
+        ))
+        .expect("create a test database (is PostgreSQL running? see README)");
+        let database_url = store::postgres::admin::url_for_database(&admin_url, &database).unwrap();
+        let kafka = rdkafka::mocking::MockCluster::new(1).expect("start the Kafka mock cluster");
+        let topic_prefix = format!("t{}.", &unique[..12]);
+        for t in bus::topics::all() {
+            kafka
+                .create_topic(&format!("{topic_prefix}{t}"), 4, 1)
+                .expect("create a topic on the mock cluster");
+        }
+        Self {
+            database_url,
+            admin_url,
+            database,
+            kafka,
+            topic_prefix,
+            redis_url: std::env::var("POLICY_PUSH_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis_prefix: format!("pp-test-{}", &unique[..12]),
+        }
+    }
+
+    /// The variables that point the binary at these backends.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("POLICY_PUSH_DATABASE_URL", self.database_url.clone()),
+            ("POLICY_PUSH_KAFKA_BROKERS", self.kafka.bootstrap_servers()),
+            ("POLICY_PUSH_KAFKA_TOPIC_PREFIX", self.topic_prefix.clone()),
+            ("POLICY_PUSH_KAFKA_CREATE_TOPICS", "false".into()),
+            ("POLICY_PUSH_REDIS_URL", self.redis_url.clone()),
+            ("POLICY_PUSH_REDIS_PREFIX", self.redis_prefix.clone()),
+        ]
+    }
+}
+
+impl Default for ProductionBackends {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ProductionBackends {
+    fn drop(&mut self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = rt.block_on(store::postgres::admin::drop_database(
+            &self.admin_url,
+            &self.database,
+        ));
+    }
+}
+
+/// `POLICY_PUSH_TEST_BACKENDS=production` runs every test server on PostgreSQL + Kafka +
+/// Redis instead of the embedded default (`.ci/run` runs the suite both ways).
+pub fn production_backends() -> bool {
+    std::env::var("POLICY_PUSH_TEST_BACKENDS").is_ok_and(|b| b == "production")
+}
+
+thread_local! {
+    /// Backends by data dir, so a restarted server finds its database and topics again.
+    static BACKENDS: std::cell::RefCell<Vec<(PathBuf, std::rc::Weak<ProductionBackends>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn backends_for(data_dir: &Path) -> std::rc::Rc<ProductionBackends> {
+    BACKENDS.with(|b| {
+        let mut b = b.borrow_mut();
+        b.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(found) = b
+            .iter()
+            .find(|(d, _)| d == data_dir)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return found;
+        }
+        let fresh = std::rc::Rc::new(ProductionBackends::new());
+        b.push((data_dir.to_path_buf(), std::rc::Rc::downgrade(&fresh)));
+        fresh
+    })
 }
 
 impl Server {
-    /// Starts `policy-push serve` on 127.0.0.1:0 and waits until `/healthz` answers.
+    /// Starts `policy-push serve` on 127.0.0.1:0 and waits until `/healthz` answers: on the
+    /// embedded default, or on [`ProductionBackends`] when [`production_backends`].
     pub fn start(data_dir: &Path, extra_env: &[(&str, String)]) -> Server {
+        let backends = production_backends().then(|| backends_for(data_dir));
+        let mut s = Self::start_command(
+            data_dir,
+            &["serve"],
+            extra_env,
+            backends.as_deref().map(|b| b.env()).unwrap_or_default(),
+        );
+        s.backends = backends;
+        s
+    }
+
+    /// Starts `policy-push <args>` with the test settings plus `backend_env` and
+    /// `extra_env`, and waits until `/healthz` answers.
+    pub fn start_command(
+        data_dir: &Path,
+        args: &[&str],
+        extra_env: &[(&str, String)],
+        backend_env: Vec<(&'static str, String)>,
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_policy-push"));
-        cmd.arg("serve")
+        cmd.args(args)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
@@ -29,12 +161,18 @@ impl Server {
             .env("POLICY_PUSH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("POLICY_PUSH_LOG", "warn")
             .env("POLICY_PUSH_HOTLINE_HOURS", "always")
+            // Tests run at any hour: no quiet hours for SMS and WeChat either.
+            .env("POLICY_PUSH_SMS_HOURS", "always")
+            .env("POLICY_PUSH_WECHAT_HOURS", "always")
             .env("POLICY_PUSH_RETRY_SCALE", "0.002")
             .env_remove("POLICY_PUSH_DATABASE_URL")
             .env_remove("POLICY_PUSH_KAFKA_BROKERS")
             .env_remove("POLICY_PUSH_REDIS_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        for (k, v) in backend_env {
+            cmd.env(k, v);
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -55,6 +193,7 @@ impl Server {
             child,
             base,
             data_dir: data_dir.to_path_buf(),
+            backends: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

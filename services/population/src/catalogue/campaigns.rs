@@ -39,6 +39,7 @@ impl CampaignSpec {
             templates: self.templates.clone(),
             audience_filter: self.audience_filter.clone(),
             schedule: None,
+            throttle_per_second: None,
         }
     }
 }

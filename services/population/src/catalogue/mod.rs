@@ -15,12 +15,16 @@
 //! - [`tags`](fn@tags): named rules (`small_micro_enterprise`, `recent_graduate`, ...).
 //! - [`policies`](fn@policies): six policy drafts with eligibility and benefit rules.
 //! - [`campaigns`](fn@campaigns): one campaign per policy, with channel plan and templates.
+//! - [`params`](fn@params): the policy parameters the rules read (`params.<name>`), with
+//!   dated values and (illustrative) legal references.
 
 mod campaigns;
+mod params;
 mod policies;
 mod tags;
 
 pub use campaigns::{campaigns, CampaignSpec, HOTLINE_CLOSING, SMS_CLOSING};
+pub use params::{param_values, params};
 pub use policies::{policies, CONTRIBUTION_BASE_MIN};
 pub use tags::{tags, TagSpec};
 

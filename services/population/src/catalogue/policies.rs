@@ -48,12 +48,14 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                 问：返还资金可以用来做什么？\n\
                 答：用于职工生活补助、缴纳社会保险费、转岗培训、技能提升培训等稳定就业岗位的支出。"
                 .into(),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-WGFH-0001"),
-            eligibility: "kind == 'enterprise' && 'sme_enterprise' in tags && insured_months >= 12 \
+            eligibility: "kind == 'enterprise' && 'sme_enterprise' in tags \
+                          && insured_months >= params.min_insured_months \
                           && insurance_arrears == false && unemployment_insurance_paid_last_year > 0 \
                           && (layoff_rate <= 5.5 || (insured_employees <= 30 && layoff_rate <= 20.0))"
                 .into(),
-            benefit: Some("unemployment_insurance_paid_last_year * 0.6".into()),
+            benefit: Some("unemployment_insurance_paid_last_year * params.sme_return_rate".into()),
         },
         PolicyDraft {
             title: "一次性吸纳就业补贴".into(),
@@ -74,6 +76,7 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                 问：怎么申领？\n\
                 答：通过“一网通办”企业专属网页在线提交申请，审核通过后拨付至企业对公账户。"
                 .into(),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-XNJY-0002"),
             eligibility: "kind == 'enterprise' && insured_employees > 0 && insurance_arrears == false \
                           && new_hires_graduates_this_year + new_hires_unemployed_youth_this_year >= 1"
@@ -103,6 +106,7 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                  问：需要提供哪些材料？\n\
                  答：困难身份由系统比对核验，一般无需提交纸质证明；国家助学贷款信息由学校核实。"
             ),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-QZCY-0003"),
             eligibility: "kind == 'person' && 'graduating_student' in tags \
                           && (poverty_household == true || disability == true || student_loan == true)"
@@ -128,6 +132,7 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                 问：已经有证书还能再培训吗？\n\
                 答：可以参加更高等级或其他工种的培训，同一等级同一工种只能享受一次补贴。"
                 .into(),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-JNPX-0004"),
             eligibility: "kind == 'person' && age >= 16 && age <= 60 \
                           && employment_status in ['registered_unemployed', 'flexible']"
@@ -155,11 +160,12 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                  问：怎么办理？\n\
                  答：通过“一网通办”或到街道（乡镇）社区事务受理服务中心申请，审核后按月拨付至本人社会保障卡银行账户。"
             ),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-LHSB-0005"),
             eligibility: "kind == 'person' && hukou == 'local' && flexible_employment == true && insured_months >= 1 \
                           && ((sex == 'female' && age >= 40 && age < 55) || (sex == 'male' && age >= 50 && age < 60))"
                 .into(),
-            benefit: Some(format!("{CONTRIBUTION_BASE_MIN} * 0.355 * 12 * 2.0 / 3.0")),
+            benefit: Some("params.contribution_base_min * 0.355 * 12 * 2.0 / 3.0".into()),
         },
         PolicyDraft {
             title: "青年就业见习计划".into(),
@@ -180,6 +186,7 @@ pub fn policies(today: NaiveDate) -> Vec<PolicyDraft> {
                 问：见习结束后能留下工作吗？\n\
                 答：见习单位可与见习人员签订劳动合同，留用的单位还可按规定申领补贴。"
                 .into(),
+            faq: Vec::new(),
             apply_url: apply_url("310000RSJ-JYJX-0006"),
             eligibility: "kind == 'person' && employment_status in ['unemployed', 'registered_unemployed'] \
                           && (age <= 24 || 'recent_graduate' in tags)"

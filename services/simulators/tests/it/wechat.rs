@@ -276,3 +276,32 @@ async fn expired_tokens_answer_42001() {
         .await;
     assert!(out[0].is_accepted(), "{out:?}");
 }
+
+#[tokio::test]
+async fn replicas_share_one_access_token_through_the_cache() {
+    let sim = Sim::start(SimulatorConfig::default()).await;
+    let cache: std::sync::Arc<dyn limits::SharedCache> =
+        std::sync::Arc::new(limits::MemoryCache::new());
+    let replica = || {
+        connectors::WechatOfficial::new(sim.config().wechat, reqwest::Client::new())
+            .with_shared_token(cache.clone())
+    };
+    let (a, b) = (replica(), replica());
+    let ta = a.access_token(None).await.unwrap();
+    assert_eq!(
+        b.access_token(None).await.unwrap(),
+        ta,
+        "one token for both"
+    );
+    // A refused token is replaced once, and the other replica picks up the new one.
+    let fresh = a.access_token(Some(&ta)).await.unwrap();
+    assert_ne!(fresh, ta);
+    assert_eq!(b.access_token(None).await.unwrap(), fresh);
+    // Both send with it.
+    for (i, p) in [&a, &b].into_iter().enumerate() {
+        let out =
+            connectors::Provider::send(p, &[msg(&format!("p-share-{i}"), OPENID, "thing1: 补贴")])
+                .await;
+        assert!(out[0].is_accepted(), "{out:?}");
+    }
+}

@@ -17,9 +17,12 @@
 pub mod admin;
 mod audit;
 mod catalogue;
+mod operations;
 mod operators;
 mod optouts;
+mod params;
 mod pushes;
+mod reports;
 mod subjects;
 
 use crate::{Result, StoreError};

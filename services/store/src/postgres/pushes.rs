@@ -105,6 +105,9 @@ impl PushStore for PgStore {
                              $10::text[], $11::text[], $12::float8[], $13::int8[])
                       WITH ORDINALITY AS u(id, subject_id, purpose, channel, recipient, content,
                                            link_code, explanation, benefit, segments, ord)
+                 -- A subject skipped at send time (capped, duplicate, opted out) stays skipped.
+                 WHERE NOT EXISTS (SELECT 1 FROM campaign_skips k WHERE k.campaign_id = $1
+                                   AND k.subject_id = u.subject_id AND k.reason <> 'unreachable')
                  ORDER BY u.ord
                  ON CONFLICT (campaign_id, subject_id, purpose) DO NOTHING",
             )
@@ -459,6 +462,9 @@ impl PushStore for PgStore {
              WHERE status = 'running' AND mode = 'once' AND planned_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM pushes p WHERE p.campaign_id = campaigns.id
                                AND p.status IN ('queued', 'sending'))
+               -- a recurring campaign waits for its next run
+               AND NOT EXISTS (SELECT 1 FROM campaign_ops o WHERE o.campaign_id = campaigns.id
+                               AND o.next_run_at IS NOT NULL)
              RETURNING id",
         )
         .bind(now)

@@ -5,9 +5,12 @@
 
 mod audit;
 mod catalogue;
+mod operations;
 mod operators;
 mod optouts;
+mod params;
 mod pushes;
+mod reports;
 mod subjects;
 
 use crate::{Result, StoreError};

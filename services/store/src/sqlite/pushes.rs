@@ -64,7 +64,10 @@ impl PushStore for SqliteStore {
             let done = sqlx::query(
                 "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code,
                    explanation, benefit, segments, next_attempt_at, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+                 -- A subject skipped at send time (capped, duplicate, opted out) stays skipped.
+                 WHERE NOT EXISTS (SELECT 1 FROM campaign_skips k WHERE k.campaign_id = ?2
+                                   AND k.subject_id = ?3 AND k.reason <> 'unreachable')
                  ON CONFLICT (campaign_id, subject_id, purpose) DO NOTHING",
             )
             .bind(&p.id)
@@ -413,6 +416,9 @@ impl PushStore for SqliteStore {
              WHERE status = 'running' AND mode = 'once' AND planned_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM pushes p WHERE p.campaign_id = campaigns.id
                                AND p.status IN ('queued', 'sending'))
+               -- a recurring campaign waits for its next run
+               AND NOT EXISTS (SELECT 1 FROM campaign_ops o WHERE o.campaign_id = campaigns.id
+                               AND o.next_run_at IS NOT NULL)
              RETURNING id",
         )
         .bind(ts(now))

@@ -1,0 +1,312 @@
+//! B3 fan-out: one campaign of N recipients end to end, and the raw bus ceiling beside it.
+
+use crate::client::{self, Api, Simulator};
+use crate::machine::{CpuMeter, CpuUse};
+use crate::stack::Stack;
+use anyhow::{bail, Context, Result};
+use bus::Bus;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .expect("template"),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportResult {
+    pub subjects: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub chunk: usize,
+    pub cpu: CpuUse,
+}
+
+/// Imports the B3 recipients and the B5 subjects (not yet eligible) through the API.
+pub async fn import(
+    stack: &Stack,
+    api: &Api,
+    recipients: u64,
+    b5_subjects: u64,
+    chunk: usize,
+) -> Result<ImportResult> {
+    let total = recipients + b5_subjects;
+    let pb = bar(total, "import");
+    let meter = CpuMeter::start(&stack.pids());
+    let started = Instant::now();
+    let mut i = 0u64;
+    while i < total {
+        let end = (i + chunk as u64).min(total);
+        let mut body = String::with_capacity(chunk * 260);
+        for k in i..end {
+            let v = if k < recipients {
+                client::b3_subject(k)
+            } else {
+                client::b5_subject(recipients, k - recipients, "employed")
+            };
+            body.push_str(&v.to_string());
+            body.push('\n');
+        }
+        let accepted = api.import(body).await?;
+        if accepted != end - i {
+            bail!("import accepted {accepted} of {} subjects", end - i);
+        }
+        pb.inc(end - i);
+        i = end;
+    }
+    pb.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(ImportResult {
+        subjects: total,
+        seconds: round3(seconds),
+        per_second: (total as f64 / seconds).round(),
+        chunk,
+        cpu: meter.stop(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct B3Result {
+    pub recipients: u64,
+    /// Launch request until the campaign counts every push created (`eligible` = N).
+    pub launch_to_planned_s: Option<f64>,
+    /// Launch request until no push is queued or sending and sent + delivered + failed = N
+    /// (the campaign counts of the API, polled every `poll_ms`).
+    pub launch_to_all_sent_s: f64,
+    /// N / `launch_to_all_sent_s`: the B3 figure.
+    pub pushes_per_second: f64,
+    /// Launch until the last message's `received_at` at the provider simulator.
+    pub launch_to_last_provider_arrival_s: Option<f64>,
+    /// Launch until every delivery receipt came back (`delivered` = N), if within the wait.
+    pub launch_to_all_delivered_s: Option<f64>,
+    pub final_counts: Value,
+    /// Messages in the simulator record of this campaign, by channel.
+    pub provider_messages: HashMap<String, u64>,
+    /// Push refs received more than once by the simulator.
+    pub provider_duplicates: u64,
+    pub poll_ms: u64,
+    pub cpu: CpuUse,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// Publishes a policy for the imported recipients, launches a one-shot campaign on WeChat
+/// then SMS and waits until every push is sent.
+pub async fn campaign(
+    stack: &mut Stack,
+    api: &Api,
+    sim: &Simulator,
+    recipients: u64,
+    timeout: Duration,
+    stall: Duration,
+) -> Result<(B3Result, i64)> {
+    let pid = api
+        .published_policy(
+            "失业补助 (load test)",
+            "employment_status == 'registered_unemployed'",
+        )
+        .await?;
+    let cid = api
+        .campaign(
+            &pid,
+            json!({"name": "loadgen B3", "channels": ["wechat", "sms"],
+                   "templates": {"wechat": "thing1: {{ policy.title }}",
+                                 "sms": "{{ policy.title }} {{ link }}"}}),
+        )
+        .await?;
+    let poll = Duration::from_millis(500);
+    let pb = bar(recipients, "B3 sent");
+    let meter = CpuMeter::start(&stack.pids());
+    let launched_wall = chrono::Utc::now();
+    let launched = Instant::now();
+    api.launch(&cid).await?;
+    let mut planned = None;
+    let mut last_progress = (0u64, Instant::now());
+    let (all_sent, counts) = loop {
+        let c = api.campaign_state(&cid).await?;
+        let n = |k: &str| c["counts"][k].as_u64().unwrap_or(0);
+        let settled = n("sent") + n("delivered") + n("failed");
+        if planned.is_none() && n("eligible") >= recipients {
+            planned = Some(launched.elapsed().as_secs_f64());
+        }
+        pb.set_position(settled);
+        pb.set_message(format!("B3 {}", c["status"].as_str().unwrap_or("?")));
+        if n("queued") == 0 && settled >= recipients {
+            break (launched.elapsed().as_secs_f64(), c);
+        }
+        if c["status"] == "completed" && n("queued") == 0 && n("eligible") < recipients {
+            bail!("campaign completed with fewer pushes than recipients: {c}");
+        }
+        if settled + n("eligible") > last_progress.0 {
+            last_progress = (settled + n("eligible"), Instant::now());
+        }
+        if last_progress.1.elapsed() > stall {
+            stack.check_alive()?;
+            bail!("no progress for {stall:?}: {c}");
+        }
+        if launched.elapsed() > timeout {
+            bail!("campaign not sent within {timeout:?}: {c}");
+        }
+        tokio::time::sleep(poll).await;
+    };
+    pb.finish();
+    let cpu = meter.stop();
+    // Receipts: wait a little for the API to record every delivery.
+    let mut delivered = None;
+    let mut counts = counts;
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < wait_until {
+        let c = api.campaign_state(&cid).await?;
+        if c["counts"]["delivered"].as_u64().unwrap_or(0) >= recipients {
+            delivered = Some(launched.elapsed().as_secs_f64());
+            counts = c;
+            break;
+        }
+        counts = c;
+        tokio::time::sleep(poll).await;
+    }
+    // What the providers received.
+    let pb = bar(recipients, "check record");
+    let mut after = 0i64;
+    let mut by_channel: HashMap<String, u64> = HashMap::new();
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(recipients as usize);
+    let mut duplicates = 0u64;
+    let mut last_arrival: Option<chrono::DateTime<chrono::Utc>> = None;
+    loop {
+        let (items, more) = sim.page(after, 5000).await?;
+        for m in &items {
+            after = after.max(m.seq);
+            *by_channel.entry(m.channel.clone()).or_default() += 1;
+            if !seen.insert(m.push_ref.clone()) {
+                duplicates += 1;
+            }
+            last_arrival = Some(last_arrival.map_or(m.received_at, |l| l.max(m.received_at)));
+        }
+        pb.inc(items.len() as u64);
+        if !more || items.is_empty() {
+            break;
+        }
+    }
+    pb.finish();
+    Ok((
+        B3Result {
+            recipients,
+            launch_to_planned_s: planned.map(round3),
+            launch_to_all_sent_s: round3(all_sent),
+            pushes_per_second: (recipients as f64 / all_sent).round(),
+            launch_to_last_provider_arrival_s: last_arrival
+                .map(|l| round3((l - launched_wall).num_microseconds().unwrap_or(0) as f64 / 1e6)),
+            launch_to_all_delivered_s: delivered.map(round3),
+            final_counts: counts["counts"].clone(),
+            provider_messages: by_channel,
+            provider_duplicates: duplicates,
+            poll_ms: poll.as_millis() as u64,
+            cpu,
+        },
+        after,
+    ))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CeilingResult {
+    pub messages: u64,
+    pub payload_bytes: usize,
+    pub key_bytes: usize,
+    pub partitions: i32,
+    pub publish_batch: usize,
+    pub consume_batch: usize,
+    /// First publish until the consumer group has read (and committed) all N.
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    /// First publish until the last publish was acknowledged.
+    pub produce_seconds: f64,
+    pub cpu: CpuUse,
+}
+
+/// Produces N PushTask-sized messages through `bus::kafka::KafkaBus` on the stack's mock
+/// cluster (one topic with the same partitions as the product's) while one consumer group
+/// reads and acknowledges them all.
+pub async fn ceiling(
+    stack: &Stack,
+    n: u64,
+    publish_batch: usize,
+    consume_batch: usize,
+) -> Result<CeilingResult> {
+    const TOPIC: &str = "loadgen.ceiling";
+    stack.backends.create_topic(TOPIC)?;
+    let bus = bus::kafka::KafkaBus::new(stack.backends.kafka_config())?;
+    // The messages of a campaign: a PushTask keyed by the subject id.
+    let campaign_id = "c_loadgen0ceil".to_string();
+    let messages: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let task = bus::topics::PushTask {
+                push_id: format!("p{i:014}"),
+                campaign_id: campaign_id.clone(),
+            };
+            (client::resident_id(i), task.encode())
+        })
+        .collect();
+    let payload_bytes = messages.first().map_or(0, |m| m.1.len());
+    let key_bytes = messages.first().map_or(0, |m| m.0.len());
+    let mut sub = bus.subscribe(TOPIC, "loadgen-ceiling").await?;
+    // Warm up: the group has joined and is assigned once a first message comes through.
+    bus.publish(TOPIC, vec![("warmup".into(), b"warmup".to_vec())])
+        .await?;
+    let warm = tokio::time::timeout(Duration::from_secs(60), sub.next_batch(1))
+        .await
+        .context("the ceiling consumer got nothing within 60 s")?
+        .context("bus closed")?;
+    sub.ack(&warm).await?;
+    let pb = bar(n, "ceiling");
+    let meter = CpuMeter::start(&stack.pids());
+    let started = Instant::now();
+    let consumer = tokio::spawn(async move {
+        let mut got = 0u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+        while got < n {
+            let batch = tokio::time::timeout_at(deadline, sub.next_batch(consume_batch))
+                .await
+                .context("ceiling consumer timed out")?
+                .context("bus closed")?;
+            got += batch.len() as u64;
+            sub.ack(&batch).await?;
+        }
+        anyhow::Ok(Instant::now())
+    });
+    let mut it = messages.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<_> = it.by_ref().take(publish_batch).collect();
+        let len = chunk.len() as u64;
+        bus.publish(TOPIC, chunk).await?;
+        pb.inc(len);
+    }
+    let produce_seconds = started.elapsed().as_secs_f64();
+    let done = consumer.await??;
+    pb.finish();
+    let seconds = (done - started).as_secs_f64();
+    Ok(CeilingResult {
+        messages: n,
+        payload_bytes,
+        key_bytes,
+        partitions: stack.backends.partitions,
+        publish_batch,
+        consume_batch,
+        seconds: round3(seconds),
+        messages_per_second: (n as f64 / seconds).round(),
+        produce_seconds: round3(produce_seconds),
+        cpu: meter.stop(),
+    })
+}

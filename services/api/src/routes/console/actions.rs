@@ -1,0 +1,325 @@
+//! The console's form handlers. Each one checks the form's CSRF token, then calls the
+//! route function the JSON API uses for the same action, and redirects back with what
+//! happened.
+
+use super::super::{campaigns, operations, operators, policies, tags};
+use super::session::{self, Session};
+use super::{back, failed, page_ctx, render};
+use crate::auth::token_hash;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use bytes::Bytes;
+use chrono::{NaiveDateTime, TimeZone};
+use minijinja::{context, Value};
+use serde_json::{json, Map};
+use std::collections::HashMap;
+
+type F = Form<HashMap<String, String>>;
+
+fn field<'a>(f: &'a HashMap<String, String>, k: &str) -> &'a str {
+    f.get(k).map(|s| s.trim()).unwrap_or("")
+}
+
+/// A non-empty field, or nothing.
+fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
+    Some(field(f, k).to_string()).filter(|s| !s.is_empty())
+}
+
+fn csrf_ok(sess: &Session, f: &HashMap<String, String>) -> bool {
+    f.get("csrf").is_some_and(|c| *c == sess.csrf)
+}
+
+const STALE: &str = "页面已过期，请刷新后重试";
+
+/// `POST /console/login`: the operator's token → a session cookie.
+pub async fn login(State(s): State<AppState>, Form(f): F) -> Response {
+    let token = field(&f, "token");
+    let op = if token.is_empty() {
+        None
+    } else {
+        match s.store.operator_by_token_hash(&token_hash(token)).await {
+            Ok(op) => op,
+            Err(e) => {
+                tracing::error!(error = %e, "console sign-in lookup failed");
+                return back("/console/login", Err("暂时无法登录，请稍后再试".into()));
+            }
+        }
+    };
+    let Some(op) = op else {
+        return back("/console/login", Err("令牌无效".into()));
+    };
+    let cookie = session::issue(&op.id, chrono::Utc::now().timestamp());
+    (
+        [(header::SET_COOKIE, session::set_cookie(&cookie))],
+        Redirect::to("/console/"),
+    )
+        .into_response()
+}
+
+/// `POST /console/logout`
+pub async fn logout() -> Response {
+    (
+        [(header::SET_COOKIE, session::clear_cookie())],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
+}
+
+/// `POST /console/tags`: create or replace a tag (`PUT /api/v1/tags/{name}`).
+pub async fn put_tag(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/tags", Err(STALE.into()));
+    }
+    let name = field(&f, "name").to_string();
+    let body = json!({"description": field(&f, "description"), "rule": field(&f, "rule")});
+    match tags::put(
+        State(s),
+        sess.op.clone(),
+        Path(name.clone()),
+        Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok(_) => back("/console/tags", Ok(format!("标签 {name} 已保存"))),
+        Err(e) => back("/console/tags", Err(failed(e))),
+    }
+}
+
+/// FAQ text: blocks separated by a blank line; a block's first line is the question,
+/// the rest its answer.
+fn parse_faq(text: &str) -> Vec<serde_json::Value> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|block| {
+            let mut lines = block.lines().map(str::trim).filter(|l| !l.is_empty());
+            let q = lines.next()?;
+            let a: Vec<&str> = lines.collect();
+            (!a.is_empty()).then(|| json!({"q": q, "a": a.join("\n")}))
+        })
+        .collect()
+}
+
+/// `POST /console/policies`: create a policy (`POST /api/v1/policies`).
+pub async fn create_policy(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/policies", Err(STALE.into()));
+    }
+    let mut body = Map::new();
+    for k in [
+        "title",
+        "doc_number",
+        "issuer",
+        "category",
+        "summary",
+        "interpretation",
+        "apply_url",
+        "eligibility",
+    ] {
+        body.insert(k.into(), json!(field(&f, k)));
+    }
+    for k in ["effective_from", "effective_to", "benefit"] {
+        if let Some(x) = opt(&f, k) {
+            body.insert(k.into(), json!(x));
+        }
+    }
+    let faq = parse_faq(f.get("faq").map(String::as_str).unwrap_or(""));
+    if !faq.is_empty() {
+        body.insert("faq".into(), json!(faq));
+    }
+    let bytes = Bytes::from(serde_json::Value::Object(body).to_string());
+    match policies::create(State(s), sess.op.clone(), bytes).await {
+        Ok((_, Json(p))) => back(
+            &format!("/console/policies/{}", p["id"].as_str().unwrap_or("")),
+            Ok("政策已创建（草稿）".into()),
+        ),
+        Err(e) => back("/console/policies", Err(failed(e))),
+    }
+}
+
+/// `POST /console/policies/{id}/publish`
+pub async fn publish_policy(
+    State(s): State<AppState>,
+    sess: Session,
+    Path(id): Path<String>,
+    Form(f): F,
+) -> Response {
+    let here = format!("/console/policies/{id}");
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    match policies::publish(State(s), sess.op.clone(), Path(id)).await {
+        Ok(_) => back(&here, Ok("政策已发布".into())),
+        Err(e) => back(&here, Err(failed(e))),
+    }
+}
+
+/// `POST /console/policies/{id}/review`: the disclosure review (公开属性认定 and 保密审查),
+/// through `POST /api/v1/policies/{id}/review`.
+pub async fn review_policy(
+    State(s): State<AppState>,
+    sess: Session,
+    Path(id): Path<String>,
+    Form(f): F,
+) -> Response {
+    let here = format!("/console/policies/{id}");
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    let body = json!({
+        "disclosure": field(&f, "disclosure"),
+        "confidentiality_checked": field(&f, "confidentiality_checked") == "1",
+        "note": field(&f, "note"),
+    });
+    match operations::review_policy(
+        State(s),
+        sess.op.clone(),
+        Path(id),
+        Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok((_, Json(r))) if r["passed"] == true => back(&here, Ok("审查通过，可以发布".into())),
+        Ok(_) => back(&here, Ok("审查已记录：未通过，不能发布".into())),
+        Err(e) => back(&here, Err(failed(e))),
+    }
+}
+
+/// A `datetime-local` value, Asia/Shanghai wall clock, as RFC 3339.
+fn shanghai_time(local: &str) -> Option<String> {
+    let t = NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    let t = domain::campaign::SCHEDULE_TZ
+        .from_local_datetime(&t)
+        .earliest()?;
+    Some(t.with_timezone(&chrono::Utc).to_rfc3339())
+}
+
+/// `POST /console/campaigns`: create a campaign (`POST /api/v1/campaigns`).
+pub async fn create_campaign(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/campaigns", Err(STALE.into()));
+    }
+    let mut channels: Vec<String> = Vec::new();
+    for k in ["channel_1", "channel_2", "channel_3"] {
+        if let Some(c) = opt(&f, k) {
+            if !channels.contains(&c) {
+                channels.push(c);
+            }
+        }
+    }
+    let templates: Map<String, serde_json::Value> = channels
+        .iter()
+        .filter_map(|c| opt(&f, &format!("template_{c}")).map(|t| (c.clone(), json!(t))))
+        .collect();
+    let at = match opt(&f, "schedule_at") {
+        None => None,
+        Some(x) => match shanghai_time(&x) {
+            Some(t) => Some(t),
+            None => return back("/console/campaigns", Err(format!("发送时间 {x} 无法识别"))),
+        },
+    };
+    let mut body = json!({
+        "policy_id": field(&f, "policy_id"), "name": field(&f, "name"),
+        "mode": opt(&f, "mode").unwrap_or_else(|| "once".into()),
+        "channels": channels, "templates": templates,
+        "audience_filter": opt(&f, "audience_filter"),
+    });
+    if at.is_some() || opt(&f, "schedule_cron").is_some() {
+        body["schedule"] = json!({"at": at, "cron": opt(&f, "schedule_cron")});
+    }
+    match campaigns::create(State(s), sess.op.clone(), Bytes::from(body.to_string())).await {
+        Ok((_, Json(c))) => back(
+            &format!("/console/campaigns/{}", c["id"].as_str().unwrap_or("")),
+            Ok("推送活动已创建（草稿）".into()),
+        ),
+        Err(e) => back("/console/campaigns", Err(failed(e))),
+    }
+}
+
+/// `POST /console/campaigns/{id}/{submit|approve|launch|pause|resume}`
+pub async fn campaign_action(
+    State(s): State<AppState>,
+    sess: Session,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): F,
+) -> Response {
+    let here = format!("/console/campaigns/{id}");
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    let (st, op, p) = (State(s), sess.op.clone(), Path(id));
+    let (result, done) = match action.as_str() {
+        "submit" => (campaigns::submit(st, op, p).await, "已提交审批"),
+        "approve" => (campaigns::approve(st, op, p).await, "已批准"),
+        "launch" => (campaigns::launch(st, op, p).await, "已启动推送"),
+        "pause" => (campaigns::pause(st, op, p).await, "已暂停"),
+        "resume" => (campaigns::resume(st, op, p).await, "已恢复推送"),
+        _ => return back(&here, Err(format!("未知操作 {action}"))),
+    };
+    match result {
+        Ok(_) => back(&here, Ok(done.into())),
+        Err(e) => back(&here, Err(failed(e))),
+    }
+}
+
+/// `POST /console/operators`: create an operator (`POST /api/v1/operators`); the new
+/// token is shown once, on this answer.
+pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/operators", Err(STALE.into()));
+    }
+    let body = json!({"name": field(&f, "name"), "role": field(&f, "role")});
+    match operators::create(
+        State(s.clone()),
+        sess.op.clone(),
+        Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok((_, Json(v))) => {
+            let ops = s.store.list_operators().await.unwrap_or_default();
+            let q = HashMap::from([(
+                "ok".to_string(),
+                format!("操作员 {} 已创建", v["name"].as_str().unwrap_or("")),
+            )]);
+            let ctx = context! {
+                operators => Value::from_serialize(&ops),
+                may_manage => true,
+                new_token => v["token"].as_str().map(str::to_string),
+                new_name => v["name"].as_str().map(str::to_string),
+            };
+            render("operators.html", page_ctx(&sess, &q, "operators", ctx))
+        }
+        Err(e) => back("/console/operators", Err(failed(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faq_blocks() {
+        let faq = parse_faq("谁可以申请？\r\n本市登记失业人员。\r\n\r\n补贴多少？\n每人 1000 元。\n另有说明。\n\n只有问题");
+        assert_eq!(
+            faq,
+            vec![
+                json!({"q": "谁可以申请？", "a": "本市登记失业人员。"}),
+                json!({"q": "补贴多少？", "a": "每人 1000 元。\n另有说明。"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn schedule_times_are_shanghai_wall_clock() {
+        assert_eq!(
+            shanghai_time("2026-12-01T09:30").as_deref(),
+            Some("2026-12-01T01:30:00+00:00")
+        );
+        assert_eq!(shanghai_time("tomorrow"), None);
+    }
+}

@@ -1,0 +1,644 @@
+//! Campaign operations over HTTP, in process: the API router with the pipeline roles and
+//! the provider simulators on one local port, on the embedded SQLite store.
+//!
+//! - disclosure review gates publication (reviewer role, not the author);
+//! - a large audience needs a second approval by yet another reviewer; roles are checked;
+//! - a subject who unsubscribes from SMS on the recipient page is skipped on SMS by the
+//!   next campaign;
+//! - SMS replies (Alibaba SmsUp, Tencent reply) opt the number out of SMS.
+
+use api::auth::token_hash;
+use api::{ApiConfig, AppState};
+use domain::operator::Role;
+use domain::window::SendWindow;
+use domain::Channel;
+use pipeline::{Pipeline, PipelineConfig, RoleName};
+use serde_json::{json, Value};
+use simulators::replies::{send_reply, ReplyProvider};
+use std::sync::Arc;
+use std::time::Duration;
+use store::{OperatorRecord, Store};
+use tokio_util::sync::CancellationToken;
+
+struct App {
+    base: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+const ADMIN: &str = "t-admin";
+const EDITOR: &str = "t-editor";
+const REVIEWER: &str = "t-reviewer";
+const REVIEWER2: &str = "t-reviewer-2";
+const VIEWER: &str = "t-viewer";
+
+async fn start(config: ApiConfig) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = store::open(&url).await.unwrap();
+    for (token, role) in [
+        (ADMIN, Role::Admin),
+        (EDITOR, Role::Editor),
+        (REVIEWER, Role::Reviewer),
+        (REVIEWER2, Role::Reviewer),
+        (VIEWER, Role::Viewer),
+    ] {
+        let op = OperatorRecord {
+            id: format!("op-{token}"),
+            name: token.into(),
+            role,
+            created_at: chrono::Utc::now(),
+        };
+        store
+            .insert_operator(&op, &token_hash(token))
+            .await
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let sandbox = simulators::SandboxLog::open_in_memory().await.unwrap();
+    let sim = simulators::SimulatorState::new(
+        simulators::SimulatorConfig::default(),
+        sandbox.clone(),
+        Arc::new(simulators::NoAttribution),
+    );
+    let providers =
+        connectors::build_providers(&connectors::config::ProvidersConfig::simulator(&base));
+    let pipeline = Pipeline::new(
+        store.clone(),
+        Arc::new(bus::memory::MemoryBus::new()),
+        Arc::new(limits::MemoryRateLimiter::new()),
+        providers,
+        PipelineConfig {
+            public_url: base.clone(),
+            poll_interval: Duration::from_millis(50),
+            // The test runs at any hour: no quiet hours here (the compliance simulation
+            // covers them).
+            sms_window: SendWindow::always(),
+            wechat_window: SendWindow::always(),
+            hotline_window: SendWindow::always(),
+            ..Default::default()
+        },
+    );
+    let state = AppState::new(pipeline.clone(), config, Some(Arc::new(sandbox)))
+        .await
+        .unwrap();
+    let app = api::router(state).merge(simulators::router(sim));
+    let shutdown = CancellationToken::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { s.cancelled().await })
+            .await
+            .unwrap();
+    });
+    let mut roles = vec![RoleName::Planner, RoleName::Relay];
+    roles.extend(Channel::ALL.map(RoleName::Connector));
+    let tasks = pipeline.spawn(&roles, shutdown.clone()).await.unwrap();
+    std::mem::forget(tasks); // they stop with `shutdown`
+    App {
+        base,
+        store,
+        http: reqwest::Client::new(),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn call(
+        &self,
+        method: &str,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            "PUT" => self.http.put(url),
+            _ => self.http.post(url),
+        }
+        .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", token, path, Some(body)).await
+    }
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.call("GET", token, path, None).await
+    }
+
+    async fn subject(&self, n: u32, openid: bool) -> String {
+        let first17 = format!("31011519900101{n:03}");
+        let id = format!(
+            "{first17}{}",
+            domain::ids::resident_id_check_char(&first17).unwrap()
+        );
+        let mut doc = json!({"id": id, "kind": "person", "name": format!("居民{n}"),
+            "mobile": format!("139{n:08}"), "attributes": {"district": "浦东新区"}});
+        if openid {
+            doc["wechat_openid"] = json!(format!("oApi{n:024}"));
+        }
+        let (st, v) = self
+            .call("PUT", EDITOR, &format!("/api/v1/subjects/{id}"), Some(doc))
+            .await;
+        assert!(st == 200 || st == 201, "{st} {v}");
+        id
+    }
+
+    async fn policy(&self, title: &str, category: &str) -> String {
+        let (st, v) = self
+            .post(
+                EDITOR,
+                "/api/v1/policies",
+                json!({"title": title, "category": category, "eligibility": "district == '浦东新区'",
+                       "apply_url": "https://ywtb.example.gov.cn/apply"}),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    async fn pass_review(&self, pid: &str) {
+        let (st, v) = self
+            .post(
+                REVIEWER,
+                &format!("/api/v1/policies/{pid}/review"),
+                json!({"disclosure": "public", "confidentiality_checked": true}),
+            )
+            .await;
+        assert_eq!((st, v["passed"].as_bool()), (201, Some(true)), "{v}");
+        let (st, v) = self
+            .post(
+                REVIEWER,
+                &format!("/api/v1/policies/{pid}/publish"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+
+    async fn campaign(&self, pid: &str, channels: &[&str]) -> String {
+        let mut templates = serde_json::Map::new();
+        for c in channels {
+            let t = match *c {
+                "wechat" => "thing1: {{ policy.title }}",
+                "hotline" => "{{ policy.title }}，退订请按0。",
+                _ => "{{ policy.title }} {{ link }} 拒收请回复R",
+            };
+            templates.insert(c.to_string(), json!(t));
+        }
+        let (st, v) = self
+            .post(
+                EDITOR,
+                "/api/v1/campaigns",
+                json!({"policy_id": pid, "name": "c", "mode": "once", "channels": channels,
+                       "templates": templates}),
+            )
+            .await;
+        assert_eq!(st, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls the campaign until `done` holds (a generous deadline; nothing is timed).
+    async fn wait_for(&self, cid: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, v) = self.get(ADMIN, &format!("/api/v1/campaigns/{cid}")).await;
+            if done(&v) {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "campaign never got there: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disclosure_review_gates_publication() {
+    let app = start(ApiConfig {
+        require_disclosure_review: true,
+        ..Default::default()
+    })
+    .await;
+    let pid = app.policy("稳岗返还", "就业补贴").await;
+    let publish = format!("/api/v1/policies/{pid}/publish");
+    let review = format!("/api/v1/policies/{pid}/review");
+    let (st, v) = app.post(REVIEWER, &publish, json!({})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("review_required")),
+        "{v}"
+    );
+    // The author cannot review their own policy; an editor has no reviewer role at all.
+    let ok = json!({"disclosure": "public", "confidentiality_checked": true});
+    let (st, _) = app.post(EDITOR, &review, ok.clone()).await;
+    assert_eq!(st, 403);
+    let (st, _) = app.post(VIEWER, &review, ok.clone()).await;
+    assert_eq!(st, 403);
+    // Not public: recorded, not passed, publication refused.
+    let (st, v) = app
+        .post(
+            REVIEWER,
+            &review,
+            json!({"disclosure": "not_public", "confidentiality_checked": true, "note": "内部"}),
+        )
+        .await;
+    assert_eq!((st, v["passed"].as_bool()), (201, Some(false)), "{v}");
+    let (_, p) = app.get(VIEWER, &format!("/api/v1/policies/{pid}")).await;
+    assert_eq!(p["status"], "review");
+    let (st, v) = app.post(REVIEWER, &publish, json!({})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("review_not_passed")),
+        "{v}"
+    );
+    // Without the confidentiality check it does not pass either.
+    let (_, v) = app
+        .post(
+            REVIEWER,
+            &review,
+            json!({"disclosure": "public", "confidentiality_checked": false}),
+        )
+        .await;
+    assert_eq!(v["passed"], false);
+    let (st, _) = app.post(REVIEWER, &publish, json!({})).await;
+    assert_eq!(st, 409);
+    // A passed review: published.
+    let (_, v) = app.post(REVIEWER2, &review, ok).await;
+    assert_eq!(v["passed"], true);
+    let (st, v) = app.post(REVIEWER, &publish, json!({})).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("published")), "{v}");
+    let (st, v) = app.get(VIEWER, &review).await;
+    assert_eq!(
+        (st, v["reviewed_by"].as_str()),
+        (200, Some("op-t-reviewer-2"))
+    );
+    // Every review is in the audit log with before and after.
+    let (_, audit) = app.get(ADMIN, "/api/v1/audit").await;
+    let reviews: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "policy.review")
+        .collect();
+    assert_eq!(reviews.len(), 3);
+    assert!(reviews[0]["detail"]["before"].is_null());
+    assert_eq!(reviews[1]["detail"]["before"]["disclosure"], "not_public");
+    assert_eq!(reviews[2]["detail"]["after"]["passed"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_audiences_need_a_second_reviewer() {
+    let app = start(ApiConfig {
+        require_approval: true,
+        second_approval_above: Some(2),
+        ..Default::default()
+    })
+    .await;
+    for n in 0..3 {
+        app.subject(n, false).await;
+    }
+    let pid = app.policy("求职创业补贴", "就业补贴").await;
+    app.pass_review(&pid).await;
+    let cid = app.campaign(&pid, &["sms"]).await;
+    let path = |a: &str| format!("/api/v1/campaigns/{cid}/{a}");
+    // A viewer cannot submit, approve or launch.
+    for a in ["submit", "approve", "launch"] {
+        let (st, _) = app.post(VIEWER, &path(a), json!({})).await;
+        assert_eq!(st, 403, "viewer {a}");
+    }
+    let (st, _) = app.post(EDITOR, &path("submit"), json!({})).await;
+    assert_eq!(st, 200);
+    // The editor who created it cannot approve it.
+    let (st, _) = app.post(EDITOR, &path("approve"), json!({})).await;
+    assert_eq!(st, 403);
+    // Three subjects > 2: the first approval is not enough.
+    let (st, v) = app.post(REVIEWER, &path("approve"), json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["approvals_needed"].as_i64()),
+        (Some("submitted"), Some(2)),
+        "{v}"
+    );
+    let (st, v) = app.post(EDITOR, &path("launch"), json!({})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("not_approved"))
+    );
+    // The same reviewer cannot give the second approval.
+    let (st, _) = app.post(REVIEWER, &path("approve"), json!({})).await;
+    assert_eq!(st, 403);
+    let (st, v) = app.post(REVIEWER2, &path("approve"), json!({})).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("approved")), "{v}");
+    assert_eq!(v["second_approved_by"], "op-t-reviewer-2");
+    let (st, v) = app.post(EDITOR, &path("launch"), json!({})).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("running")), "{v}");
+    let (_, audit) = app.get(ADMIN, "/api/v1/audit").await;
+    let approvals: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "campaign.approve" && e["target"] == cid.as_str())
+        .collect();
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[0]["detail"]["after"], "submitted");
+    assert_eq!(approvals[1]["detail"]["after"], "approved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribed_on_the_page_is_skipped_on_sms_by_the_next_campaign() {
+    let app = start(ApiConfig::default()).await;
+    let me = app.subject(1, false).await;
+    let other = app.subject(2, false).await;
+    let pid = app.policy("就业见习补贴", "就业补贴").await;
+    app.pass_review(&pid).await;
+    let first = app.campaign(&pid, &["sms"]).await;
+    let (st, _) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{first}/launch"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    app.wait_for(&first, |v| v["counts"]["sent"].as_i64() == Some(2))
+        .await;
+    let (_, pushes) = app
+        .get(ADMIN, &format!("/api/v1/campaigns/{first}/pushes"))
+        .await;
+    let mine = pushes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["subject_id"] == me.as_str())
+        .unwrap();
+    let content = mine["content"].as_str().unwrap();
+    let code = content
+        .split("/l/")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // The page's control: a form post.
+    let resp = app
+        .http
+        .post(format!("{}/l/{code}/unsubscribe", app.base))
+        .form(&[("channel", "sms")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("已退订"));
+    // Unknown links and bad requests.
+    let (st, _) = app
+        .post("", "/l/nope/unsubscribe", json!({"channel": "sms"}))
+        .await;
+    assert_eq!(st, 404);
+    let (st, v) = app
+        .post("", &format!("/l/{code}/unsubscribe"), json!({}))
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_unsubscribe"))
+    );
+    let opt = app
+        .store
+        .opt_outs_of(std::slice::from_ref(&me))
+        .await
+        .unwrap();
+    assert_eq!(opt.len(), 1);
+    assert_eq!(
+        (opt[0].channel, opt[0].source.as_str()),
+        (Some(Channel::Sms), "recipient_page")
+    );
+
+    // The next campaign (another policy) skips that subject on SMS, not the other.
+    let pid2 = app.policy("职业技能培训补贴", "技能培训").await;
+    app.pass_review(&pid2).await;
+    let next = app.campaign(&pid2, &["sms"]).await;
+    app.post(
+        EDITOR,
+        &format!("/api/v1/campaigns/{next}/launch"),
+        json!({}),
+    )
+    .await;
+    let v = app
+        .wait_for(&next, |v| {
+            v["counts"]["sent"].as_i64() == Some(1) && v["counts"]["opted_out"].as_i64() == Some(1)
+        })
+        .await;
+    assert_eq!(v["counts"]["eligible"], 2, "{v}");
+    assert_eq!(
+        (
+            v["counts"]["capped"].as_i64(),
+            v["counts"]["duplicate"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    let (_, pushes) = app
+        .get(ADMIN, &format!("/api/v1/campaigns/{next}/pushes"))
+        .await;
+    let subjects: Vec<&str> = pushes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["subject_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, vec![other.as_str()]);
+
+    // Unsubscribing from the category (JSON): a campaign with the same category skips
+    // the other subject whatever the channel.
+    let (_, pushes) = app
+        .get(ADMIN, &format!("/api/v1/campaigns/{next}/pushes"))
+        .await;
+    let content = pushes["items"][0]["content"].as_str().unwrap();
+    let code = content
+        .split("/l/")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let (st, v) = app
+        .post(
+            "",
+            &format!("/l/{code}/unsubscribe"),
+            json!({"category": true}),
+        )
+        .await;
+    assert_eq!((st, v["recorded"].as_i64()), (200, Some(1)), "{v}");
+    let pid3 = app.policy("培训券", "技能培训").await;
+    app.pass_review(&pid3).await;
+    let third = app.campaign(&pid3, &["sms", "hotline"]).await;
+    app.post(
+        EDITOR,
+        &format!("/api/v1/campaigns/{third}/launch"),
+        json!({}),
+    )
+    .await;
+    let v = app
+        .wait_for(&third, |v| {
+            v["planned_at"].is_string() && v["counts"]["queued"].as_i64() == Some(0)
+        })
+        .await;
+    // Subject 1: SMS refused, the hotline still reaches them; subject 2: category refused.
+    assert_eq!(v["counts"]["opted_out"], 1, "{v}");
+    assert_eq!(v["by_channel"]["hotline"], 1, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_and_timed_campaigns_are_scheduled() {
+    let app = start(ApiConfig::default()).await;
+    app.subject(21, false).await;
+    let pid = app.policy("招聘会", "就业服务").await;
+    app.pass_review(&pid).await;
+    let create = |schedule: Value| {
+        json!({"policy_id": pid, "name": "c", "mode": "once", "channels": ["sms"],
+               "templates": {"sms": "{{ policy.title }} {{ link }}"}, "schedule": schedule,
+               "throttle_per_second": 5})
+    };
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/campaigns",
+            create(json!({"cron": "every morning"})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_schedule")),
+        "{v}"
+    );
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/campaigns",
+            create(json!({"cron": "0 9 * * mon-fri"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["throttle_per_second"], 5.0);
+    let cid = v["id"].as_str().unwrap();
+    let (st, v) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{cid}/launch"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("scheduled")), "{v}");
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(v["next_run_at"].clone()).unwrap();
+    let local = next.with_timezone(&chrono_tz::Asia::Shanghai);
+    assert_eq!(
+        local.format("%H:%M").to_string(),
+        "09:00",
+        "Asia/Shanghai time"
+    );
+    assert!(next > chrono::Utc::now());
+    // A start time in the past runs now; one in the future waits.
+    let later = chrono::Utc::now() + chrono::Duration::days(1);
+    let (_, v) = app
+        .post(EDITOR, "/api/v1/campaigns", create(json!({"at": later})))
+        .await;
+    let cid = v["id"].as_str().unwrap();
+    let (_, v) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{cid}/launch"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(v["status"], "scheduled", "{v}");
+    let (_, audit) = app.get(ADMIN, "/api/v1/audit").await;
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "campaign.launch"
+            && e["target"] == cid
+            && e["detail"]["after"] == "scheduled"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_replies_opt_the_number_out_of_sms() {
+    let app = start(ApiConfig::default()).await;
+    let a = app.subject(11, false).await;
+    let b = app.subject(12, false).await;
+    let c = app.subject(13, false).await;
+    send_reply(
+        ReplyProvider::Aliyun,
+        &format!("{}/callbacks/aliyun/sms-up", app.base),
+        "13900000011",
+        "TD",
+    )
+    .await
+    .unwrap();
+    send_reply(
+        ReplyProvider::Tencent,
+        &format!("{}/callbacks/tencent/sms-reply", app.base),
+        "13900000012",
+        "退订",
+    )
+    .await
+    .unwrap();
+    // Not an unsubscribe: answered, nothing recorded.
+    send_reply(
+        ReplyProvider::Aliyun,
+        &format!("{}/callbacks/aliyun/sms-up", app.base),
+        "13900000013",
+        "谢谢",
+    )
+    .await
+    .unwrap();
+    let opts = app
+        .store
+        .opt_outs_of(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .unwrap();
+    let mut got: Vec<(String, Option<Channel>, String)> = opts
+        .into_iter()
+        .map(|o| (o.subject_id, o.channel, o.source))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (a, Some(Channel::Sms), "sms_reply".to_string()),
+            (b, Some(Channel::Sms), "sms_reply".to_string()),
+        ]
+    );
+    // A malformed callback is refused in the provider's shape.
+    let resp = app
+        .http
+        .post(format!("{}/callbacks/aliyun/sms-up", app.base))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+}

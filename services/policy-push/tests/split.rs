@@ -1,0 +1,276 @@
+//! The production deployment in miniature: every role in its own OS process on loopback
+//! (api, planner, relay, one process per connector) plus a `policy-push simulate` process
+//! playing the providers, connected only by PostgreSQL, Kafka (librdkafka's mock cluster,
+//! a Kafka-protocol broker inside this test process) and Redis. A campaign is delivered
+//! end to end; then the dispatcher (relay) and connectors are killed with SIGKILL
+//! mid-campaign and restarted: every eligible subject ends with exactly one message at
+//! the provider.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Fields drop in order: the processes end before their database is dropped.
+struct Deployment {
+    root: PathBuf,
+    env: Vec<(&'static str, String)>,
+    api: Server,
+    api2: Server,
+    sim: Server,
+    roles: HashMap<&'static str, Server>,
+    /// Kept alive (and dropped last) for the processes above.
+    _backends: ProductionBackends,
+}
+
+impl Deployment {
+    /// Starts the api, the simulators, then every other role.
+    fn start(root: &Path, sim_config: Option<Value>, rate_per_second: u32) -> Deployment {
+        let backends = ProductionBackends::new();
+        let api = Server::start_command(&root.join("api"), &["run", "api"], &[], backends.env());
+        let mut sim_args = vec![
+            "simulate".to_string(),
+            "--callbacks-url".to_string(),
+            api.base.clone(),
+        ];
+        if let Some(cfg) = sim_config {
+            let path = root.join("sim.json");
+            std::fs::write(&path, cfg.to_string()).unwrap();
+            sim_args.push("--config".into());
+            sim_args.push(path.display().to_string());
+        }
+        let sim_args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
+        let sim = Server::start_command(&root.join("sim"), &sim_args, &[], vec![]);
+        // A second API replica: subjects imported through the first reach its index
+        // through `subject.changed`.
+        let api2 = Server::start_command(&root.join("api2"), &["run", "api"], &[], backends.env());
+        let mut env = backends.env();
+        env.push(("POLICY_PUSH_SIMULATOR_URL", sim.base.clone()));
+        env.push(("POLICY_PUSH_PUBLIC_URL", api.base.clone()));
+        env.push(("POLICY_PUSH_SENDING_LEASE_SECS", "5".into()));
+        env.push(("POLICY_PUSH_RATE_PER_SECOND", rate_per_second.to_string()));
+        let mut d = Deployment {
+            _backends: backends,
+            root: root.to_path_buf(),
+            env,
+            api,
+            api2,
+            sim,
+            roles: HashMap::new(),
+        };
+        for role in [
+            "planner",
+            "relay",
+            "connector-sms",
+            "connector-wechat",
+            "connector-hotline",
+        ] {
+            d.start_role(role);
+        }
+        d
+    }
+
+    fn start_role(&mut self, role: &'static str) {
+        let s = Server::start_command(&self.root.join(role), &["run", role], &[], self.env.clone());
+        // A role process serves its metrics and readiness.
+        let (st, body) = get_text(&format!("{}/readyz", s.base));
+        assert_eq!(st, 200, "{role} not ready: {body}");
+        self.roles.insert(role, s);
+    }
+
+    fn kill(&mut self, role: &str) {
+        let mut s = self.roles.remove(role).expect("role running");
+        s.kill();
+    }
+
+    /// Everything the simulators received: push id (the provider-side reference) → count.
+    fn received(&self) -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        let mut after = 0i64;
+        loop {
+            let v: Value = reqwest::blocking::get(format!(
+                "{}/sandbox/messages?after={after}&limit=5000",
+                self.sim.base
+            ))
+            .unwrap()
+            .json()
+            .unwrap();
+            for m in v["items"].as_array().unwrap() {
+                *out.entry(m["push_ref"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+            match v["next"].as_i64() {
+                Some(n) => after = n,
+                None => return out,
+            }
+        }
+    }
+}
+
+fn get_text(url: &str) -> (u16, String) {
+    let r = reqwest::blocking::get(url).unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// Imports `n` registered-unemployed residents (even ones on WeChat, all with a mobile),
+/// publishes a policy for them and launches a campaign on WeChat then SMS.
+fn launch_campaign(api: &Api, n: u32) -> String {
+    let mut lines = String::new();
+    for i in 0..n {
+        let p = person(
+            &resident_id(if i < 1000 { "19900101" } else { "19910101" }, i % 1000),
+            "居民",
+            Some(mobile(i)),
+            (i % 2 == 0).then(|| openid(i)),
+            json!({"employment_status": "registered_unemployed"}),
+        );
+        lines.push_str(&p.to_string());
+        lines.push('\n');
+    }
+    let (st, r) = api.import("application/x-ndjson", lines);
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["accepted"], n, "{r}");
+    let (st, p) = api.post(
+        "/api/v1/policies",
+        json!({"title": "失业补助", "eligibility": "employment_status == 'registered_unemployed'"}),
+    );
+    assert_eq!(st, 201, "{p}");
+    let pid = p["id"].as_str().unwrap().to_string();
+    let (st, v) = api.post(&format!("/api/v1/policies/{pid}/publish"), json!({}));
+    assert_eq!(st, 200, "{v}");
+    let (st, c) = api.post(
+        "/api/v1/campaigns",
+        json!({"policy_id": pid, "name": "split", "channels": ["wechat", "sms"],
+               "templates": {"wechat": "thing1: {{ policy.title }}", "sms": "{{ policy.title }} {{ link }}"}}),
+    );
+    assert_eq!(st, 201, "{c}");
+    let cid = c["id"].as_str().unwrap().to_string();
+    let (st, v) = api.post(&format!("/api/v1/campaigns/{cid}/launch"), json!({}));
+    assert_eq!(st, 200, "{v}");
+    cid
+}
+
+/// Every subject of the campaign got exactly one message at the provider, and nothing
+/// else arrived.
+fn assert_exactly_once(d: &Deployment, api: &Api, cid: &str, n: u32) {
+    let done = api.wait_completed(cid, Duration::from_secs(180));
+    assert_eq!(done["counts"]["eligible"], n, "{done}");
+    assert_eq!(done["counts"]["failed"], 0, "{done}");
+    let pushes = api.pushes(cid);
+    assert_eq!(pushes.len() as u32, n);
+    let received = d.received();
+    let twice: Vec<_> = received.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "sent twice: {twice:?}");
+    let missing: Vec<&str> = pushes
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .filter(|id| !received.contains_key(*id))
+        .collect();
+    assert!(missing.is_empty(), "never sent: {missing:?}");
+    assert_eq!(received.len() as u32, n, "messages for unknown pushes");
+    let mut subjects: Vec<&str> = pushes
+        .iter()
+        .map(|p| p["subject_id"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    assert_eq!(subjects.len() as u32, n, "one push per subject");
+}
+
+#[test]
+fn roles_in_separate_processes_deliver_a_campaign_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deployment::start(dir.path(), None, 0);
+    let api = d.api.api();
+    const N: u32 = 300;
+    let cid = launch_campaign(&api, N);
+    assert_exactly_once(&d, &api, &cid, N);
+    // The other API replica sees the subjects imported through the first.
+    let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
+    let pid = c["policy_id"].as_str().unwrap().to_string();
+    let api2 = d.api2.api();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (st, a) = api2.get(&format!("/api/v1/policies/{pid}/audience"));
+        assert_eq!(st, 200, "{a}");
+        if a["count"] == N {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let bus = |base: &str| {
+                get_text(&format!("{base}/metrics"))
+                    .1
+                    .lines()
+                    .filter(|l| l.contains("bus_messages"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            panic!(
+                "replica index not current: {a}\nfirst: {}\nsecond: {}",
+                bus(&d.api.base),
+                bus(&d.api2.base)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Receipts came back from the simulator process to the api process.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
+        if c["counts"]["delivered"] == N {
+            break;
+        }
+        assert!(Instant::now() < deadline, "receipts missing: {c}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each role process exports its own metrics.
+    let (st, text) = get_text(&format!("{}/metrics", d.roles["connector-sms"].base));
+    assert_eq!(st, 200);
+    assert!(
+        text.contains(r#"policy_push_pushes_total{channel="sms",status="sent"} 150"#),
+        "{text}"
+    );
+    let (_, text) = get_text(&format!("{}/metrics", d.api.base));
+    assert!(text.contains("policy_push_http_requests_total"), "{text}");
+    let (_, text) = get_text(&format!("{}/metrics", d.roles["relay"].base));
+    assert!(text.contains("policy_push_outbox_depth"), "{text}");
+}
+
+#[test]
+fn killed_relay_and_connectors_restart_without_loss_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Deployment::start(
+        dir.path(),
+        Some(json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50})),
+        300,
+    );
+    let api = d.api.api();
+    const N: u32 = 2_000;
+    let cid = launch_campaign(&api, N);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
+        let settled =
+            c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
+        if settled >= 300 {
+            assert!(
+                settled < u64::from(N),
+                "the campaign finished before the kill; slow it down"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing was sent: {c}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for role in ["relay", "connector-sms", "connector-wechat"] {
+        d.kill(role);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for role in ["relay", "connector-sms", "connector-wechat"] {
+        d.start_role(role);
+    }
+    assert_exactly_once(&d, &api, &cid, N);
+}
