@@ -78,23 +78,30 @@ pub async fn import(
 #[derive(Debug, Clone, Serialize)]
 pub struct B3Result {
     pub recipients: u64,
-    /// Launch request until the campaign counts every push created (`eligible` = N).
-    pub launch_to_planned_s: Option<f64>,
-    /// Launch request until no push is queued or sending and sent + delivered + failed = N
-    /// (the campaign counts of the API, polled every `poll_ms`).
-    pub launch_to_all_sent_s: f64,
-    /// N / `launch_to_all_sent_s`: the B3 figure.
+    /// Launch request until every one of the N pushes is in the provider simulator's record
+    /// (read incrementally every 250 ms; the time is the last message's `received_at`).
+    pub launch_to_all_at_provider_s: f64,
+    /// N / `launch_to_all_at_provider_s`: the B3 figure.
     pub pushes_per_second: f64,
-    /// Launch until the last message's `received_at` at the provider simulator.
-    pub launch_to_last_provider_arrival_s: Option<f64>,
-    /// Launch until every delivery receipt came back (`delivered` = N), if within the wait.
+    /// Sending rate between 10% and 90% of the pushes at the provider (the steady state,
+    /// without the planning at the start and the tail).
+    pub pushes_per_second_10_to_90: Option<f64>,
+    /// (seconds since launch, messages at the provider), sampled.
+    pub progress: Vec<(f64, u64)>,
+    /// Launch until the campaign counts (`GET /api/v1/campaigns/{id}`, polled every
+    /// `counts_poll_s`) show no push queued or sending and sent + delivered + failed = N.
+    pub launch_to_counts_settled_s: Option<f64>,
+    /// Launch until the campaign counts every push created (`eligible` = N), to within
+    /// `counts_poll_s`.
+    pub launch_to_planned_s: Option<f64>,
+    /// Launch until every delivery receipt was recorded (`delivered` = N), if within the wait.
     pub launch_to_all_delivered_s: Option<f64>,
     pub final_counts: Value,
     /// Messages in the simulator record of this campaign, by channel.
     pub provider_messages: HashMap<String, u64>,
     /// Push refs received more than once by the simulator.
     pub provider_duplicates: u64,
-    pub poll_ms: u64,
+    pub counts_poll_s: f64,
     pub cpu: CpuUse,
 }
 
@@ -103,7 +110,9 @@ fn round3(x: f64) -> f64 {
 }
 
 /// Publishes a policy for the imported recipients, launches a one-shot campaign on WeChat
-/// then SMS and waits until every push is sent.
+/// then SMS and waits until every push is at the provider and the campaign counts agree.
+/// Progress is read from the simulator's record: the campaign status endpoint computes
+/// per-district report cells over every push, too heavy to poll often.
 pub async fn campaign(
     stack: &mut Stack,
     api: &Api,
@@ -111,6 +120,7 @@ pub async fn campaign(
     recipients: u64,
     timeout: Duration,
     stall: Duration,
+    counts_poll: Duration,
 ) -> Result<(B3Result, i64)> {
     let pid = api
         .published_policy(
@@ -126,94 +136,130 @@ pub async fn campaign(
                                  "sms": "{{ policy.title }} {{ link }}"}}),
         )
         .await?;
-    let poll = Duration::from_millis(500);
-    let pb = bar(recipients, "B3 sent");
+    let pb = bar(recipients, "B3 at provider");
     let meter = CpuMeter::start(&stack.pids());
     let launched_wall = chrono::Utc::now();
     let launched = Instant::now();
     api.launch(&cid).await?;
     let mut planned = None;
-    let mut last_progress = (0u64, Instant::now());
-    let (all_sent, counts) = loop {
-        let c = api.campaign_state(&cid).await?;
-        let n = |k: &str| c["counts"][k].as_u64().unwrap_or(0);
-        let settled = n("sent") + n("delivered") + n("failed");
-        if planned.is_none() && n("eligible") >= recipients {
-            planned = Some(launched.elapsed().as_secs_f64());
-        }
-        pb.set_position(settled);
-        pb.set_message(format!("B3 {}", c["status"].as_str().unwrap_or("?")));
-        if n("queued") == 0 && settled >= recipients {
-            break (launched.elapsed().as_secs_f64(), c);
-        }
-        if c["status"] == "completed" && n("queued") == 0 && n("eligible") < recipients {
-            bail!("campaign completed with fewer pushes than recipients: {c}");
-        }
-        if settled + n("eligible") > last_progress.0 {
-            last_progress = (settled + n("eligible"), Instant::now());
-        }
-        if last_progress.1.elapsed() > stall {
-            stack.check_alive()?;
-            bail!("no progress for {stall:?}: {c}");
-        }
-        if launched.elapsed() > timeout {
-            bail!("campaign not sent within {timeout:?}: {c}");
-        }
-        tokio::time::sleep(poll).await;
-    };
-    pb.finish();
-    let cpu = meter.stop();
-    // Receipts: wait a little for the API to record every delivery.
-    let mut delivered = None;
-    let mut counts = counts;
-    let wait_until = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < wait_until {
-        let c = api.campaign_state(&cid).await?;
-        if c["counts"]["delivered"].as_u64().unwrap_or(0) >= recipients {
-            delivered = Some(launched.elapsed().as_secs_f64());
-            counts = c;
-            break;
-        }
-        counts = c;
-        tokio::time::sleep(poll).await;
-    }
-    // What the providers received.
-    let pb = bar(recipients, "check record");
+    let mut settled_at = None;
+    let mut counts = Value::Null;
+    let mut last_counts_poll: Option<Instant> = None;
+    let mut progress: Vec<(f64, u64)> = Vec::new();
     let mut after = 0i64;
     let mut by_channel: HashMap<String, u64> = HashMap::new();
     let mut seen: std::collections::HashSet<String> =
         std::collections::HashSet::with_capacity(recipients as usize);
     let mut duplicates = 0u64;
     let mut last_arrival: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut last_progress = (0u64, Instant::now());
     loop {
-        let (items, more) = sim.page(after, 5000).await?;
-        for m in &items {
-            after = after.max(m.seq);
-            *by_channel.entry(m.channel.clone()).or_default() += 1;
-            if !seen.insert(m.push_ref.clone()) {
-                duplicates += 1;
+        // New messages at the provider.
+        loop {
+            let (items, more) = sim.page(after, 5000).await?;
+            for m in &items {
+                after = after.max(m.seq);
+                *by_channel.entry(m.channel.clone()).or_default() += 1;
+                if !seen.insert(m.push_ref.clone()) {
+                    duplicates += 1;
+                }
+                last_arrival = Some(last_arrival.map_or(m.received_at, |l| l.max(m.received_at)));
             }
-            last_arrival = Some(last_arrival.map_or(m.received_at, |l| l.max(m.received_at)));
+            if !more || items.is_empty() {
+                break;
+            }
         }
-        pb.inc(items.len() as u64);
-        if !more || items.is_empty() {
+        let at_provider = seen.len() as u64;
+        pb.set_position(at_provider);
+        let t = launched.elapsed().as_secs_f64();
+        if progress.last().is_none_or(|(_, n)| *n != at_provider) {
+            progress.push((round3(t), at_provider));
+        }
+        let all_there = at_provider >= recipients;
+        if last_counts_poll.is_none_or(|p| p.elapsed() >= counts_poll) || all_there {
+            last_counts_poll = Some(Instant::now());
+            let c = api.campaign_state(&cid).await?;
+            let n = |k: &str| c["counts"][k].as_u64().unwrap_or(0);
+            let t = launched.elapsed().as_secs_f64();
+            if planned.is_none() && n("eligible") >= recipients {
+                planned = Some(t);
+            }
+            if n("queued") == 0 && n("sent") + n("delivered") + n("failed") >= recipients {
+                settled_at = Some(t);
+            }
+            if c["status"] == "completed" && n("queued") == 0 && n("eligible") < recipients {
+                bail!("campaign completed with fewer pushes than recipients: {c}");
+            }
+            pb.set_message(format!(
+                "B3 {} q{}",
+                c["status"].as_str().unwrap_or("?"),
+                n("queued")
+            ));
+            counts = c;
+        }
+        if all_there && settled_at.is_some() {
+            break;
+        }
+        if at_provider > last_progress.0 {
+            last_progress = (at_provider, Instant::now());
+        }
+        if last_progress.1.elapsed() > stall {
+            stack.check_alive()?;
+            bail!(
+                "no new message at the provider for {stall:?} ({at_provider} of {recipients}): {counts}"
+            );
+        }
+        if launched.elapsed() > timeout {
+            bail!("campaign not sent within {timeout:?} ({at_provider} of {recipients}): {counts}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    pb.finish();
+    let cpu = meter.stop();
+    let all_at_provider = last_arrival
+        .map(|l| (l - launched_wall).num_microseconds().unwrap_or(0) as f64 / 1e6)
+        .unwrap_or_else(|| launched.elapsed().as_secs_f64())
+        .max(1e-3);
+    let crossing = |q: f64| {
+        progress
+            .iter()
+            .find(|(_, n)| *n as f64 >= q * recipients as f64)
+            .copied()
+    };
+    let steady = match (crossing(0.1), crossing(0.9)) {
+        (Some((t1, n1)), Some((t2, n2))) if t2 > t1 => Some(((n2 - n1) as f64 / (t2 - t1)).round()),
+        _ => None,
+    };
+    // Receipts: wait a little for the API to record every delivery.
+    let mut delivered = None;
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < wait_until {
+        tokio::time::sleep(counts_poll).await;
+        let c = api.campaign_state(&cid).await?;
+        let done = c["counts"]["delivered"].as_u64().unwrap_or(0) >= recipients;
+        counts = c;
+        if done {
+            delivered = Some(launched.elapsed().as_secs_f64());
             break;
         }
     }
-    pb.finish();
+    // Downsample the progress for the result file.
+    let step = (progress.len() / 200).max(1);
+    let progress: Vec<(f64, u64)> = progress.into_iter().step_by(step).collect();
     Ok((
         B3Result {
             recipients,
+            launch_to_all_at_provider_s: round3(all_at_provider),
+            pushes_per_second: (recipients as f64 / all_at_provider).round(),
+            pushes_per_second_10_to_90: steady,
+            progress,
+            launch_to_counts_settled_s: settled_at.map(round3),
             launch_to_planned_s: planned.map(round3),
-            launch_to_all_sent_s: round3(all_sent),
-            pushes_per_second: (recipients as f64 / all_sent).round(),
-            launch_to_last_provider_arrival_s: last_arrival
-                .map(|l| round3((l - launched_wall).num_microseconds().unwrap_or(0) as f64 / 1e6)),
             launch_to_all_delivered_s: delivered.map(round3),
             final_counts: counts["counts"].clone(),
             provider_messages: by_channel,
             provider_duplicates: duplicates,
-            poll_ms: poll.as_millis() as u64,
+            counts_poll_s: counts_poll.as_secs_f64(),
             cpu,
         },
         after,

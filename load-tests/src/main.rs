@@ -56,6 +56,10 @@ struct Args {
     /// Give up on the B3 campaign after this many seconds.
     #[arg(long, default_value_t = 1200)]
     b3_timeout_secs: u64,
+    /// How often B3 reads the campaign counts (`GET /api/v1/campaigns/{id}` computes
+    /// report cells over every push: polling it often loads PostgreSQL).
+    #[arg(long, default_value_t = 5.0)]
+    counts_poll_secs: f64,
     /// Give up when the B3 campaign makes no progress for this many seconds.
     #[arg(long, default_value_t = 120)]
     b3_stall_secs: u64,
@@ -241,6 +245,7 @@ async fn run(args: &Args, stack: &mut stack::Stack, report: &mut Report) -> Resu
                     args.recipients,
                     Duration::from_secs(args.b3_timeout_secs),
                     Duration::from_secs(args.b3_stall_secs),
+                    Duration::from_secs_f64(args.counts_poll_secs.max(0.5)),
                 )
                 .await?;
                 report.b3 = Some(r);
@@ -320,24 +325,30 @@ fn print_table(r: &Report) {
     }
     if let Some(b) = &r.b3 {
         println!(
-            "| B3 pushes/s ({} recipients, launch → all sent) | {:.0}/s ({:.1} s) | ≥ 20,000/s | {} |",
+            "| B3 pushes/s ({} recipients, launch → all at the provider) | {:.0}/s ({:.1} s) | ≥ 20,000/s | {} |",
             b.recipients,
             b.pushes_per_second,
-            b.launch_to_all_sent_s,
+            b.launch_to_all_at_provider_s,
             cpu(&b.cpu)
         );
-        if let Some(p) = b.launch_to_planned_s {
-            println!("| B3 launch → all pushes planned | {p:.1} s | — | |");
+        if let Some(p) = b.pushes_per_second_10_to_90 {
+            println!("| B3 steady rate (10% → 90% at the provider) | {p:.0}/s | — | |");
         }
-        if let Some(p) = b.launch_to_last_provider_arrival_s {
-            println!("| B3 launch → last message at the provider | {p:.1} s | — | |");
-        }
-        match b.launch_to_all_delivered_s {
-            Some(p) => println!("| B3 launch → all receipts recorded | {p:.1} s | — | |"),
-            None => {
-                println!("| B3 launch → all receipts recorded | not within 60 s after sent | — | |")
-            }
-        }
+        let secs = |x: Option<f64>| x.map_or("not reached".to_string(), |v| format!("{v:.1} s"));
+        println!(
+            "| B3 launch → campaign counts all settled (polled every {} s) | {} | — | |",
+            b.counts_poll_s,
+            secs(b.launch_to_counts_settled_s)
+        );
+        println!(
+            "| B3 launch → all pushes planned (polled every {} s) | {} | — | |",
+            b.counts_poll_s,
+            secs(b.launch_to_planned_s)
+        );
+        println!(
+            "| B3 launch → all receipts recorded | {} | — | |",
+            secs(b.launch_to_all_delivered_s)
+        );
         println!(
             "| B3 at the provider | {:?}, {} duplicates | exactly once | |",
             b.provider_messages, b.provider_duplicates

@@ -582,6 +582,35 @@ async fn cron_and_timed_campaigns_are_scheduled() {
         .any(|e| e["action"] == "campaign.launch"
             && e["target"] == cid
             && e["detail"]["after"] == "scheduled"));
+    // Cancelled: no run will start.
+    let (st, _) = app
+        .post(
+            VIEWER,
+            &format!("/api/v1/campaigns/{cid}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{cid}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("cancelled")), "{v}");
+    assert!(v["next_run_at"].is_null(), "{v}");
+    let (st, v) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{cid}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("invalid_state"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,7 +264,16 @@ fn check(rules: &[Rule], subjects: &[(Subject, Vec<String>)]) -> Result<(), Test
         let got = plan.run(&ix, today());
         for (s, tags) in subjects {
             let id = ix.id_of(s.id.as_str()).unwrap();
-            let want = r.matches(&Facts::new(s, tags, today()));
+            let f = Facts::new(s, tags, today());
+            let want = r.matches_interpreted(&f);
+            prop_assert_eq!(
+                r.matches(&f),
+                want,
+                "compiled: rule {} subject {:?} tags {:?}",
+                r.source(),
+                s.attributes,
+                tags
+            );
             prop_assert_eq!(
                 got.contains(id),
                 want,
@@ -309,6 +318,34 @@ proptest! {
         for (s, tags) in &subjects {
             let id = ix.id_of(s.id.as_str()).unwrap();
             prop_assert_eq!(got.contains(id), r.matches(&Facts::new(s, tags, today())), "after upserts: {}", src);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// Many rules at once, as continuous matching uses them: the rule set (compiled
+    /// predicates behind a pre-filter) finds exactly the rules the interpreter matches.
+    #[test]
+    fn rule_set_agrees_with_the_interpreter(
+        srcs in prop::collection::vec(rule(), 1..24),
+        people in prop::collection::vec(data(), 1..12),
+        params in param_values(),
+    ) {
+        let rules: Vec<Rule> = srcs
+            .iter()
+            .filter_map(|s| Rule::parse(s).ok())
+            .map(|r| r.bind(&params))
+            .collect();
+        let set = domain::rule::compiled::RuleSet::new(&rules);
+        for (i, d) in people.iter().enumerate() {
+            let s = subject(i, d);
+            let f = Facts::new(&s, &d.tags, today());
+            let want: Vec<usize> = (0..rules.len())
+                .filter(|k| rules[*k].matches_interpreted(&f))
+                .collect();
+            prop_assert_eq!(set.matching(&f), want, "rules {:?} subject {:?} tags {:?}", srcs, s.attributes, d.tags);
         }
     }
 }

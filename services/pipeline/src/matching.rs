@@ -7,6 +7,7 @@
 //! benefits) use the compiled rule directly.
 
 use chrono::NaiveDate;
+use domain::rule::compiled::RuleSet;
 use domain::rule::{Explanation, Rule};
 use domain::{Facts, ParamValues, Subject};
 use matcher::{Plan, PopulationIndex, RoaringBitmap};
@@ -181,6 +182,8 @@ pub fn index_subjects(index: &SharedIndex, subjects: &[(Subject, Vec<String>)]) 
 #[derive(Debug, Clone, Default)]
 pub struct TagRules {
     rules: Vec<(String, Rule)>,
+    /// The same rules compiled together with a pre-filter, for one subject at a time.
+    set: RuleSet,
     /// The date whose parameter values the rules are bound to.
     bound_on: Option<NaiveDate>,
 }
@@ -190,7 +193,7 @@ impl TagRules {
     /// [`params_on`]); a rule that no longer compiles is skipped with a warning (rules are
     /// checked when saved, so this only happens across incompatible upgrades).
     pub fn compile(tags: &[TagRecord], params: &ParamValues, date: NaiveDate) -> Self {
-        let rules = tags
+        let rules: Vec<(String, Rule)> = tags
             .iter()
             .filter_map(|t| match Rule::parse(&t.rule) {
                 Ok(r) => Some((t.name.clone(), r.bind(params))),
@@ -201,6 +204,7 @@ impl TagRules {
             })
             .collect();
         Self {
+            set: RuleSet::new(rules.iter().map(|(_, r)| r)),
             rules,
             bound_on: Some(date),
         }
@@ -279,10 +283,10 @@ impl TagRules {
 
     fn pass(&self, subject: &Subject, seen: &[String], today: NaiveDate) -> Vec<String> {
         let facts = Facts::new(subject, seen, today);
-        self.rules
-            .iter()
-            .filter(|(_, r)| r.matches(&facts))
-            .map(|(n, _)| n.clone())
+        self.set
+            .matching(&facts)
+            .into_iter()
+            .map(|k| self.rules[k].0.clone())
             .collect()
     }
 }

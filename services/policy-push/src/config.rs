@@ -65,6 +65,31 @@ pub struct ServeArgs {
         default_value = "mon-fri 09:00-17:00"
     )]
     pub hotline_hours: String,
+    /// When SMS may be sent (quiet hours outside; due pushes wait for the window).
+    #[arg(
+        long,
+        env = "POLICY_PUSH_SMS_HOURS",
+        default_value = "mon-sun 08:00-21:00"
+    )]
+    pub sms_hours: String,
+    /// When WeChat messages may be sent.
+    #[arg(
+        long,
+        env = "POLICY_PUSH_WECHAT_HOURS",
+        default_value = "mon-sun 08:00-21:00"
+    )]
+    pub wechat_hours: String,
+    /// Notices a subject may receive per frequency window across all campaigns, counted at
+    /// send time (0 = no cap).
+    #[arg(long, env = "POLICY_PUSH_FREQUENCY_CAP", default_value_t = 2)]
+    pub frequency_cap: u32,
+    /// The frequency cap's window in days.
+    #[arg(long, env = "POLICY_PUSH_FREQUENCY_WINDOW_DAYS", default_value_t = 7)]
+    pub frequency_window_days: u32,
+    /// Campaigns whose audience is larger than this need a second reviewer's approval
+    /// (unset: one approval suffices).
+    #[arg(long, env = "POLICY_PUSH_SECOND_APPROVAL_ABOVE")]
+    pub second_approval_above: Option<i64>,
     /// Multiplies every retry delay (tests shrink it; 1 in production).
     #[arg(long, env = "POLICY_PUSH_RETRY_SCALE", default_value_t = 1.0)]
     pub retry_scale: f64,
@@ -212,6 +237,11 @@ pub struct ServeConfig {
     pub require_approval: bool,
     pub rate_per_second: f64,
     pub hotline_hours: domain::window::SendWindow,
+    pub sms_hours: domain::window::SendWindow,
+    pub wechat_hours: domain::window::SendWindow,
+    pub frequency_cap: u32,
+    pub frequency_window: std::time::Duration,
+    pub second_approval_above: Option<i64>,
     pub retry_scale: f64,
     /// `None`: the built-in simulators at this server's address.
     pub providers: Option<connectors::ProvidersConfig>,
@@ -358,6 +388,18 @@ impl ServeConfig {
             rate_per_second: a.rate_per_second,
             hotline_hours: domain::window::SendWindow::parse(&a.hotline_hours)
                 .map_err(|e| anyhow::anyhow!("POLICY_PUSH_HOTLINE_HOURS: {e}"))?,
+            sms_hours: domain::window::SendWindow::parse(&a.sms_hours)
+                .map_err(|e| anyhow::anyhow!("POLICY_PUSH_SMS_HOURS: {e}"))?,
+            wechat_hours: domain::window::SendWindow::parse(&a.wechat_hours)
+                .map_err(|e| anyhow::anyhow!("POLICY_PUSH_WECHAT_HOURS: {e}"))?,
+            frequency_cap: a.frequency_cap,
+            frequency_window: std::time::Duration::from_secs(
+                u64::from(a.frequency_window_days.max(1)) * 24 * 3600,
+            ),
+            second_approval_above: match a.second_approval_above {
+                Some(n) if n < 1 => bail!("POLICY_PUSH_SECOND_APPROVAL_ABOVE must be at least 1"),
+                other => other,
+            },
             retry_scale: a.retry_scale,
         })
     }

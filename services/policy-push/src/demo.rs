@@ -125,8 +125,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         admin_token: Some(admin_token.clone()),
         require_approval: true,
         rate_per_second: 0.0,
-        // The demo runs at any hour; `serve` calls only in staffed hours by default.
+        // The demo runs at any hour; `serve` keeps quiet hours and staffed hours by default.
         hotline_hours: domain::window::SendWindow::always(),
+        sms_hours: domain::window::SendWindow::always(),
+        wechat_hours: domain::window::SendWindow::always(),
+        frequency_cap: 2,
+        frequency_window: Duration::from_secs(7 * 24 * 3600),
+        second_approval_above: None,
         retry_scale: 1.0,
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
@@ -387,6 +392,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("\nAPI:      {base}/api/v1/campaigns   (Authorization: Bearer {admin_token})");
     println!(
         "sandbox:  {base}/api/v1/sandbox/messages?campaign_id={}",
+        campaigns[0].0
+    );
+    println!(
+        "console:  {base}/console/   (sign in with a token: admin {admin_token}, editor {editor_token}, reviewer {reviewer_token})"
+    );
+    println!(
+        "report:   {base}/console/campaigns/{}/report",
         campaigns[0].0
     );
     if args.exit {

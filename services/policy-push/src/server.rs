@@ -131,20 +131,30 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         providers
     };
 
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         store.clone(),
         bus,
-        limits.rate,
+        limits.rate.clone(),
         providers,
         PipelineConfig {
             public_url,
             rate_per_second: cfg.rate_per_second,
             hotline_window: cfg.hotline_hours.clone(),
+            sms_window: cfg.sms_hours.clone(),
+            wechat_window: cfg.wechat_hours.clone(),
+            frequency_cap: cfg.frequency_cap,
+            frequency_window: cfg.frequency_window,
             retry_scale: cfg.retry_scale,
             sending_lease: cfg.sending_lease,
             ..Default::default()
         },
     );
+    if cfg.split && cfg.redis_url.is_some() {
+        // Connector processes side by side count frequency caps and de-duplication keys
+        // in Redis (required for split connector roles); one process keeps them in
+        // memory, seeded from the store at start.
+        pipeline.counter = limits.counter.clone();
+    }
     // The API answers audiences from the index; the planner's calendar sweep reads it.
     let needs_index = has_api || cfg.roles.contains(&Role::Planner);
     let indexed_since = chrono::Utc::now();
@@ -159,6 +169,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             pipeline.clone(),
             api::ApiConfig {
                 require_approval: cfg.require_approval,
+                second_approval_above: cfg.second_approval_above,
                 wechat_callback_token: cfg.wechat_callback_token.clone(),
                 ..Default::default()
             },

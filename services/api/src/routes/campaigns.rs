@@ -439,6 +439,16 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Launch)?;
+    let c = load(&s, &id).await?;
+    if !matches!(
+        c.status,
+        CampaignStatus::Completed | CampaignStatus::Cancelled
+    ) {
+        if let Some(mut ops) = s.store.get_campaign_ops(&id).await? {
+            ops.next_run_at = None;
+            s.store.put_campaign_ops(&ops).await?;
+        }
+    }
     let out = transition(
         &s,
         &op,
@@ -456,10 +466,6 @@ pub async fn cancel(
         "campaign.cancel",
     )
     .await?;
-    if let Some(mut ops) = s.store.get_campaign_ops(&id).await? {
-        ops.next_run_at = None;
-        s.store.put_campaign_ops(&ops).await?;
-    }
     Ok(out)
 }
 

@@ -113,7 +113,7 @@ fn or<'a>(a: &'a Expr, b: &'a Expr, f: &Facts<'a>) -> Option<bool> {
     }
 }
 
-fn compare(op: CmpOp, a: Val<'_>, b: Val<'_>) -> Option<bool> {
+pub(crate) fn compare(op: CmpOp, a: Val<'_>, b: Val<'_>) -> Option<bool> {
     let ord = match (a, b) {
         (Val::Num(x), Val::Num(y)) if op.is_equality() => {
             return Some(num_eq(x, y) == (op == CmpOp::Eq))
@@ -127,7 +127,7 @@ fn compare(op: CmpOp, a: Val<'_>, b: Val<'_>) -> Option<bool> {
     Some(op.holds(ord))
 }
 
-fn negate(v: Val<'_>) -> Option<Num> {
+pub(crate) fn negate(v: Val<'_>) -> Option<Num> {
     match v {
         Val::Num(Num::Int(i)) => Some(match i.checked_neg() {
             Some(n) => Num::Int(n),
@@ -138,7 +138,7 @@ fn negate(v: Val<'_>) -> Option<Num> {
     }
 }
 
-fn arith(op: ArithOp, a: Val<'_>, b: Val<'_>) -> Option<Num> {
+pub(crate) fn arith(op: ArithOp, a: Val<'_>, b: Val<'_>) -> Option<Num> {
     let (Val::Num(a), Val::Num(b)) = (a, b) else {
         return None;
     };
@@ -184,7 +184,7 @@ fn float_arith(op: ArithOp, x: f64, y: f64) -> f64 {
 }
 
 /// `element in list`. An element of the wrong type for the list is unknown.
-fn member(element: Val<'_>, list: Val<'_>) -> Option<bool> {
+pub(crate) fn member(element: Val<'_>, list: Val<'_>) -> Option<bool> {
     match (element, list) {
         (Val::Str(s), Val::Strs(items)) => Some(items.iter().any(|x| x == s)),
         (Val::Str(s), Val::Lit(l @ ListLit::Strs { .. })) => Some(l.contains_str(s)),
@@ -194,7 +194,7 @@ fn member(element: Val<'_>, list: Val<'_>) -> Option<bool> {
     }
 }
 
-fn method(m: Method, recv: Val<'_>, arg: Val<'_>) -> Option<bool> {
+pub(crate) fn method(m: Method, recv: Val<'_>, arg: Val<'_>) -> Option<bool> {
     match (m, recv, arg) {
         (Method::StartsWith, Val::Str(s), Val::Str(p)) => Some(s.starts_with(p)),
         (Method::EndsWith, Val::Str(s), Val::Str(p)) => Some(s.ends_with(p)),
@@ -204,7 +204,7 @@ fn method(m: Method, recv: Val<'_>, arg: Val<'_>) -> Option<bool> {
     }
 }
 
-fn size(v: Val<'_>) -> Option<Num> {
+pub(crate) fn size(v: Val<'_>) -> Option<Num> {
     let n = match v {
         Val::Str(s) => s.chars().count(),
         Val::Strs(l) => l.len(),

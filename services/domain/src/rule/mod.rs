@@ -11,10 +11,14 @@
 //!   Public (read-only, through [`Rule::expr`]) so that other engines, such as the bulk
 //!   matcher, can compile the same checked tree; [`truth`] is the reference semantics.
 //! - `eval`: evaluation over [`Facts`], allocation-free, with "unknown" for missing
-//!   values (SQL-NULL-like three-valued logic).
+//!   values (SQL-NULL-like three-valued logic): the reference semantics.
+//! - [`compiled`]: the same semantics compiled to a predicate over pre-resolved slots
+//!   ([`Rule::matches`] runs it), and [`compiled::RuleSet`], many rules with a
+//!   pre-filter, for matching one subject against every active policy.
 //! - `explain`, `print`: clause-by-clause explanations and canonical rule text.
 
 pub mod ast;
+pub mod compiled;
 mod eval;
 mod explain;
 mod lower;
@@ -104,6 +108,7 @@ pub struct Rule {
     source: String,
     expr: Arc<ast::Expr>,
     number: bool,
+    compiled: Arc<compiled::Compiled>,
 }
 
 impl Rule {
@@ -186,9 +191,11 @@ impl Rule {
         if !any {
             return self.clone();
         }
+        let expr = self.expr.with_params(&|name| values.get(name));
         Rule {
             source: self.source.clone(),
-            expr: Arc::new(self.expr.with_params(&|name| values.get(name))),
+            compiled: Arc::new(compiled::Compiled::new(&expr, self.number)),
+            expr: Arc::new(expr),
             number: self.number,
         }
     }
@@ -221,7 +228,14 @@ impl Rule {
     /// Whether the rule holds for the subject. Missing attributes make their comparison
     /// false (outside `has()`); see `docs/rules.md` for the exact three-valued logic.
     /// A number rule never matches.
+    /// Runs the compiled predicate; [`Rule::matches_interpreted`] gives the same answer.
     pub fn matches(&self, facts: &Facts<'_>) -> bool {
+        self.compiled.matches(facts)
+    }
+
+    /// [`Rule::matches`] by the tree-walking interpreter, the reference semantics (for
+    /// tests and benchmarks).
+    pub fn matches_interpreted(&self, facts: &Facts<'_>) -> bool {
         !self.number && eval::truth(&self.expr, facts) == Some(true)
     }
 
@@ -301,6 +315,7 @@ fn compile(text: &str, number: bool) -> Result<Rule, RuleError> {
     check_top(source, &node, number)?;
     Ok(Rule {
         source: text.to_string(),
+        compiled: Arc::new(compiled::Compiled::new(&node.expr, number)),
         expr: Arc::new(node.expr),
         number,
     })

@@ -25,6 +25,10 @@ fn atom() -> impl Strategy<Value = String> {
         Just("district.startsWith('浦')".to_string()),
         Just("district.endsWith('区')".to_string()),
         Just("'t1' in tags".to_string()),
+        Just("'黄浦区' == district".to_string()),
+        Just("sex in ['female']".to_string()),
+        Just("district in []".to_string()),
+        Just("kind in ['enterprise', 'person']".to_string()),
         Just("tags.contains('t2')".to_string()),
         (0i64..3).prop_map(|n| format!("size(tags) > {n}")),
         Just("'python' in skills".to_string()),
@@ -119,7 +123,7 @@ fn reads_missing(rule: &Rule, facts: &Facts<'_>) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn parse_never_panics_on_arbitrary_text(src in "\\PC{0,60}") {
@@ -160,6 +164,40 @@ proptest! {
         let e = r.explain(&f);
         prop_assert!(!e.clauses.is_empty());
         prop_assert_eq!(r.matches(&f), e.held(), "{}", src);
+    }
+
+    #[test]
+    fn compiled_predicate_agrees_with_the_interpreter(
+        src in rule(), s in subject(), tags in tags()
+    ) {
+        let r = bound(&src);
+        let f = Facts::new(&s, &tags, today());
+        prop_assert_eq!(r.matches(&f), r.matches_interpreted(&f), "{}", src);
+        let compiled = compiled::Compiled::new(r.expr(), false);
+        prop_assert_eq!(compiled.matches(&f), r.matches_interpreted(&f), "{}", src);
+        // Unbound parameters are unknown on both paths.
+        let unbound = Rule::parse(&src).unwrap();
+        prop_assert_eq!(unbound.matches(&f), unbound.matches_interpreted(&f), "{}", src);
+    }
+
+    #[test]
+    fn rule_set_finds_what_the_interpreter_finds(
+        srcs in prop::collection::vec(rule(), 1..16),
+        subjects in prop::collection::vec((subject(), tags()), 1..8),
+    ) {
+        let mut rules: Vec<Rule> = srcs.iter().map(|s| bound(s)).collect();
+        rules.push(Rule::parse_number("employees * 2").unwrap());
+        let set = compiled::RuleSet::new(&rules);
+        prop_assert_eq!(set.len(), rules.len());
+        for (s, tags) in &subjects {
+            let f = Facts::new(s, tags, today());
+            let want: Vec<usize> = (0..rules.len())
+                .filter(|i| rules[*i].matches_interpreted(&f))
+                .collect();
+            prop_assert_eq!(&set.matching(&f), &want, "{:?}", srcs);
+            prop_assert_eq!(&set.matching_unfiltered(&f), &want, "{:?}", srcs);
+            prop_assert!(set.candidates(&f) >= want.len());
+        }
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub(super) fn bool_node(e: &Expr) -> BoolNode {
         Expr::Var(Var::Attr { name, .. }) => BoolNode::Flag(name.clone()),
         Expr::Has(n) => BoolNode::Has(n.clone()),
         Expr::Not(x) => BoolNode::Not(Box::new(bool_node(x))),
-        Expr::And(a, b) => BoolNode::And(Box::new(bool_node(a)), Box::new(bool_node(b))),
-        Expr::Or(a, b) => BoolNode::Or(Box::new(bool_node(a)), Box::new(bool_node(b))),
+        Expr::And(..) => chain(e, true),
+        Expr::Or(..) => chain(e, false),
         Expr::Cond(c, a, b) => BoolNode::Cond(
             Box::new(bool_node(c)),
             Box::new(bool_node(a)),
@@ -80,6 +80,35 @@ pub(super) fn bool_node(e: &Expr) -> BoolNode {
         | Expr::Size(_)
         | Expr::Param(_) => unknown(),
     }
+}
+
+/// A chain of `&&` (`and`) or `||`, its operands ordered cheapest first (stable), so
+/// that bitmap leaves narrow the scope before any column is scanned. Kleene `&&` and
+/// `||` are commutative and associative and evaluation has no side effects, so the
+/// order changes the work, never the answer.
+fn chain(e: &Expr, and: bool) -> BoolNode {
+    fn flatten<'e>(e: &'e Expr, and: bool, out: &mut Vec<&'e Expr>) {
+        match (e, and) {
+            (Expr::And(a, b), true) | (Expr::Or(a, b), false) => {
+                flatten(a, and, out);
+                flatten(b, and, out);
+            }
+            _ => out.push(e),
+        }
+    }
+    let mut parts = Vec::new();
+    flatten(e, and, &mut parts);
+    let mut nodes: Vec<BoolNode> = parts.into_iter().map(bool_node).collect();
+    nodes.sort_by_key(BoolNode::cost);
+    let mut it = nodes.into_iter();
+    let first = it.next().expect("a chain has operands");
+    it.fold(first, |acc, n| {
+        if and {
+            BoolNode::And(Box::new(acc), Box::new(n))
+        } else {
+            BoolNode::Or(Box::new(acc), Box::new(n))
+        }
+    })
 }
 
 fn compare(op: CmpOp, a: &Expr, b: &Expr, e: &Expr) -> BoolNode {

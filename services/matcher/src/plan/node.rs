@@ -169,6 +169,29 @@ impl BoolNode {
         }
     }
 
+    /// A rough cost of evaluating the node over a dense scope, for ordering the
+    /// operands of `&&`/`||`: bitmap leaves, then column scans (arithmetic and sizes
+    /// dearer), then per-subject evaluation.
+    pub fn cost(&self) -> u32 {
+        match self {
+            BoolNode::Const(_) => 0,
+            BoolNode::Has(_)
+            | BoolNode::Flag(_)
+            | BoolNode::Tag(_)
+            | BoolNode::Str(..)
+            | BoolNode::ListHas(..)
+            | BoolNode::AttrContains(..)
+            | BoolNode::EmptyIn(_) => 1,
+            BoolNode::Not(x) => x.cost(),
+            BoolNode::And(a, b) | BoolNode::Or(a, b) => a.cost().saturating_add(b.cost()),
+            BoolNode::BoolEq { a, b, .. } => a.cost().saturating_add(b.cost()),
+            BoolNode::Cond(c, a, b) => c.cost().saturating_add(a.cost()).saturating_add(b.cost()),
+            BoolNode::NumCmp { a, b, .. } => 8u32.saturating_add(a.cost()).saturating_add(b.cost()),
+            BoolNode::NumIn { a, .. } => 8u32.saturating_add(a.cost()),
+            BoolNode::Fallback(_) => 1000,
+        }
+    }
+
     /// Parts evaluated per subject.
     pub fn fallbacks(&self) -> usize {
         match self {
@@ -201,6 +224,21 @@ impl NumNode {
                 format!("({} ? {} : {})", c.describe(), a.describe(), b.describe())
             }
             NumNode::Never => "never-a-number".into(),
+        }
+    }
+
+    /// See [`BoolNode::cost`].
+    pub fn cost(&self) -> u32 {
+        match self {
+            NumNode::Lit(_) | NumNode::Never => 0,
+            NumNode::Col(_) | NumNode::Age => 1,
+            NumNode::SizeAttr(_) | NumNode::SizeTags => 20,
+            NumNode::Neg(x) => 2u32.saturating_add(x.cost()),
+            NumNode::Arith(_, a, b) => 6u32.saturating_add(a.cost()).saturating_add(b.cost()),
+            NumNode::Cond(c, a, b) => 4u32
+                .saturating_add(c.cost())
+                .saturating_add(a.cost())
+                .saturating_add(b.cost()),
         }
     }
 

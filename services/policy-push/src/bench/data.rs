@@ -58,7 +58,7 @@ pub fn tags_of(rules: &[(String, Rule)], s: &Subject) -> Vec<String> {
     let f = Facts::new(s, &[], today());
     rules
         .iter()
-        .filter(|(_, r)| r.matches(&f))
+        .filter(|(_, r)| r.matches_interpreted(&f))
         .map(|(n, _)| n.clone())
         .collect()
 }

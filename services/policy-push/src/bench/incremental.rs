@@ -1,9 +1,13 @@
 //! B2: one subject changed: recompute its tags and find every matching active policy,
-//! against 100 and 1,000 active policies; the reference evaluates the same rules with a
-//! generic CEL interpreter (the `cel` crate's, no compiled plan) on the same subjects.
+//! against 100 and 1,000 active policies. Ours is a [`RuleSet`]: the rules compiled to
+//! predicates over pre-resolved attribute slots, filed by a necessary condition so a
+//! subject evaluates only the policies it can match. Two references on the same
+//! subjects: our own tree-walking interpreter ([`Rule::matches_interpreted`], which
+//! must find the same policies) and the `cel` crate's generic interpreter.
 
 use super::data::{tag_rules, tags_of, today};
 use super::rules::RULES;
+use domain::rule::compiled::RuleSet;
 use domain::{AttrValue, Facts, Rule, Subject, SubjectId};
 use population::{Generator, PopulationConfig};
 use std::sync::Arc;
@@ -41,6 +45,12 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
 pub struct B2 {
     pub policies: usize,
     pub ours: Percentiles,
+    /// Our interpreter (the path before compilation), same rules and subjects.
+    pub interpreted: Percentiles,
+    /// Subjects for which the compiled set and our interpreter differ (must be 0).
+    pub compiled_mismatches: usize,
+    /// Policies evaluated per subject after the pre-filter (mean).
+    pub candidates_per_subject: f64,
     pub reference: Percentiles,
     /// Subjects for which the two engines found different policies (expected where
     /// CEL's semantics differ from ours, e.g. missing attributes are errors there).
@@ -72,16 +82,30 @@ pub fn run(n: usize, samples: u64, seed: u64) -> anyhow::Result<B2> {
         .map(|t| cel::Program::compile(t))
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow::anyhow!("cel: {e:?}"))?;
-    let (mut t_ours, mut t_ref) = (Vec::new(), Vec::new());
-    let (mut disagreements, mut matched) = (0, 0usize);
+    let tag_set = RuleSet::new(tags.iter().map(|(_, r)| r));
+    let policy_set = RuleSet::new(&ours);
+    let (mut t_ours, mut t_interp, mut t_ref) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut disagreements, mut matched, mut mismatches, mut candidates) = (0, 0usize, 0, 0);
+    let (mut tag_hits, mut hits) = (Vec::new(), Vec::new());
     for i in 0..samples {
         let s = gen.resident(i * 7919 % 1_000_000);
         let t = Instant::now();
-        let subject_tags = tags_of(&tags, &s);
+        tag_set.matching_into(&Facts::new(&s, &[], today()), &mut tag_hits);
+        let subject_tags: Vec<String> = tag_hits.iter().map(|k| tags[*k].0.clone()).collect();
         let f = Facts::new(&s, &subject_tags, today());
-        let hits: Vec<usize> = (0..ours.len()).filter(|k| ours[*k].matches(&f)).collect();
+        policy_set.matching_into(&f, &mut hits);
         t_ours.push(t.elapsed().as_secs_f64() * 1e6);
         std::hint::black_box(&hits);
+        candidates += policy_set.candidates(&f);
+
+        let t = Instant::now();
+        let interp_tags = tags_of(&tags, &s);
+        let fi = Facts::new(&s, &interp_tags, today());
+        let interp: Vec<usize> = (0..ours.len())
+            .filter(|k| ours[*k].matches_interpreted(&fi))
+            .collect();
+        t_interp.push(t.elapsed().as_secs_f64() * 1e6);
+        mismatches += usize::from(interp != hits || interp_tags != subject_tags);
 
         let t = Instant::now();
         let mut ctx = context(&s);
@@ -101,6 +125,9 @@ pub fn run(n: usize, samples: u64, seed: u64) -> anyhow::Result<B2> {
     Ok(B2 {
         policies: n,
         ours: percentiles(t_ours),
+        interpreted: percentiles(t_interp),
+        compiled_mismatches: mismatches,
+        candidates_per_subject: candidates as f64 / samples as f64,
         reference: percentiles(t_ref),
         disagreements,
         matches_per_subject: matched as f64 / samples as f64,
