@@ -78,10 +78,16 @@ pub async fn import(
 #[derive(Debug, Clone, Serialize)]
 pub struct B3Result {
     pub recipients: u64,
+    /// Pushes that never reached the provider (the run gave up on them: `incomplete`).
+    pub missing_at_provider: u64,
+    /// Why the campaign did not complete, when it did not (the figures then cover the
+    /// pushes that arrived).
+    pub incomplete: Option<String>,
     /// Launch request until every one of the N pushes is in the provider simulator's record
-    /// (read incrementally every 250 ms; the time is the last message's `received_at`).
+    /// (read incrementally every 250 ms; the time is the last message's `received_at`;
+    /// when `incomplete`, the last that arrived).
     pub launch_to_all_at_provider_s: f64,
-    /// N / `launch_to_all_at_provider_s`: the B3 figure.
+    /// Pushes at the provider / `launch_to_all_at_provider_s`: the B3 figure.
     pub pushes_per_second: f64,
     /// Sending rate between 10% and 90% of the pushes at the provider (the steady state,
     /// without the planning at the start and the tail).
@@ -153,6 +159,7 @@ pub async fn campaign(
     let mut duplicates = 0u64;
     let mut last_arrival: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut last_progress = (0u64, Instant::now());
+    let mut incomplete = None;
     loop {
         // New messages at the provider.
         loop {
@@ -205,12 +212,18 @@ pub async fn campaign(
         }
         if last_progress.1.elapsed() > stall {
             stack.check_alive()?;
-            bail!(
-                "no new message at the provider for {stall:?} ({at_provider} of {recipients}): {counts}"
-            );
+            incomplete = Some(format!(
+                "no new message at the provider for {stall:?}: {at_provider} of {recipients} arrived; campaign counts {}",
+                counts["counts"]
+            ));
+            break;
         }
         if launched.elapsed() > timeout {
-            bail!("campaign not sent within {timeout:?} ({at_provider} of {recipients}): {counts}");
+            incomplete = Some(format!(
+                "not sent within {timeout:?}: {at_provider} of {recipients} arrived; campaign counts {}",
+                counts["counts"]
+            ));
+            break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -232,7 +245,8 @@ pub async fn campaign(
     };
     // Receipts: wait a little for the API to record every delivery.
     let mut delivered = None;
-    let wait_until = Instant::now() + Duration::from_secs(60);
+    let wait_until =
+        Instant::now() + Duration::from_secs(if incomplete.is_some() { 0 } else { 60 });
     while Instant::now() < wait_until {
         tokio::time::sleep(counts_poll).await;
         let c = api.campaign_state(&cid).await?;
@@ -250,7 +264,9 @@ pub async fn campaign(
         B3Result {
             recipients,
             launch_to_all_at_provider_s: round3(all_at_provider),
-            pushes_per_second: (recipients as f64 / all_at_provider).round(),
+            pushes_per_second: (seen.len() as f64 / all_at_provider).round(),
+            missing_at_provider: recipients.saturating_sub(seen.len() as u64),
+            incomplete,
             pushes_per_second_10_to_90: steady,
             progress,
             launch_to_counts_settled_s: settled_at.map(round3),

@@ -61,7 +61,7 @@ struct Args {
     #[arg(long, default_value_t = 5.0)]
     counts_poll_secs: f64,
     /// Give up when the B3 campaign makes no progress for this many seconds.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 60)]
     b3_stall_secs: u64,
     /// Messages per `publish` call of the bus ceiling.
     #[arg(long, default_value_t = 10_000)]
@@ -350,9 +350,12 @@ fn print_table(r: &Report) {
             secs(b.launch_to_all_delivered_s)
         );
         println!(
-            "| B3 at the provider | {:?}, {} duplicates | exactly once | |",
-            b.provider_messages, b.provider_duplicates
+            "| B3 at the provider | {:?}, {} duplicates, {} never arrived | exactly once | |",
+            b.provider_messages, b.provider_duplicates, b.missing_at_provider
         );
+        if let Some(why) = &b.incomplete {
+            println!("| B3 INCOMPLETE | {why} | | |");
+        }
     }
     if let Some(c) = &r.ceiling {
         println!(

@@ -90,6 +90,9 @@ pub struct ServeArgs {
     /// (unset: one approval suffices).
     #[arg(long, env = "POLICY_PUSH_SECOND_APPROVAL_ABOVE")]
     pub second_approval_above: Option<i64>,
+    /// Policies need a passed disclosure review by a reviewer before they can be published.
+    #[arg(long, env = "POLICY_PUSH_REQUIRE_REVIEW", default_value_t = false)]
+    pub require_review: bool,
     /// Multiplies every retry delay (tests shrink it; 1 in production).
     #[arg(long, env = "POLICY_PUSH_RETRY_SCALE", default_value_t = 1.0)]
     pub retry_scale: f64,
@@ -242,6 +245,7 @@ pub struct ServeConfig {
     pub frequency_cap: u32,
     pub frequency_window: std::time::Duration,
     pub second_approval_above: Option<i64>,
+    pub require_review: bool,
     pub retry_scale: f64,
     /// `None`: the built-in simulators at this server's address.
     pub providers: Option<connectors::ProvidersConfig>,
@@ -393,6 +397,7 @@ impl ServeConfig {
             wechat_hours: domain::window::SendWindow::parse(&a.wechat_hours)
                 .map_err(|e| anyhow::anyhow!("POLICY_PUSH_WECHAT_HOURS: {e}"))?,
             frequency_cap: a.frequency_cap,
+            require_review: a.require_review,
             frequency_window: std::time::Duration::from_secs(
                 u64::from(a.frequency_window_days.max(1)) * 24 * 3600,
             ),

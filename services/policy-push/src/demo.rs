@@ -132,6 +132,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         frequency_cap: 2,
         frequency_window: Duration::from_secs(7 * 24 * 3600),
         second_approval_above: None,
+        require_review: false,
         retry_scale: 1.0,
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,

@@ -170,6 +170,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             api::ApiConfig {
                 require_approval: cfg.require_approval,
                 second_approval_above: cfg.second_approval_above,
+                require_disclosure_review: cfg.require_review,
                 wechat_callback_token: cfg.wechat_callback_token.clone(),
                 ..Default::default()
             },

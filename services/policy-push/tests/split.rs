@@ -164,10 +164,15 @@ fn assert_exactly_once(d: &Deployment, api: &Api, cid: &str, n: u32) {
     let received = d.received();
     let twice: Vec<_> = received.iter().filter(|(_, c)| **c > 1).collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
-    let missing: Vec<&str> = pushes
+    let missing: Vec<String> = pushes
         .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .filter(|id| !received.contains_key(*id))
+        .filter(|p| !received.contains_key(p["id"].as_str().unwrap()))
+        .map(|p| {
+            format!(
+                "{} {} {} {}",
+                p["id"], p["channel"], p["status"], p["error"]
+            )
+        })
         .collect();
     assert!(missing.is_empty(), "never sent: {missing:?}");
     assert_eq!(received.len() as u32, n, "messages for unknown pushes");

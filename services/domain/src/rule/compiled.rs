@@ -19,7 +19,9 @@
 //! A [`RuleSet`] adds a **pre-filter**: the necessary conditions of each rule taken from
 //! its top-level `&&` chain (a tag it requires, a string equality or string list
 //! membership on `kind`, `sex` or an attribute) are looked up once per subject, and a
-//! subject evaluates only the rules all of whose such conditions it meets.
+//! subject evaluates only the rules all of whose such conditions it meets. The set's
+//! rules share their top-level clauses: each distinct clause is evaluated at most once
+//! per subject, whatever the number of rules that contain it.
 
 use super::ast::{CmpOp, Expr, ListLit, Method, Num, Var};
 use super::eval::{self, Val};
@@ -442,6 +444,9 @@ fn key_of(e: &Expr, schema: &mut Schema) -> Option<(usize, Key)> {
     }
 }
 
+/// The conditions each string value meets.
+type CondsByValue = HashMap<Box<str>, Vec<u32>>;
+
 /// Condition bitsets up to this many words live on the stack.
 const INLINE_WORDS: usize = 16;
 
@@ -458,14 +463,21 @@ const INLINE_WORDS: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     schema: Schema,
-    /// `None`: a number rule, which never matches.
-    nodes: Vec<Option<Node>>,
+    /// Each rule as the ids of its top-level clauses (`None`: a number rule, which
+    /// never matches).
+    rules: Vec<Option<Box<[u32]>>>,
+    /// The distinct top-level clauses of all rules, compiled: a clause shared by many
+    /// rules (`kind == 'person'`, a rule's whole base with only a threshold varied) is
+    /// evaluated at most once per subject.
+    clauses: Vec<Node>,
+    /// Clause ids by canonical text (equal text, then equal trees, is the same clause).
+    clause_ids: HashMap<String, Vec<(Expr, u32)>>,
     /// Each rule's conditions.
     required: Vec<Box<[u32]>>,
     /// Distinct conditions.
     conds: HashMap<Key, u32>,
     /// For each source read by a condition: the conditions each string value meets.
-    by_value: Vec<(Src, HashMap<Box<str>, Vec<u32>>)>,
+    by_value: Vec<(Src, CondsByValue)>,
     /// The conditions each tag meets.
     by_tag: HashMap<Box<str>, Vec<u32>>,
     /// Rules with no condition.
@@ -480,11 +492,17 @@ impl RuleSet {
         for (i, rule) in rules.into_iter().enumerate() {
             let i = u32::try_from(i).expect("fewer than 2^32 rules");
             if rule.is_number() {
-                set.nodes.push(None);
+                set.rules.push(None);
                 set.required.push(Box::new([]));
                 continue;
             }
-            set.nodes.push(Some(set.schema.compile(rule.expr())));
+            let ids: Vec<u32> = rule
+                .expr()
+                .conjuncts()
+                .into_iter()
+                .map(|c| set.clause(c))
+                .collect();
+            set.rules.push(Some(ids.into_boxed_slice()));
             let mut keys: Vec<(usize, u32)> = Vec::new();
             for clause in rule.expr().conjuncts() {
                 if let Some((cost, key)) = key_of(clause, &mut set.schema) {
@@ -503,6 +521,19 @@ impl RuleSet {
         }
         set.schema.finish();
         set
+    }
+
+    /// The id of a top-level clause, compiling it when new.
+    fn clause(&mut self, e: &Expr) -> u32 {
+        let text = super::print::to_source(e);
+        let same = self.clause_ids.entry(text).or_default();
+        if let Some((_, id)) = same.iter().find(|(x, _)| x == e) {
+            return *id;
+        }
+        let id = u32::try_from(self.clauses.len()).expect("fewer than 2^32 clauses");
+        same.push((e.clone(), id));
+        self.clauses.push(self.schema.compile(e));
+        id
     }
 
     /// The id of a condition, registering it in the look-up tables when new.
@@ -532,11 +563,11 @@ impl RuleSet {
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.rules.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.rules.is_empty()
     }
 
     /// The indices (in the order the rules were given) of the rules the subject matches.
@@ -550,12 +581,12 @@ impl RuleSet {
     pub fn matching_into(&self, facts: &Facts<'_>, out: &mut Vec<usize>) {
         out.clear();
         self.schema.with_row(facts, |row| {
-            self.each_candidate(row, |i| {
-                if let Some(node) = &self.nodes[i as usize] {
-                    if node.truth(row) == Some(true) {
+            self.with_memo(|memo| {
+                self.each_candidate(row, |i| {
+                    if self.holds(i, row, memo) {
                         out.push(i as usize);
                     }
-                }
+                });
             });
         });
         out.sort_unstable();
@@ -568,6 +599,43 @@ impl RuleSet {
             self.each_candidate(row, |_| n += 1);
             n
         })
+    }
+
+    /// Runs `f` with a clause memo of this set's size, all "not evaluated yet".
+    fn with_memo<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        const INLINE: usize = 1024;
+        let n = self.clauses.len();
+        if n <= INLINE {
+            let mut memo = [0u8; INLINE];
+            f(&mut memo[..n])
+        } else {
+            f(&mut vec![0u8; n])
+        }
+    }
+
+    /// Whether rule `i` holds: the Kleene `&&` of its top-level clauses, each evaluated
+    /// once per subject (`memo`: 0 not yet, 1 true, 2 false, 3 unknown).
+    fn holds(&self, i: u32, row: &Row<'_>, memo: &mut [u8]) -> bool {
+        let Some(ids) = &self.rules[i as usize] else {
+            return false;
+        };
+        let mut all = true;
+        for &c in ids.iter() {
+            let m = &mut memo[c as usize];
+            if *m == 0 {
+                *m = match self.clauses[c as usize].truth(row) {
+                    Some(true) => 1,
+                    Some(false) => 2,
+                    None => 3,
+                };
+            }
+            match *m {
+                2 => return false,
+                3 => all = false,
+                _ => {}
+            }
+        }
+        all
     }
 
     /// Calls `f` once for every rule whose conditions the subject meets.
@@ -624,11 +692,11 @@ impl RuleSet {
     /// Every rule evaluated, with no pre-filter (for tests of the pre-filter).
     pub fn matching_unfiltered(&self, facts: &Facts<'_>) -> Vec<usize> {
         self.schema.with_row(facts, |row| {
-            self.nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.as_ref().is_some_and(|n| n.truth(row) == Some(true)))
-                .map(|(i, _)| i)
+            (0..self.rules.len())
+                .filter(|i| {
+                    let mut memo = vec![0u8; self.clauses.len()];
+                    self.holds(*i as u32, row, &mut memo)
+                })
                 .collect()
         })
     }
