@@ -112,7 +112,43 @@ impl Drop for Backends {
         )) {
             eprintln!("loadgen: could not drop database {}: {e}", self.database);
         }
+        if let Err(e) = rt.block_on(delete_redis_prefix(&self.redis_url, &self.redis_prefix)) {
+            eprintln!(
+                "loadgen: could not delete Redis keys {}*: {e}",
+                self.redis_prefix
+            );
+        }
     }
+}
+
+/// Deletes every Redis key under `prefix` (frequency counters, claims, rate buckets of the
+/// run), by SCAN in bounded rounds.
+async fn delete_redis_prefix(url: &str, prefix: &str) -> redis::RedisResult<()> {
+    let client = redis::Client::open(url)?;
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    for _ in 0..100_000 {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(&mut con)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<()>(&mut con)
+                .await?;
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(())
 }
 
 /// One process of the binary: killed (and reaped) on drop.

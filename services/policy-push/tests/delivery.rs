@@ -181,10 +181,20 @@ fn hotline_waits_for_its_hours() {
         json!(["hotline"]),
         json!({"hotline": "您好，{{ policy.title }}已开放申请。"}),
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Wait until the connector has looked at every push (a deferral records why).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let pushes = loop {
+        let pushes = api.pushes(&cid);
+        if pushes.len() == 3 && pushes.iter().all(|p| p["error"].is_string()) {
+            break pushes;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connector never deferred: {pushes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(api.sandbox(&cid).is_empty(), "no call outside hours");
-    let pushes = api.pushes(&cid);
-    assert_eq!(pushes.len(), 3);
     for p in &pushes {
         assert_eq!(p["status"], "queued", "{p}");
         assert!(

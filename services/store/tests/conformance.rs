@@ -99,6 +99,7 @@ conformance!(
     claim_is_exclusive_and_outcomes_are_recorded,
     concurrent_claimers_never_take_the_same_push,
     concurrent_relays_never_take_the_same_push,
+    a_claim_racing_the_relays_confirmation_takes_every_push,
     receipts_clicks_and_links,
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
@@ -720,6 +721,38 @@ async fn concurrent_claimers_never_take_the_same_push(s: Arc<dyn Store>) {
     }
     assert_eq!(total, N as usize, "no push was claimed twice");
     assert_eq!(union.len(), N as usize, "every push was claimed");
+    assert_eq!(
+        s.count_pushes(PushStatus::Sending).await.unwrap(),
+        i64::from(N)
+    );
+}
+
+/// The relay marks rows as on the bus after the bus acknowledged them, so a connector can
+/// get a task while that mark is still being written: its claim must wait for the row,
+/// not skip it (a skipped row whose task is acknowledged would never be sent).
+async fn a_claim_racing_the_relays_confirmation_takes_every_push(s: Arc<dyn Store>) {
+    const N: u32 = 1_000;
+    planned(&*s, "c1", N).await;
+    let taken = s
+        .take_undispatched(Utc::now() + Duration::seconds(1), N)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), N as usize);
+    let ids: Vec<String> = taken.into_iter().map(|r| r.id).collect();
+    let relay = {
+        let (s, ids) = (s.clone(), ids.clone());
+        tokio::spawn(async move {
+            for chunk in ids.chunks(100) {
+                s.confirm_dispatched(chunk, true).await.unwrap();
+            }
+        })
+    };
+    let mut claimed = 0;
+    for chunk in ids.chunks(100) {
+        claimed += s.claim_for_sending(chunk).await.unwrap().len();
+    }
+    relay.await.unwrap();
+    assert_eq!(claimed, N as usize, "a push being confirmed was skipped");
     assert_eq!(
         s.count_pushes(PushStatus::Sending).await.unwrap(),
         i64::from(N)

@@ -8,8 +8,8 @@
 //! - [`admin`]: creating and dropping databases (tests, `policy-push migrate`).
 //!
 //! Differences from SQLite that matter: several processes share the database, so the
-//! outbox takes rows with `FOR UPDATE SKIP LOCKED` (two relays or two claimers never take
-//! the same push), a campaign's plan batches lock the campaign row so `seq` stays unique,
+//! relay takes outbox rows with `FOR UPDATE SKIP LOCKED` and connectors claim them in id
+//! order with `FOR UPDATE` (two relays or two claimers never take the same push), a campaign's plan batches lock the campaign row so `seq` stays unique,
 //! and bulk paths (subject upserts, plan batches) are one multi-row `UNNEST` insert.
 //! Timestamps are `TIMESTAMPTZ`, documents `JSONB`; migrations live in
 //! `migrations/postgres/`.

@@ -1,8 +1,9 @@
 //! The outbox (`pushes`), campaign plans, receipts and clicks.
 //!
-//! Several processes share these rows, so every "take" locks what it takes with
-//! `FOR UPDATE SKIP LOCKED`: two relays never hand over the same row, and two connector
-//! workers never both move a row `queued → sending`.
+//! Several processes share these rows. Relays take rows with `FOR UPDATE SKIP LOCKED`, so
+//! two relays never hand over the same row. A connector's claim locks its rows in id order
+//! and waits for a locked one (the relay may be marking it as on the bus), then moves only
+//! rows still `queued` to `sending`, so two connector workers never both claim a row.
 
 use super::{corrupt, PgStore};
 use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
@@ -182,9 +183,16 @@ impl PushStore for PgStore {
         // 1: taken by a relay; 2: on the bus; 0: not handed over.
         let to: i16 = if published { 2 } else { 0 };
         let mut changed = 0;
+        // Rows are locked in id order, as connectors claim them, so the two never deadlock.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
         for chunk in ids.chunks(CHUNK) {
             changed += sqlx::query(
-                "UPDATE pushes SET dispatched = $1 WHERE status = 'queued' AND dispatched = 1 AND id = ANY($2)",
+                "UPDATE pushes SET dispatched = $1
+                 WHERE id IN (SELECT id FROM pushes
+                              WHERE id = ANY($2) AND status = 'queued' AND dispatched = 1
+                              ORDER BY id FOR UPDATE)
+                   AND status = 'queued' AND dispatched = 1",
             )
             .bind(to)
             .bind(chunk)
@@ -206,12 +214,19 @@ impl PushStore for PgStore {
 
     async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
         let mut out = Vec::with_capacity(ids.len());
+        // A locked row is waited for, not skipped: the lock may be the relay marking the
+        // row as on the bus (the task then arrives before the mark commits), and a skipped
+        // row whose task is acknowledged would never be sent. After the wait the row is
+        // checked again, so one another connector claimed meanwhile is left alone. Locks
+        // are taken in id order (as the relay takes them) so claimers never deadlock.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
         for chunk in ids.chunks(CHUNK) {
-            // A row another claimer holds is skipped, not waited for: it is theirs.
             let rows = sqlx::query(&format!(
                 "UPDATE pushes SET status = 'sending', attempts = attempts + 1, updated_at = $1
                  WHERE id IN (SELECT id FROM pushes WHERE id = ANY($2) AND status = 'queued'
-                              FOR UPDATE SKIP LOCKED)
+                              ORDER BY id FOR UPDATE)
+                   AND status = 'queued'
                  RETURNING {COLUMNS}"
             ))
             .bind(Utc::now())
