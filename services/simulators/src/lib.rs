@@ -59,6 +59,25 @@ use axum::routing::{any, post};
 use axum::Router;
 use std::future::Future;
 
+/// A provider finishes what it started even when the caller hangs up: each request runs
+/// in its own task, so a dropped connection (a connector killed mid-send) cannot cancel a
+/// handler half-way, e.g. after a `client_msg_id` de-duplication claim but before the
+/// message is recorded, which would leave the message claimed and never delivered.
+async fn run_to_completion(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("simulator handler failed: {e}"),
+        )
+            .into_response(),
+    }
+}
+
 /// Every simulator under its prefix.
 pub fn router(state: SimulatorState) -> Router {
     Router::new()
@@ -77,6 +96,7 @@ pub fn router(state: SimulatorState) -> Router {
             "/wechat/cgi-bin/message/subscribe/bizsend",
             post(wechat::bizsend),
         )
+        .layer(axum::middleware::from_fn(run_to_completion))
         .with_state(state)
 }
 
