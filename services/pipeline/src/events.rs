@@ -30,9 +30,11 @@ pub fn instance() -> &'static str {
     INSTANCE.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
 }
 
-/// Publishes in the background; a failure is logged and counted, never fatal.
+/// Publishes in the background; a failure is logged and counted, never fatal. Only on a
+/// durable bus (Kafka): on the in-process bus no other process can follow these events,
+/// and a topic without a consumer group would keep every message in memory.
 fn publish_detached(p: &Pipeline, topic: &'static str, messages: Vec<(String, Vec<u8>)>) {
-    if messages.is_empty() {
+    if messages.is_empty() || !p.bus.durable() {
         return;
     }
     let bus = p.bus.clone();

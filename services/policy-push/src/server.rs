@@ -41,33 +41,18 @@ fn wrap(providers: ProviderSet, in_flight: &InFlight) -> ProviderSet {
     }
 }
 
-/// `/healthz`, `/readyz` and `/metrics` of a process that runs no API.
+/// `/healthz`, `/readyz` and `/metrics` of a process that runs no API (the same answers
+/// as the API's).
 fn role_router(store: Arc<dyn store::Store>) -> axum::Router {
-    use axum::http::StatusCode;
+    use api::routes::health;
     use axum::routing::get;
     axum::Router::new()
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(health::healthz))
         .route(
             "/readyz",
             get(move || {
                 let store = store.clone();
-                async move {
-                    match store.count_operators().await {
-                        Ok(_) => (
-                            StatusCode::OK,
-                            axum::Json(serde_json::json!({"status": "ready"})),
-                        ),
-                        Err(e) => (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            axum::Json(
-                                serde_json::json!({"status": "unavailable", "reason": e.to_string()}),
-                            ),
-                        ),
-                    }
-                }
+                async move { health::store_readiness(store.as_ref()).await }
             }),
         )
         .route("/metrics", get(api::metrics::exposition))

@@ -4,7 +4,7 @@ mod callbacks;
 mod campaigns;
 mod console;
 mod dead_letters;
-mod health;
+pub mod health;
 mod operations;
 mod operators;
 mod params;
