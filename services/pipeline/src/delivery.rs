@@ -45,7 +45,7 @@ pub async fn deliver(
     channel: Channel,
     push_ids: &[String],
 ) -> anyhow::Result<StepStats> {
-    let claimed = p.store.claim_for_sending(push_ids).await?;
+    let claimed = p.store.claim_for_sending(push_ids, p.now()).await?;
     let mut stats = StepStats {
         claimed: claimed.len(),
         ..Default::default()
@@ -222,7 +222,7 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             stop_campaign(p, r, &code, &message).await;
             PushOutcome::Defer {
                 push_id,
-                at: Utc::now(),
+                at: p.now(),
                 reason: format!("campaign paused: {code}: {message}"),
             }
         }
@@ -235,7 +235,7 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
             message,
             retry_after,
         } => {
-            let now = Utc::now();
+            let now = p.now();
             let next = schedule_for(r.channel).next_attempt_scaled(
                 r.attempts,
                 r.created_at,
@@ -292,7 +292,7 @@ async fn unreachable(p: &Pipeline, r: &PushRecord, code: String, message: String
             tracing::error!(push = %r.id, error = %format!("{e:#}"), "fallback failed; retrying later");
             PushOutcome::Requeue {
                 push_id,
-                at: Utc::now() + chrono::Duration::seconds(30),
+                at: p.now() + chrono::Duration::seconds(30),
                 error: format!("{code}: {message}"),
                 channel: None,
                 recipient: None,
@@ -322,7 +322,7 @@ async fn stop_campaign(p: &Pipeline, r: &PushRecord, code: &str, message: &str) 
             action: "campaign.alert".into(),
             target: r.campaign_id.clone(),
             detail: serde_json::json!({"channel": r.channel, "code": code, "message": message, "effect": "campaign paused"}),
-            at: Utc::now(),
+            at: p.now(),
         };
         if let Err(e) = p.store.audit(&entry).await {
             tracing::error!(error = %e, "cannot record the alert");

@@ -58,7 +58,7 @@ fn publish_detached(p: &Pipeline, topic: &'static str, messages: Vec<(String, Ve
 
 /// Announces upserted subjects on `subject.changed`, after they are committed.
 pub fn subjects_changed(p: &Pipeline, subjects: &[(Subject, Vec<String>)]) {
-    let at = Utc::now().timestamp_millis();
+    let at = p.now().timestamp_millis();
     let messages = subjects
         .iter()
         .map(|(s, _)| {
@@ -84,7 +84,7 @@ pub fn outcomes_recorded(
     records: &[PushRecord],
     outcomes: &[PushOutcome],
 ) {
-    let at = Utc::now().timestamp_millis();
+    let at = p.now().timestamp_millis();
     let mut events = Vec::with_capacity(outcomes.len());
     let mut dead = Vec::new();
     for (r, o) in records.iter().zip(outcomes) {

@@ -59,7 +59,7 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
     };
     let inserted = p
         .store
-        .insert_plan_batch(&push.campaign_id, &[new], &[])
+        .insert_plan_batch(&push.campaign_id, &[new], &[], p.now())
         .await?
         > 0;
     if inserted {
@@ -81,7 +81,7 @@ pub async fn opt_out(
             channel,
             category: None,
             source: source.to_string(),
-            at: Utc::now(),
+            at: p.now(),
         })
         .await?)
 }

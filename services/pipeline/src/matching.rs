@@ -19,13 +19,6 @@ use store::{Store, StoreError, TagRecord};
 /// The population index shared by the roles and the API.
 pub type SharedIndex = Arc<RwLock<PopulationIndex>>;
 
-/// Today's date in Shanghai, the date every rule is evaluated on.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive()
-}
-
 const PAGE: u32 = 5_000;
 
 /// A policy's eligibility, optionally narrowed by a campaign's audience filter.

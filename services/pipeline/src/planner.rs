@@ -180,7 +180,7 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
         written += write_batch(p, &plan, &id, batch, today).await?;
         p.wake.notify_waiters();
     }
-    p.store.finish_plan(&id, Utc::now()).await?;
+    p.store.finish_plan(&id, p.now()).await?;
     p.wake.notify_waiters();
     tracing::info!(campaign = %id, pushes = written, "campaign planned");
     Ok(written)
@@ -224,7 +224,7 @@ async fn write_batch(
         }
     }
     Ok(p.store
-        .insert_plan_batch(campaign_id, &pushes, &skips)
+        .insert_plan_batch(campaign_id, &pushes, &skips, p.now())
         .await?)
 }
 
@@ -272,7 +272,7 @@ pub async fn run(p: Pipeline, shutdown: CancellationToken) {
             }
             Err(e) => tracing::error!(error = %e, "cannot list campaigns to plan"),
         }
-        match p.store.complete_finished_campaigns(Utc::now()).await {
+        match p.store.complete_finished_campaigns(p.now()).await {
             Ok(done) => {
                 for id in done {
                     tracing::info!(campaign = %id, "campaign completed");

@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<usize> {
     let claimed_before = match p.config.sending_lease {
-        None => Utc::now(),
-        Some(lease) => Utc::now() - chrono::Duration::from_std(lease)?,
+        None => p.now(),
+        Some(lease) => p.now() - chrono::Duration::from_std(lease)?,
     };
     let stuck: Vec<_> = p
         .store
@@ -57,7 +57,7 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
             | (Lookup::Unknown, Channel::Wechat)
             | (Lookup::Unknown, Channel::Sms) => PushOutcome::Requeue {
                 push_id: r.id.clone(),
-                at: Utc::now(),
+                at: p.now(),
                 error: "interrupted while sending; the provider does not have it".into(),
                 channel: None,
                 recipient: None,
@@ -69,7 +69,7 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
             },
         });
     }
-    p.store.record_outcomes(&outcomes, Utc::now()).await?;
+    p.store.record_outcomes(&outcomes, p.now()).await?;
     tracing::info!(%channel, pushes = stuck.len(), "settled pushes left in sending");
     Ok(stuck.len())
 }

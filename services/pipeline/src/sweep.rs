@@ -117,7 +117,7 @@ fn until_next(p: &Pipeline) -> Duration {
     if let Some(every) = p.config.sweep_interval {
         return every;
     }
-    let now = Utc::now();
+    let now = p.now();
     let tomorrow = now
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive()

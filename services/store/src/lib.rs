@@ -120,6 +120,7 @@ pub trait PushStore: Send + Sync {
         campaign_id: &str,
         pushes: &[NewPush],
         skips: &[(String, domain::push::SkipReason)],
+        now: DateTime<Utc>,
     ) -> Result<u64>;
     /// Marks a campaign's audience as fully written, with its counts.
     async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()>;
@@ -133,8 +134,10 @@ pub trait PushStore: Send + Sync {
     /// messages), or `unconfirmed_only` those taken but never confirmed (a relay died
     /// between taking and publishing; with a durable bus the confirmed ones are safe).
     async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64>;
-    /// Claims pushes for sending: `queued` → `sending`; returns the ones this caller won.
-    async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>>;
+    /// Claims pushes for sending at `now`: `queued` → `sending`; returns the ones this
+    /// caller won.
+    async fn claim_for_sending(&self, ids: &[String], now: DateTime<Utc>)
+        -> Result<Vec<PushRecord>>;
     /// Records what happened to pushes that were `sending`.
     async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()>;
     /// Pushes left in `sending` (a process died mid-call) whose claim is no later than

@@ -59,8 +59,9 @@ impl PushStore for PgStore {
         campaign_id: &str,
         pushes: &[NewPush],
         skips: &[(String, SkipReason)],
+        now: DateTime<Utc>,
     ) -> Result<u64> {
-        let now = Utc::now();
+        
         let mut tx = self.pool.begin().await?;
         // Planners of one campaign take turns: the lock keeps `seq` unique and increasing.
         sqlx::query("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
@@ -212,7 +213,11 @@ impl PushStore for PgStore {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 
-    async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
+    async fn claim_for_sending(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PushRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         // A locked row is waited for, not skipped: the lock may be the relay marking the
         // row as on the bus (the task then arrives before the mark commits), and a skipped
@@ -229,7 +234,7 @@ impl PushStore for PgStore {
                    AND status = 'queued'
                  RETURNING {COLUMNS}"
             ))
-            .bind(Utc::now())
+            .bind(now)
             .bind(chunk)
             .fetch_all(&self.pool)
             .await?;

@@ -50,8 +50,9 @@ impl PushStore for SqliteStore {
         campaign_id: &str,
         pushes: &[NewPush],
         skips: &[(String, SkipReason)],
+        now: DateTime<Utc>,
     ) -> Result<u64> {
-        let now = ts(Utc::now());
+        let now = ts(now);
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut seq: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM pushes WHERE campaign_id = ?")
@@ -162,7 +163,11 @@ impl PushStore for SqliteStore {
         Ok(sqlx::query(sql).execute(&self.pool).await?.rows_affected())
     }
 
-    async fn claim_for_sending(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
+    async fn claim_for_sending(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PushRecord>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
@@ -170,7 +175,7 @@ impl PushStore for SqliteStore {
                  WHERE status = 'queued' AND id IN ({}) RETURNING {COLUMNS}",
                 placeholders(chunk.len())
             );
-            let mut q = sqlx::query(&sql).bind(ts(Utc::now()));
+            let mut q = sqlx::query(&sql).bind(ts(now));
             for id in chunk {
                 q = q.bind(id);
             }
