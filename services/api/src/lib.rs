@@ -119,7 +119,7 @@ impl AppState {
                 action: action.to_string(),
                 target: target.to_string(),
                 detail,
-                at: chrono::Utc::now(),
+                at: self.pipeline.now(),
             })
             .await?;
         Ok(())

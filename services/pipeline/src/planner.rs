@@ -6,7 +6,7 @@
 use crate::matching::{for_each_subject, Criteria};
 use crate::{codes, Pipeline};
 use anyhow::Context;
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use domain::campaign::CheckedCampaign;
 use domain::policy::CheckedPolicy;
 use domain::push::{PushPurpose, SkipReason};

@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Exit after the summary instead of serving.
     #[arg(long)]
     pub exit: bool,
+    /// Print the server's logs on the terminal instead of `<data-dir>/policy-push.log`.
+    #[arg(long)]
+    pub log_stderr: bool,
 }
 
 struct Client {
@@ -106,6 +109,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             format!("cannot empty the demo data dir {}", args.data_dir.display())
         })?;
     }
+    std::fs::create_dir_all(&args.data_dir)?;
+    let log_file = args.data_dir.join("policy-push.log");
+    if args.log_stderr {
+        crate::config::init_logging(false);
+    } else {
+        crate::config::init_logging_to_file(&log_file)?;
+    }
     let admin_token = token();
     let cfg = ServeConfig {
         roles: crate::config::Role::ALL.to_vec(),
@@ -141,7 +151,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
     };
-    std::fs::create_dir_all(&args.data_dir)?;
     let running = crate::server::start(cfg).await?;
     let base = format!("http://{}", running.addr);
     let client = Client {
@@ -152,10 +161,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         token: admin_token.clone(),
     };
     println!(
-        "policy-push demo on {base}  (data dir {})",
-        args.data_dir.display()
+        "policy-push demo on {base}  (data dir {}; logs in {})",
+        args.data_dir.display(),
+        if args.log_stderr {
+            "the terminal".to_string()
+        } else {
+            log_file.display().to_string()
+        }
     );
-    let today = pipeline::matching::today();
+    // Today in Shanghai (UTC+8 all year).
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
 
     // Operators: an editor builds, a reviewer approves (four eyes).
     let editor = client
@@ -246,7 +261,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // Policies: created by the editor, published by the reviewer, audiences previewed.
     let mut policy_ids = Vec::new();
-    println!("\n{:<34} {:>10} {:>10}", "policy", "eligible", "ms");
+    println!("\n{} {:>10} {:>10}", pad("policy", 34), "eligible", "ms");
     for p in population::catalogue::policies(today) {
         let created = client
             .call(
@@ -267,8 +282,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .await?;
         let a = client.get(&format!("/policies/{id}/audience")).await?;
         println!(
-            "{:<34} {:>10} {:>10.0}",
-            p.title,
+            "{} {:>10} {:>10.0}",
+            pad(&p.title, 34),
             num(&a["count"]),
             a["elapsed_ms"].as_f64().unwrap_or(0.0)
         );
@@ -353,8 +368,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let send_secs = t_send.elapsed().as_secs_f64();
 
     println!(
-        "\n{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
-        "campaign", "eligible", "unreachable", "wechat", "sms", "hotline", "delivered", "failed"
+        "\n{} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
+        pad("campaign", 22),
+        "eligible",
+        "unreachable",
+        "wechat",
+        "sms",
+        "hotline",
+        "delivered",
+        "failed"
     );
     let mut total_pushes = 0;
     for (id, name, _) in &campaigns {
@@ -364,8 +386,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         total_pushes +=
             n["eligible"].as_u64().unwrap_or(0) - n["unreachable"].as_u64().unwrap_or(0);
         println!(
-            "{:<22} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
-            short(name),
+            "{} {:>9} {:>11} {:>8} {:>8} {:>8} {:>10} {:>7}",
+            pad(&short(name), 22),
             num(&n["eligible"]),
             num(&n["unreachable"]),
             num(&ch["wechat"]),
@@ -416,4 +438,22 @@ fn num(v: &Value) -> u64 {
 
 fn short(name: &str) -> String {
     name.chars().take(10).collect()
+}
+
+/// `text` cut and padded to `width` terminal columns (a Chinese character takes two), so
+/// columns line up whatever the script.
+fn pad(text: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.extend(std::iter::repeat_n(' ', width - used));
+    out
 }

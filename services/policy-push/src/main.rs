@@ -94,10 +94,8 @@ fn main() -> anyhow::Result<()> {
                 let cfg = config::ServeConfig::for_roles(args.serve, args.roles)?;
                 server::serve_until_signal(cfg).await
             }
-            Command::Demo(args) => {
-                config::init_logging(false);
-                demo::run(args).await
-            }
+            // The demo sets up its logging once its data dir is ready.
+            Command::Demo(args) => demo::run(args).await,
             Command::Migrate(args) => {
                 config::init_logging(false);
                 let url = args.database_url()?;

@@ -201,7 +201,9 @@ async fn planned(s: &dyn Store, cid: &str, n: u32) -> Vec<NewPush> {
     running_campaign(s, cid, CampaignMode::Once).await;
     let pushes: Vec<_> = (0..n).map(|i| new_push(cid, i, Channel::Sms)).collect();
     assert_eq!(
-        s.insert_plan_batch(cid, &pushes, &[], chrono::Utc::now()).await.unwrap(),
+        s.insert_plan_batch(cid, &pushes, &[], chrono::Utc::now())
+            .await
+            .unwrap(),
         u64::from(n)
     );
     pushes
@@ -490,7 +492,12 @@ async fn plan_batches_are_idempotent_and_counted(s: Arc<dyn Store>) {
         (resident_id(100), SkipReason::Unreachable),
         (resident_id(101), SkipReason::OptedOut),
     ];
-    assert_eq!(s.insert_plan_batch("c1", &first, &skips, chrono::Utc::now()).await.unwrap(), 30);
+    assert_eq!(
+        s.insert_plan_batch("c1", &first, &skips, chrono::Utc::now())
+            .await
+            .unwrap(),
+        30
+    );
     // A re-plan after a crash: the same subjects (with new push ids) plus ten more.
     let again: Vec<_> = (0..40)
         .map(|n| NewPush {
@@ -499,7 +506,12 @@ async fn plan_batches_are_idempotent_and_counted(s: Arc<dyn Store>) {
             ..new_push("c1", n, Channel::Wechat)
         })
         .collect();
-    assert_eq!(s.insert_plan_batch("c1", &again, &skips, chrono::Utc::now()).await.unwrap(), 10);
+    assert_eq!(
+        s.insert_plan_batch("c1", &again, &skips, chrono::Utc::now())
+            .await
+            .unwrap(),
+        10
+    );
     s.finish_plan("c1", Utc::now()).await.unwrap();
     let c = s.campaign_counts("c1").await.unwrap();
     assert_eq!(c.eligible, 42);
@@ -580,7 +592,9 @@ async fn relay_takes_each_due_row_once(s: Arc<dyn Store>) {
 async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>) {
     planned(&*s, "c1", 3).await;
     let all: Vec<String> = (0..3).map(|n| format!("p-c1-{n:05}")).collect();
-    s.claim_for_sending(&all[..2], chrono::Utc::now()).await.unwrap();
+    s.claim_for_sending(&all[..2], chrono::Utc::now())
+        .await
+        .unwrap();
     let claimed_at = Utc::now();
     assert_eq!(
         s.pushes_in_sending(claimed_at, 100).await.unwrap().len(),
@@ -608,7 +622,10 @@ async fn claim_is_exclusive_and_outcomes_are_recorded(s: Arc<dyn Store>) {
         .iter()
         .all(|r| r.status == PushStatus::Sending && r.attempts == 1));
     assert!(
-        s.claim_for_sending(&all, chrono::Utc::now()).await.unwrap().is_empty(),
+        s.claim_for_sending(&all, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty(),
         "a claim is won once"
     );
     assert_eq!(s.pushes_in_sending(Utc::now(), 100).await.unwrap().len(), 4);
@@ -707,7 +724,11 @@ async fn concurrent_claimers_never_take_the_same_push(s: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let mut won = Vec::new();
             for batch in mine.chunks(50) {
-                won.extend(s.claim_for_sending(batch, chrono::Utc::now()).await.unwrap());
+                won.extend(
+                    s.claim_for_sending(batch, chrono::Utc::now())
+                        .await
+                        .unwrap(),
+                );
             }
             won
         }));
@@ -749,7 +770,11 @@ async fn a_claim_racing_the_relays_confirmation_takes_every_push(s: Arc<dyn Stor
     };
     let mut claimed = 0;
     for chunk in ids.chunks(100) {
-        claimed += s.claim_for_sending(chunk, chrono::Utc::now()).await.unwrap().len();
+        claimed += s
+            .claim_for_sending(chunk, chrono::Utc::now())
+            .await
+            .unwrap()
+            .len();
     }
     relay.await.unwrap();
     assert_eq!(claimed, N as usize, "a push being confirmed was skipped");
@@ -978,9 +1003,13 @@ async fn reports_count_the_funnel_by_channel_and_district(s: Arc<dyn Store>) {
         (resident_id(4), SkipReason::OptedOut),
         (resident_id(5), SkipReason::Unreachable),
     ];
-    s.insert_plan_batch("rep", &pushes, &skips, chrono::Utc::now()).await.unwrap();
+    s.insert_plan_batch("rep", &pushes, &skips, chrono::Utc::now())
+        .await
+        .unwrap();
     let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
-    s.claim_for_sending(&ids[..2], chrono::Utc::now()).await.unwrap();
+    s.claim_for_sending(&ids[..2], chrono::Utc::now())
+        .await
+        .unwrap();
     s.record_outcomes(
         &[
             PushOutcome::Sent {
@@ -1100,9 +1129,14 @@ async fn subject_history_and_operators(s: Arc<dyn Store>) {
         .unwrap();
     s.record_click(&push.id, Utc::now()).await.unwrap();
     running_campaign(&*s, "h2", CampaignMode::Once).await;
-    s.insert_plan_batch("h2", &[], &[(resident_id(7), SkipReason::OptedOut)], chrono::Utc::now())
-        .await
-        .unwrap();
+    s.insert_plan_batch(
+        "h2",
+        &[],
+        &[(resident_id(7), SkipReason::OptedOut)],
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     s.record_application(&Application {
         subject_id: resident_id(7),
         policy_id: "pol-h1".into(),
@@ -1239,7 +1273,9 @@ async fn campaign_subjects_are_those_planned(s: Arc<dyn Store>) {
     assert!(s.campaign_subjects("c1").await.unwrap().is_empty());
     let pushes: Vec<_> = (0..3).map(|n| new_push("c1", n, Channel::Sms)).collect();
     let skips = vec![(resident_id(7), SkipReason::Unreachable)];
-    s.insert_plan_batch("c1", &pushes, &skips, chrono::Utc::now()).await.unwrap();
+    s.insert_plan_batch("c1", &pushes, &skips, chrono::Utc::now())
+        .await
+        .unwrap();
     let got: BTreeSet<String> = s
         .campaign_subjects("c1")
         .await
@@ -1256,7 +1292,10 @@ async fn campaign_subjects_are_those_planned(s: Arc<dyn Store>) {
 async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
     let pushes = planned(s.as_ref(), "k1", 3).await;
     let claimed = s
-        .claim_for_sending(&[pushes[0].id.clone(), pushes[1].id.clone()], chrono::Utc::now())
+        .claim_for_sending(
+            &[pushes[0].id.clone(), pushes[1].id.clone()],
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -1282,7 +1321,12 @@ async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
         link_code: "lk1again".into(),
         ..again
     };
-    assert_eq!(s.insert_plan_batch("k1", &[again], &[], chrono::Utc::now()).await.unwrap(), 0);
+    assert_eq!(
+        s.insert_plan_batch("k1", &[again], &[], chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(s.campaign_counts("k1").await.unwrap().eligible, 3);
 }
 
@@ -1301,7 +1345,10 @@ async fn ops_subjects_with_policy_across_campaigns(s: Arc<dyn Store>) {
     let c1 = s.get_campaign("d1").await.unwrap().unwrap();
     sibling_campaign(s.as_ref(), &c1, "d2").await;
     let claimed = s
-        .claim_for_sending(&[pushes[0].id.clone(), pushes[1].id.clone()], chrono::Utc::now())
+        .claim_for_sending(
+            &[pushes[0].id.clone(), pushes[1].id.clone()],
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);

@@ -128,7 +128,7 @@ pub async fn create(
         draft,
         created_by: op.id().to_string(),
         approved_by: None,
-        created_at: chrono::Utc::now(),
+        created_at: s.pipeline.now(),
         launched_at: None,
         planned_at: None,
         completed_at: None,
@@ -369,7 +369,7 @@ pub async fn launch(
     }
     // Now, at a time (`schedule.at`), or on a cron expression: a later start is
     // `scheduled` and the scheduler starts it.
-    let now = chrono::Utc::now();
+    let now = s.pipeline.now();
     let schedule = c.draft.schedule.clone().unwrap_or_default();
     let plan = pipeline::schedule::launch_plan(&id, &schedule, existing, now);
     if let Some(ops) = &plan.ops {

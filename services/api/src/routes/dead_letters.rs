@@ -73,7 +73,7 @@ pub async fn replay(
             "give push_ids or a campaign_id with dead letters",
         ));
     }
-    let moved = s.store.replay_failed(&ids, chrono::Utc::now()).await?;
+    let moved = s.store.replay_failed(&ids, s.pipeline.now()).await?;
     s.audit(
         &op,
         "dead_letters.replay",

@@ -88,7 +88,7 @@ pub async fn unsubscribe(
             ApiError::not_found("link").into_response()
         });
     };
-    let now = chrono::Utc::now();
+    let now = s.pipeline.now();
     if now > push.created_at + chrono::Duration::days(s.config.link_days) {
         return Ok(if is_form {
             page(StatusCode::GONE, "链接已过期", "请拨打 12333 办理退订。")
@@ -316,7 +316,7 @@ pub async fn review_policy(
         passed: decision.passed(),
         note: decision.note.clone(),
         reviewed_by: op.id().to_string(),
-        at: chrono::Utc::now(),
+        at: s.pipeline.now(),
     };
     s.store.insert_policy_review(&review).await?;
     if policy.status == domain::policy::PolicyStatus::Draft {

@@ -51,7 +51,7 @@ pub async fn create(
         id: pipeline::codes::record_id("op"),
         name: name.to_string(),
         role,
-        created_at: chrono::Utc::now(),
+        created_at: s.pipeline.now(),
     };
     s.store.insert_operator(&rec, &token_hash(&token)).await?;
     s.audit(

@@ -76,7 +76,7 @@ pub async fn put(
     let before = s.store.get_param(&name).await?;
     let rec = ParamRecord {
         param,
-        updated_at: chrono::Utc::now(),
+        updated_at: s.pipeline.now(),
     };
     s.store.put_param(&rec).await?;
     s.audit(

@@ -50,7 +50,7 @@ pub async fn create(
         status: PolicyStatus::Draft,
         draft: checked.draft,
         created_by: op.id().to_string(),
-        created_at: chrono::Utc::now(),
+        created_at: s.pipeline.now(),
         published_at: None,
     };
     s.store.insert_policy(&rec).await?;
@@ -115,7 +115,7 @@ pub async fn publish(
     // Disclosure review (公开属性认定, 保密审查) before publication.
     super::operations::check_publishable(&s, &id).await?;
     s.store
-        .set_policy_status(&id, PolicyStatus::Published, chrono::Utc::now())
+        .set_policy_status(&id, PolicyStatus::Published, s.pipeline.now())
         .await?;
     s.audit(
         &op,

@@ -88,7 +88,7 @@ pub async fn page_handler(
         return Ok(not_found("该链接不存在或已失效。"));
     };
     let expires = push.created_at + chrono::Duration::days(s.config.link_days);
-    if chrono::Utc::now() > expires {
+    if s.pipeline.now() > expires {
         return Ok((
             StatusCode::GONE,
             message("链接已过期", "请登录“一网通办”或拨打 12333 查询相关政策。"),
@@ -100,7 +100,7 @@ pub async fn page_handler(
     let Some(policy) = s.store.get_policy(&campaign.policy_id).await? else {
         return Ok(not_found("该链接对应的政策不存在。"));
     };
-    s.store.record_click(&push.id, chrono::Utc::now()).await?;
+    s.store.record_click(&push.id, s.pipeline.now()).await?;
     let d = &policy.draft;
     let explanation: Explanation = serde_json::from_str(&push.explanation).unwrap_or_default();
     let reasons: Vec<minijinja::Value> = explanation

@@ -356,7 +356,7 @@ pub async fn applications(
             }
         },
     };
-    let now = Utc::now();
+    let now = s.pipeline.now();
     let app = Application {
         subject_id,
         policy_id,

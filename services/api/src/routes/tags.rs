@@ -51,7 +51,7 @@ pub async fn put(
         name: name.clone(),
         description: req.description,
         rule: req.rule,
-        updated_at: chrono::Utc::now(),
+        updated_at: s.pipeline.now(),
     };
     s.store.put_tag(&tag).await?;
     s.reload_tag_rules().await?;

@@ -61,7 +61,6 @@ impl PushStore for PgStore {
         skips: &[(String, SkipReason)],
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        
         let mut tx = self.pool.begin().await?;
         // Planners of one campaign take turns: the lock keeps `seq` unique and increasing.
         sqlx::query("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")

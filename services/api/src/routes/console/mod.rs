@@ -109,6 +109,22 @@ fn zh(code: &str) -> String {
     .to_string()
 }
 
+/// A stored UTC timestamp as operators read it: Asia/Shanghai, to the second. Anything
+/// else (none, a date, free text) is shown as it is.
+fn local_time(v: Value) -> Value {
+    match v
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    {
+        Some(t) => Value::from(
+            t.with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+        ),
+        None => v,
+    }
+}
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -132,6 +148,7 @@ fn env() -> &'static Environment<'static> {
                 .unwrap_or_else(|e| panic!("console template {name}: {e}"));
         }
         env.add_filter("zh", |s: String| zh(&s));
+        env.add_filter("local", local_time);
         env
     })
 }
