@@ -6,7 +6,6 @@
 
 use crate::planner::CampaignPlan;
 use crate::{codes, Pipeline};
-use chrono::Utc;
 use domain::push::PushPurpose;
 use domain::Channel;
 use store::{NewPush, OptOut, PushRecord};

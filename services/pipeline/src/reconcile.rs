@@ -16,7 +16,6 @@
 
 use crate::delivery::outgoing;
 use crate::Pipeline;
-use chrono::Utc;
 use connectors::Lookup;
 use domain::Channel;
 use std::time::Duration;

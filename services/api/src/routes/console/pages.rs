@@ -14,7 +14,7 @@ use axum::Json;
 use domain::operator::Action;
 use domain::Facts;
 use minijinja::{context, Value};
-use pipeline::matching::{audience_from_index, today};
+use pipeline::matching::audience_from_index;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -232,7 +232,7 @@ async fn samples(
     personal: bool,
 ) -> anyhow::Result<Vec<Value>> {
     let plan = pipeline::planner::CampaignPlan::load(&s.pipeline, c.clone()).await?;
-    let day = today();
+    let day = s.pipeline.today();
     let ids = {
         let index = s.pipeline.index.read().expect("population index lock");
         audience_from_index(&index, &plan.criteria, day, 20).sample
