@@ -136,6 +136,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         retry_scale: 1.0,
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
+        callbacks: api::routes::callbacks::CallbackAuth::random(),
         simulator: simulators::SimulatorConfig {
             receipt_delay: Duration::from_millis(200),
             ..Default::default()
@@ -155,7 +156,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "policy-push demo on {base}  (data dir {})",
         args.data_dir.display()
     );
-    let today = pipeline::matching::today();
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
 
     // Operators: an editor builds, a reviewer approves (four eyes).
     let editor = client
