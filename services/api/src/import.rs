@@ -1,7 +1,11 @@
 //! Streaming subject import: NDJSON (one subject per line) or CSV (`id,kind,name,mobile,
 //! wechat_openid`, then one column per attribute). The body is read as a stream and
 //! written in batches, so its size is bounded by disk, not memory. A bad line is
-//! rejected with its line number and reason; it never stops the good ones.
+//! rejected with its line number and reason; it never stops the good ones. An NDJSON
+//! line longer than [`MAX_LINE_BYTES`] is rejected without being held in memory.
+//!
+//! The parsers ([`parse_ndjson`], [`parse_csv`]) hand subjects to a [`SubjectSink`]: the
+//! store's batch writer in the API, a plain vector in tests.
 
 use crate::AppState;
 use domain::subject::{AttrValue, SubjectDoc};
@@ -11,6 +15,8 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead};
 
 const BATCH: usize = 1_000;
+/// The longest NDJSON line (one subject) accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Rejections listed in the answer; the count covers all of them.
 const MAX_LISTED_REJECTIONS: usize = 1_000;
 
@@ -36,6 +42,23 @@ impl ImportReport {
     }
 }
 
+/// Where parsed subjects go.
+pub trait SubjectSink {
+    fn push(&mut self, s: Subject) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+    fn flush(&mut self) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Collects subjects in memory (tests, previews).
+impl SubjectSink for Vec<Subject> {
+    async fn push(&mut self, s: Subject) -> anyhow::Result<()> {
+        Vec::push(self, s);
+        Ok(())
+    }
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes parsed subjects in batches, tagging each and planning continuous campaigns.
 struct BatchWriter<'a> {
     state: &'a AppState,
@@ -43,7 +66,17 @@ struct BatchWriter<'a> {
     today: chrono::NaiveDate,
 }
 
-impl BatchWriter<'_> {
+impl<'a> BatchWriter<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Self {
+            state,
+            batch: Vec::with_capacity(BATCH),
+            today: state.pipeline.today(),
+        }
+    }
+}
+
+impl SubjectSink for BatchWriter<'_> {
     async fn push(&mut self, s: Subject) -> anyhow::Result<()> {
         self.batch.push(s);
         if self.batch.len() >= BATCH {
@@ -82,44 +115,7 @@ where
     E: std::fmt::Display,
 {
     let reader = tokio_util::io::StreamReader::new(body.map_err(io_err));
-    ndjson_reader(state, reader).await
-}
-
-async fn ndjson_reader<R: AsyncRead + Unpin + Send>(
-    state: &AppState,
-    reader: R,
-) -> anyhow::Result<ImportReport> {
-    let mut report = ImportReport::default();
-    let mut writer = BatchWriter {
-        state,
-        batch: Vec::with_capacity(BATCH),
-        today: state.pipeline.today(),
-    };
-    let mut lines = tokio::io::BufReader::with_capacity(256 * 1024, reader).split(b'\n');
-    let mut n = 0u64;
-    while let Some(raw) = lines.next_segment().await? {
-        n += 1;
-        let Ok(text) = std::str::from_utf8(&raw) else {
-            report.reject(n, "invalid_encoding: line is not UTF-8".into());
-            continue;
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let parsed = serde_json::from_str::<SubjectDoc>(text)
-            .map_err(|e| format!("invalid_json: {e}"))
-            .and_then(|doc| Subject::from_doc(doc).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(s) => {
-                writer.push(s).await?;
-                report.accepted += 1;
-            }
-            Err(e) => report.reject(n, e),
-        }
-    }
-    writer.flush().await?;
-    Ok(report)
+    parse_ndjson(reader, &mut BatchWriter::new(state)).await
 }
 
 pub async fn csv<S, E>(state: &AppState, body: S) -> anyhow::Result<ImportReport>
@@ -128,6 +124,140 @@ where
     E: std::fmt::Display,
 {
     let reader = tokio_util::io::StreamReader::new(body.map_err(io_err));
+    parse_csv(reader, &mut BatchWriter::new(state)).await
+}
+
+/// One NDJSON line as read: its bytes, or how long it was when it passed the limit.
+enum Line {
+    Text(Vec<u8>),
+    TooLong(usize),
+}
+
+/// The next `\n`-terminated line, holding at most `max` bytes of it in memory.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    let mut buf = Vec::new();
+    let mut len = 0usize;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        len += part.len();
+        if len <= max {
+            buf.extend_from_slice(part);
+        } else {
+            buf = Vec::new();
+        }
+        let consumed = done.unwrap_or(part.len());
+        r.consume(consumed);
+        if done.is_some() {
+            break;
+        }
+    }
+    Ok(match (any, len > max) {
+        (false, _) => None,
+        (true, false) => Some(Line::Text(buf)),
+        (true, true) => Some(Line::TooLong(len)),
+    })
+}
+
+/// One NDJSON line: `Ok(None)` for a blank line, the reason for a bad one.
+pub fn parse_ndjson_line(raw: &[u8]) -> Result<Option<Subject>, String> {
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return Err("invalid_encoding: line is not UTF-8".into());
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str::<SubjectDoc>(text)
+        .map_err(|e| format!("invalid_json: {e}"))
+        .and_then(|doc| Subject::from_doc(doc).map_err(|e| e.to_string()))
+        .map(Some)
+}
+
+/// Parses NDJSON from `reader` into `sink`.
+pub async fn parse_ndjson<R: AsyncRead + Unpin + Send>(
+    reader: R,
+    sink: &mut impl SubjectSink,
+) -> anyhow::Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let mut reader = tokio::io::BufReader::with_capacity(256 * 1024, reader);
+    let mut n = 0u64;
+    while let Some(line) = next_line(&mut reader, MAX_LINE_BYTES).await? {
+        n += 1;
+        let raw = match line {
+            Line::Text(raw) => raw,
+            Line::TooLong(len) => {
+                report.reject(
+                    n,
+                    format!("line_too_long: {len} bytes; a line holds at most {MAX_LINE_BYTES}"),
+                );
+                continue;
+            }
+        };
+        match parse_ndjson_line(&raw) {
+            Ok(Some(s)) => {
+                sink.push(s).await?;
+                report.accepted += 1;
+            }
+            Ok(None) => {}
+            Err(e) => report.reject(n, e),
+        }
+    }
+    sink.flush().await?;
+    Ok(report)
+}
+
+const FIXED: [&str; 5] = ["id", "kind", "name", "mobile", "wechat_openid"];
+
+/// One CSV record under `cols` (the header): `Ok(None)` for an empty record.
+pub fn parse_csv_record(
+    cols: &[&str],
+    rec: &csv_async::StringRecord,
+) -> Result<Option<Subject>, String> {
+    if rec.iter().all(str::is_empty) {
+        return Ok(None);
+    }
+    if rec.len() != cols.len() {
+        return Err(format!(
+            "invalid_csv: {} fields, the header has {}",
+            rec.len(),
+            cols.len()
+        ));
+    }
+    let get = |i: usize| rec.get(i).filter(|v| !v.is_empty()).map(str::to_string);
+    let mut attributes = serde_json::Map::new();
+    for (i, name) in cols.iter().enumerate().skip(FIXED.len()) {
+        if let Some(v) = rec.get(i).and_then(AttrValue::from_csv_cell) {
+            attributes.insert(name.to_string(), v.to_json());
+        }
+    }
+    let doc = SubjectDoc {
+        id: rec.get(0).unwrap_or("").to_string(),
+        kind: rec.get(1).unwrap_or("").to_string(),
+        name: rec.get(2).unwrap_or("").to_string(),
+        mobile: get(3),
+        wechat_openid: get(4),
+        attributes,
+    };
+    Subject::from_doc(doc).map(Some).map_err(|e| e.to_string())
+}
+
+/// Parses CSV from `reader` into `sink`.
+pub async fn parse_csv<R: AsyncRead + Unpin + Send>(
+    reader: R,
+    sink: &mut impl SubjectSink,
+) -> anyhow::Result<ImportReport> {
     let mut rdr = csv_async::AsyncReaderBuilder::new()
         .flexible(true)
         .trim(csv_async::Trim::All)
@@ -140,7 +270,6 @@ where
             return Ok(report);
         }
     };
-    const FIXED: [&str; 5] = ["id", "kind", "name", "mobile", "wechat_openid"];
     let cols: Vec<&str> = headers.iter().collect();
     if cols.len() < 2
         || cols[0] != "id"
@@ -156,16 +285,6 @@ where
         );
         return Ok(report);
     }
-    let attr_names: Vec<String> = cols
-        .iter()
-        .skip(FIXED.len())
-        .map(|s| s.to_string())
-        .collect();
-    let mut writer = BatchWriter {
-        state,
-        batch: Vec::with_capacity(BATCH),
-        today: state.pipeline.today(),
-    };
     let mut records = rdr.records();
     while let Some(rec) = records.next().await {
         let rec = match rec {
@@ -177,43 +296,15 @@ where
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        if rec.iter().all(str::is_empty) {
-            continue;
-        }
-        if rec.len() != cols.len() {
-            report.reject(
-                line,
-                format!(
-                    "invalid_csv: {} fields, the header has {}",
-                    rec.len(),
-                    cols.len()
-                ),
-            );
-            continue;
-        }
-        let get = |i: usize| rec.get(i).filter(|v| !v.is_empty()).map(str::to_string);
-        let mut attributes = serde_json::Map::new();
-        for (i, name) in attr_names.iter().enumerate() {
-            if let Some(v) = rec.get(FIXED.len() + i).and_then(AttrValue::from_csv_cell) {
-                attributes.insert(name.clone(), v.to_json());
-            }
-        }
-        let doc = SubjectDoc {
-            id: rec.get(0).unwrap_or("").to_string(),
-            kind: rec.get(1).unwrap_or("").to_string(),
-            name: rec.get(2).unwrap_or("").to_string(),
-            mobile: get(3),
-            wechat_openid: get(4),
-            attributes,
-        };
-        match Subject::from_doc(doc) {
-            Ok(s) => {
-                writer.push(s).await?;
+        match parse_csv_record(&cols, &rec) {
+            Ok(Some(s)) => {
+                sink.push(s).await?;
                 report.accepted += 1;
             }
-            Err(e) => report.reject(line, e.to_string()),
+            Ok(None) => {}
+            Err(e) => report.reject(line, e),
         }
     }
-    writer.flush().await?;
+    sink.flush().await?;
     Ok(report)
 }

@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`error`]: JSON errors with stable codes.
+//! - [`guard`]: caught panics (500 JSON, message withheld), JSON 413 refusals.
 //! - [`auth`]: bearer tokens, operators, role checks.
 //! - [`routes`]: one module per resource (operators, subjects, tags, policies, campaigns,
 //!   sandbox, callbacks, recipient pages, health).
@@ -12,8 +13,11 @@
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod import;
 pub mod metrics;
+#[cfg(test)]
+mod robustness;
 pub mod routes;
 
 use axum::Router;
@@ -39,16 +43,30 @@ pub struct ApiConfig {
     /// Publishing a policy needs a passed disclosure review. Off by default (the API
     /// contract publishes a draft directly); a review that did not pass always blocks.
     pub require_disclosure_review: bool,
+    /// Who may call the provider callbacks (secrets, source allowlist).
+    pub callbacks: routes::callbacks::CallbackAuth,
+    /// An SMS reply opts out only a number we texted within this window.
+    pub sms_reply_window: chrono::Duration,
+    /// Request rates per source address on the routes strangers reach.
+    pub rate_limits: guard::RateLimits,
 }
 
+/// The simulators' public WeChat callback token: never accepted with real providers.
+pub const SIMULATOR_WECHAT_TOKEN: &str = "sim-callback-token";
+
 impl Default for ApiConfig {
+    /// Secure defaults except approvals (the binary turns those on): random callback
+    /// secrets, the simulators' WeChat token (the binary refuses it with real providers).
     fn default() -> Self {
         Self {
             require_approval: false,
             link_days: 90,
-            wechat_callback_token: "sim-callback-token".into(),
+            wechat_callback_token: SIMULATOR_WECHAT_TOKEN.into(),
             second_approval_above: None,
             require_disclosure_review: false,
+            callbacks: routes::callbacks::CallbackAuth::random(),
+            sms_reply_window: chrono::Duration::days(7),
+            rate_limits: guard::RateLimits::default(),
         }
     }
 }
@@ -64,6 +82,10 @@ pub struct AppState {
     pub operators: Arc<Mutex<HashMap<String, OperatorRecord>>>,
     /// Compiled tag rules, replaced whenever a tag changes.
     pub tag_rules: Arc<RwLock<Arc<TagRules>>>,
+    /// Rate limiters and the public concurrency bound.
+    pub guard: Arc<guard::Guard>,
+    /// Receipts waiting for their send to be recorded.
+    pub late_receipts: Arc<routes::callbacks::LateReceipts>,
 }
 
 impl AppState {
@@ -75,6 +97,8 @@ impl AppState {
         let store = pipeline.store.clone();
         let rules = TagRules::load(store.as_ref(), pipeline.today()).await?;
         Ok(Self {
+            late_receipts: routes::callbacks::LateReceipts::start(store.clone()),
+            guard: Arc::new(guard::Guard::new(&config.rate_limits)),
             store,
             pipeline,
             config,

@@ -5,7 +5,9 @@
 //! - a large audience needs a second approval by yet another reviewer; roles are checked;
 //! - a subject who unsubscribes from SMS on the recipient page is skipped on SMS by the
 //!   next campaign;
-//! - SMS replies (Alibaba SmsUp, Tencent reply) opt the number out of SMS.
+//! - SMS replies (Alibaba SmsUp, Tencent reply) opt a number we texted out of SMS, only
+//!   through callback URLs with the provider's secret;
+//! - forged receipts and key presses change nothing, even with the secret.
 
 use api::auth::token_hash;
 use api::{ApiConfig, AppState};
@@ -22,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 struct App {
     base: String,
+    /// The callback secrets this app's provider callbacks want (`?token=`).
+    aliyun_token: String,
+    tencent_token: String,
     store: Arc<dyn Store>,
     http: reqwest::Client,
     shutdown: CancellationToken,
@@ -88,6 +93,8 @@ async fn start(config: ApiConfig) -> App {
             ..Default::default()
         },
     );
+    let aliyun_token = config.callbacks.aliyun_secret.clone();
+    let tencent_token = config.callbacks.tencent_secret.clone();
     let state = AppState::new(pipeline.clone(), config, Some(Arc::new(sandbox)))
         .await
         .unwrap();
@@ -106,6 +113,8 @@ async fn start(config: ApiConfig) -> App {
     std::mem::forget(tasks); // they stop with `shutdown`
     App {
         base,
+        aliyun_token,
+        tencent_token,
         store,
         http: reqwest::Client::new(),
         shutdown,
@@ -216,6 +225,20 @@ impl App {
             .await;
         assert_eq!(st, 201, "{v}");
         v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Launches a campaign and waits until `sent` of its pushes are sent.
+    async fn launch_and_wait_sent(&self, cid: &str, sent: i64) {
+        let (st, v) = self
+            .post(
+                EDITOR,
+                &format!("/api/v1/campaigns/{cid}/launch"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, 200, "{v}");
+        self.wait_for(cid, |v| v["counts"]["sent"].as_i64() == Some(sent))
+            .await;
     }
 
     /// Polls the campaign until `done` holds (a generous deadline; nothing is timed).
@@ -375,16 +398,7 @@ async fn unsubscribed_on_the_page_is_skipped_on_sms_by_the_next_campaign() {
     let pid = app.policy("就业见习补贴", "就业补贴").await;
     app.pass_review(&pid).await;
     let first = app.campaign(&pid, &["sms"]).await;
-    let (st, _) = app
-        .post(
-            EDITOR,
-            &format!("/api/v1/campaigns/{first}/launch"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(st, 200);
-    app.wait_for(&first, |v| v["counts"]["sent"].as_i64() == Some(2))
-        .await;
+    app.launch_and_wait_sent(&first, 2).await;
     let (_, pushes) = app
         .get(ADMIN, &format!("/api/v1/campaigns/{first}/pushes"))
         .await;
@@ -614,39 +628,84 @@ async fn cron_and_timed_campaigns_are_scheduled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sms_replies_opt_the_number_out_of_sms() {
+async fn sms_replies_opt_out_only_numbers_we_texted_and_only_with_the_secret() {
     let app = start(ApiConfig::default()).await;
     let a = app.subject(11, false).await;
     let b = app.subject(12, false).await;
     let c = app.subject(13, false).await;
-    send_reply(
-        ReplyProvider::Aliyun,
-        &format!("{}/callbacks/aliyun/sms-up", app.base),
-        "13900000011",
-        "TD",
-    )
-    .await
-    .unwrap();
-    send_reply(
-        ReplyProvider::Tencent,
-        &format!("{}/callbacks/tencent/sms-reply", app.base),
-        "13900000012",
-        "退订",
-    )
-    .await
-    .unwrap();
+    let d = app.subject(14, false).await;
+    let pid = app.policy("就业见习补贴", "就业补贴").await;
+    app.pass_review(&pid).await;
+    let cid = app.campaign(&pid, &["sms"]).await;
+    app.launch_and_wait_sent(&cid, 4).await;
+    // Not texted: joined after the campaign.
+    let e = app.subject(15, false).await;
+    let aliyun = format!(
+        "{}/callbacks/aliyun/sms-up?token={}",
+        app.base, app.aliyun_token
+    );
+    let tencent = format!(
+        "{}/callbacks/tencent/sms-reply?token={}",
+        app.base, app.tencent_token
+    );
+    // Without the secret, or with another provider's, or a wrong one: 401, nothing done.
+    for url in [
+        format!("{}/callbacks/aliyun/sms-up", app.base),
+        format!("{}/callbacks/aliyun/sms-up?token=guess", app.base),
+        format!(
+            "{}/callbacks/aliyun/sms-up?token={}",
+            app.base, app.tencent_token
+        ),
+        format!(
+            "{}/callbacks/tencent/sms-reply?token={}",
+            app.base, app.aliyun_token
+        ),
+    ] {
+        let resp = app
+            .http
+            .post(&url)
+            .json(&simulators::replies::aliyun_sms_up_body(
+                "13900000013",
+                "TD",
+                "人社服务",
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{url}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "unauthenticated");
+    }
+    send_reply(ReplyProvider::Aliyun, &aliyun, "13900000011", "TD")
+        .await
+        .unwrap();
+    send_reply(ReplyProvider::Tencent, &tencent, "13900000012", "退订")
+        .await
+        .unwrap();
     // Not an unsubscribe: answered, nothing recorded.
-    send_reply(
-        ReplyProvider::Aliyun,
-        &format!("{}/callbacks/aliyun/sms-up", app.base),
-        "13900000013",
-        "谢谢",
-    )
-    .await
-    .unwrap();
+    send_reply(ReplyProvider::Aliyun, &aliyun, "13900000013", "谢谢")
+        .await
+        .unwrap();
+    // A number we never texted: answered (the provider must not retry), ignored.
+    send_reply(ReplyProvider::Aliyun, &aliyun, "13900000015", "TD")
+        .await
+        .unwrap();
+    // A reply to another sender's signature: ignored.
+    let resp = app
+        .http
+        .post(&aliyun)
+        .json(&simulators::replies::aliyun_sms_up_body(
+            "13900000014",
+            "TD",
+            "别家银行",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
     let opts = app
         .store
-        .opt_outs_of(&[a.clone(), b.clone(), c.clone()])
+        .opt_outs_of(&[a.clone(), b.clone(), c.clone(), d.clone(), e.clone()])
         .await
         .unwrap();
     let mut got: Vec<(String, Option<Channel>, String)> = opts
@@ -664,10 +723,75 @@ async fn sms_replies_opt_the_number_out_of_sms() {
     // A malformed callback is refused in the provider's shape.
     let resp = app
         .http
-        .post(format!("{}/callbacks/aliyun/sms-up", app.base))
+        .post(&aliyun)
         .body("not json")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_receipts_and_key_presses_change_nothing_even_with_the_secret() {
+    let app = start(ApiConfig::default()).await;
+    let a = app.subject(21, false).await;
+    let pid = app.policy("失业保险金", "就业补贴").await;
+    app.pass_review(&pid).await;
+    let cid = app.campaign(&pid, &["sms"]).await;
+    app.launch_and_wait_sent(&cid, 1).await;
+    let (_, pushes) = app
+        .get(ADMIN, &format!("/api/v1/campaigns/{cid}/pushes"))
+        .await;
+    let push_id = pushes["items"][0]["id"].as_str().unwrap().to_string();
+    let before = app.store.get_push(&push_id).await.unwrap().unwrap();
+    let voice = format!(
+        "{}/callbacks/aliyun/voice-report?token={}",
+        app.base, app.aliyun_token
+    );
+    // A voice report naming the SMS push, with key 0 (opt out of everything) and key 1:
+    // not a hotline push, so neither the status nor the opt-outs change.
+    for key in ["0", "1"] {
+        let resp = app
+            .http
+            .post(&voice)
+            .json(&json!([{"call_id": "forged-call", "status_code": "200000",
+                           "out_id": push_id, "dtmf": key}]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    // An SMS report naming the push under another provider id than its own.
+    let sms = format!(
+        "{}/callbacks/aliyun/sms-report?token={}",
+        app.base, app.aliyun_token
+    );
+    let resp = app
+        .http
+        .post(&sms)
+        .json(
+            &json!([{"phone_number": "13900000021", "success": false, "err_code": "FORGED",
+                       "biz_id": "not-its-biz-id", "out_id": push_id}]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let after = app.store.get_push(&push_id).await.unwrap().unwrap();
+    assert_eq!(after.status, before.status);
+    assert_eq!(after.error, before.error);
+    assert!(app.store.opt_outs_of(&[a]).await.unwrap().is_empty());
+    // Without the secret: 401 before anything is read.
+    let resp = app
+        .http
+        .post(format!("{}/callbacks/aliyun/sms-report", app.base))
+        .json(&json!([{"success": true, "out_id": push_id}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert_eq!(
+        app.store.get_push(&push_id).await.unwrap().unwrap().status,
+        before.status
+    );
 }

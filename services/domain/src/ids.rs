@@ -64,11 +64,18 @@ pub struct ResidentId(String);
 impl ResidentId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let s = s.trim().to_ascii_uppercase();
-        if s.len() != 18 {
+        // Counted in characters: slicing bytes below is safe only once every character
+        // is known to be ASCII (a non-ASCII character is several bytes).
+        if s.chars().count() != 18 {
             return Err(IdError::ResidentId(format!(
                 "must be 18 characters, got {}",
                 s.chars().count()
             )));
+        }
+        if !s.is_ascii() {
+            return Err(IdError::ResidentId(
+                "only digits and a final X are allowed".into(),
+            ));
         }
         let first17 = &s[..17];
         if !first17.bytes().all(|b| b.is_ascii_digit()) {
@@ -178,16 +185,19 @@ pub struct CreditCode(String);
 impl CreditCode {
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let s = s.trim().to_ascii_uppercase();
-        if s.len() != 18 {
+        if s.chars().count() != 18 {
             return Err(IdError::CreditCode(format!(
                 "must be 18 characters, got {}",
                 s.chars().count()
             )));
         }
-        if let Some(bad) = s.bytes().find(|&b| credit_value(b).is_none()) {
+        if let Some(bad) = s
+            .chars()
+            .find(|&c| !c.is_ascii() || credit_value(c as u8).is_none())
+        {
             return Err(IdError::CreditCode(format!(
-                "character {:?} is not allowed (I, O, S, V, Z never appear)",
-                bad as char
+                "character {bad:?} is not allowed (digits and capital letters; I, O, S, V, Z \
+                 never appear)"
             )));
         }
         let expected = credit_code_check_char(&s[..17]).expect("charset checked");

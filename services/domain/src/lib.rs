@@ -20,6 +20,8 @@ pub mod param;
 pub mod policy;
 pub mod push;
 pub mod review;
+#[cfg(test)]
+mod robustness;
 pub mod rule;
 pub mod sms;
 pub mod subject;

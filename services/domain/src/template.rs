@@ -10,6 +10,11 @@
 //! Channel rules: an SMS template must not carry the `【签名】` (the provider adds it); a
 //! hotline template is read aloud, so it may not contain links (`link`,
 //! `policy.apply_url`, `http(s)://`), and its text must stay under 250 characters.
+//!
+//! Bounds: a source is at most [`MAX_TEMPLATE_CHARS`]; rendering runs on minijinja fuel
+//! ([`RENDER_FUEL`] instructions) and its text is at most [`MAX_RENDERED_CHARS`]. The
+//! save check renders once with adversarial values (long strings, long lists, as an
+//! import may carry) and refuses a template that runs out of either.
 
 use crate::channel::Channel;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
@@ -45,6 +50,21 @@ pub const POLICY_FIELDS: &[&str] = &[
 
 /// The longest hotline text, in characters: Alibaba's `TtsParam` must stay under 250.
 pub const HOTLINE_MAX_CHARS: usize = 249;
+
+/// The longest template source, in characters.
+pub const MAX_TEMPLATE_CHARS: usize = 8_000;
+
+/// Instructions one rendering may run: far more than any message needs (a loop over a
+/// list of a thousand values fits), far less than a stalled worker.
+pub const RENDER_FUEL: u64 = 200_000;
+
+/// The longest rendered text, in characters: no channel carries more.
+pub const MAX_RENDERED_CHARS: usize = 20_000;
+
+/// Length of the long strings the save check renders with (characters).
+const ADVERSARIAL_CHARS: usize = 1_000;
+/// Length of the long lists the save check renders with (items).
+const ADVERSARIAL_ITEMS: usize = 500;
 
 /// The name the template is registered under in its environment.
 const NAME: &str = "message";
@@ -118,6 +138,12 @@ impl Template {
         if source.trim().is_empty() {
             return Err(TemplateError::new("template is empty"));
         }
+        let chars = source.chars().count();
+        if chars > MAX_TEMPLATE_CHARS {
+            return Err(TemplateError::new(format!(
+                "template is {chars} characters; at most {MAX_TEMPLATE_CHARS}"
+            )));
+        }
         check_text(channel, source)?;
         let env = environment(source)?;
         let template = env
@@ -133,6 +159,7 @@ impl Template {
             check_hotline_variables(&variables)?;
         }
         trial_render(&env)?;
+        adversarial_render(&env)?;
         Ok(Template {
             channel,
             source: source.to_string(),
@@ -157,6 +184,7 @@ impl Template {
             .get_template(NAME)
             .and_then(|t| t.render(ctx))
             .map_err(|e| TemplateError::new(format!("cannot render: {}", describe(&e))))?;
+        check_rendered_size(&text)?;
         if self.channel == Channel::Hotline {
             check_hotline_text(&text)?;
         }
@@ -172,6 +200,7 @@ fn environment(source: &str) -> Result<Environment<'static>, TemplateError> {
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_formatter(format_value);
+    env.set_fuel(Some(RENDER_FUEL));
     env.add_filter("yuan", yuan_filter);
     env.add_template_owned(NAME, source.to_string())
         .map_err(|e| syntax_error(source, &e))?;
@@ -338,6 +367,82 @@ fn trial_render(env: &Environment<'static>) -> Result<(), TemplateError> {
         }
         _ => Ok(()),
     }
+}
+
+fn check_rendered_size(text: &str) -> Result<(), TemplateError> {
+    // Bytes bound characters from above: count only when it could matter.
+    if text.len() > MAX_RENDERED_CHARS && text.chars().count() > MAX_RENDERED_CHARS {
+        return Err(TemplateError::new(format!(
+            "the rendered text is longer than {MAX_RENDERED_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Renders with long strings and lists wherever values go, as a hostile or careless
+/// import may carry them: a template that runs out of fuel or writes too much text for
+/// them is refused now, not when it stalls a worker for every subject.
+fn adversarial_render(env: &Environment<'static>) -> Result<(), TemplateError> {
+    let long = "长".repeat(ADVERSARIAL_CHARS);
+    let list: Vec<serde_json::Value> = (0..ADVERSARIAL_ITEMS)
+        .map(|i| serde_json::Value::from(format!("v{i}")))
+        .collect();
+    let mut subject: serde_json::Map<String, serde_json::Value> = serde_json::Map::new();
+    subject.insert("name".into(), long.clone().into());
+    // Attributes the template names get a long list (loops) or a long string.
+    let template = env
+        .get_template(NAME)
+        .map_err(|e| TemplateError::new(e.to_string()))?;
+    for v in template.undeclared_variables(true) {
+        if let Some(attr) = v.strip_prefix("subject.") {
+            subject
+                .entry(attr.to_string())
+                .or_insert_with(|| list.clone().into());
+        }
+    }
+    let samples = [
+        RenderContext {
+            subject: subject.clone(),
+            policy: POLICY_FIELDS
+                .iter()
+                .map(|f| (f.to_string(), serde_json::Value::from(long.clone())))
+                .collect(),
+            benefit: Some(1e12),
+            link: format!("https://example.invalid/l/{}", "x".repeat(64)),
+        },
+        RenderContext {
+            subject: subject
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if v.is_array() { long.clone().into() } else { v };
+                    (k, v)
+                })
+                .collect(),
+            policy: Default::default(),
+            benefit: None,
+            link: String::new(),
+        },
+    ];
+    for sample in &samples {
+        match template.render(sample) {
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => {
+                return Err(TemplateError::new(
+                    "the template does too much work for long values (a loop over text or \
+                     long lists?); simplify it",
+                ))
+            }
+            Ok(text) => check_rendered_size(&text).map_err(|_| {
+                TemplateError::new(format!(
+                    "the template writes more than {MAX_RENDERED_CHARS} characters for long \
+                     values; simplify it"
+                ))
+            })?,
+            // Other failures depend on the data (a filter given the wrong type) and are
+            // left to rendering time, as in the first trial.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The `yuan` filter: an amount with thousands separators and two decimals, the
@@ -575,6 +680,55 @@ mod tests {
         assert_eq!(p["effective_to"], "2025-12-31");
         assert_eq!(p["effective_from"], "");
         assert_eq!(p.len(), POLICY_FIELDS.len());
+    }
+
+    #[test]
+    fn expensive_templates_are_refused_at_save() {
+        // A loop over a string runs once per character: cheap for two characters, a
+        // stalled worker for a long summary.
+        for src in [
+            "{% for c in policy.summary %}{% for d in policy.title %}{{ c }}{{ d }}{% endfor %}{% endfor %}".to_string(),
+            "{% for a in subject.skills %}{% for b in subject.skills %}{{ a }}{{ b }}{% endfor %}{% endfor %}".to_string(),
+            "{{ policy.summary }}".repeat(25),
+        ] {
+            let msg = refused(Channel::Wechat, &src);
+            assert!(msg.contains("long values"), "{src}: {msg}");
+        }
+        // One pass over a list or a string is fine.
+        Template::compile(
+            Channel::Wechat,
+            "{% for s in subject.skills %}{{ s }}{% endfor %}{{ policy.summary }}",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn oversized_sources_are_refused() {
+        let msg = refused(Channel::Wechat, &"字".repeat(MAX_TEMPLATE_CHARS + 1));
+        assert!(msg.contains("at most 8000"), "{msg}");
+        Template::compile(Channel::Wechat, &"字".repeat(MAX_TEMPLATE_CHARS)).unwrap();
+    }
+
+    #[test]
+    fn rendering_stops_on_fuel_and_size() {
+        // Accepted (no long values at save for an attribute that is a number there),
+        // yet given a huge list at render time: the fuel ends it with an error.
+        let t = Template::compile(
+            Channel::Wechat,
+            "{% for s in subject.skills %}{{ s }}{% endfor %}",
+        )
+        .unwrap();
+        let mut c = ctx(None);
+        c.subject.insert(
+            "skills".into(),
+            serde_json::Value::from(vec!["x"; RENDER_FUEL as usize]),
+        );
+        let e = t.render(&c).unwrap_err();
+        assert!(e.message.starts_with("cannot render"), "{}", e.message);
+        let t = Template::compile(Channel::Wechat, "{{ policy.summary }}").unwrap();
+        c.policy
+            .insert("summary".into(), "字".repeat(MAX_RENDERED_CHARS + 1).into());
+        assert!(t.render(&c).unwrap_err().message.contains("longer than"));
     }
 
     #[test]

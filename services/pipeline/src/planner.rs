@@ -186,6 +186,18 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
     Ok(written)
 }
 
+/// Runs CPU-bound work without stalling the async workers: in place on a multi-threaded
+/// runtime (`block_in_place` hands this worker's other tasks to another), directly on a
+/// current-thread runtime (tests), where there is no other worker to hand them to.
+fn off_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Plans eligible subjects of one campaign, honouring their opt-outs, in one transaction.
 async fn write_batch(
     p: &Pipeline,
@@ -210,19 +222,23 @@ async fn write_batch(
         .await?
         .into_iter()
         .collect();
-    let mut pushes = Vec::with_capacity(batch.len());
-    let mut skips = Vec::new();
-    for (s, tags) in batch {
-        if duplicates.contains(s.id.as_str()) {
-            skips.push((s.id.as_str().to_string(), SkipReason::Duplicate));
-            continue;
+    // Rendering a batch of templates is CPU work: off the async workers.
+    let (pushes, skips) = off_async(|| {
+        let mut pushes = Vec::with_capacity(batch.len());
+        let mut skips = Vec::new();
+        for (s, tags) in batch {
+            if duplicates.contains(s.id.as_str()) {
+                skips.push((s.id.as_str().to_string(), SkipReason::Duplicate));
+                continue;
+            }
+            let mine = opt_outs.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
+            match plan.push_for(s, tags, mine, today, 0) {
+                Ok(push) => pushes.push(push),
+                Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
+            }
         }
-        let mine = opt_outs.get(s.id.as_str()).map_or(&[][..], Vec::as_slice);
-        match plan.push_for(s, tags, mine, today, 0) {
-            Ok(push) => pushes.push(push),
-            Err(reason) => skips.push((s.id.as_str().to_string(), reason)),
-        }
-    }
+        (pushes, skips)
+    });
     Ok(p.store
         .insert_plan_batch(campaign_id, &pushes, &skips, p.now())
         .await?)

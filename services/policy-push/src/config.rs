@@ -49,8 +49,9 @@ pub struct ServeArgs {
     /// Bearer token of the bootstrap admin, used when no operator exists yet.
     #[arg(long, env = "POLICY_PUSH_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Campaigns need a second operator's approval before launch.
-    #[arg(long, env = "POLICY_PUSH_REQUIRE_APPROVAL", default_value_t = false)]
+    /// Campaigns need a second operator's approval before launch (on by default; the
+    /// demo and tests turn it off with `false`).
+    #[arg(long, env = "POLICY_PUSH_REQUIRE_APPROVAL", default_value_t = true, action = clap::ArgAction::Set)]
     pub require_approval: bool,
     /// Provider sends per second per channel (0 = unlimited).
     #[arg(long, env = "POLICY_PUSH_RATE_PER_SECOND", default_value_t = 0.0)]
@@ -107,6 +108,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub wechat_callback_token: Option<String>,
+    #[command(flatten)]
+    pub secrets: CallbackSecrets,
+    /// Source addresses allowed to call the provider callbacks: comma-separated IPs or
+    /// CIDR networks (unset: any address that has the secret).
+    #[arg(long, env = "POLICY_PUSH_CALLBACK_ALLOW_FROM")]
+    pub callback_allow_from: Option<String>,
     /// JSON file of built-in simulator settings (faults, unsubscribed openids, ...);
     /// see docs/connectors.md.
     #[arg(long, env = "POLICY_PUSH_SIMULATOR_CONFIG")]
@@ -114,6 +121,28 @@ pub struct ServeArgs {
     /// Log as JSON lines.
     #[arg(long, env = "POLICY_PUSH_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+}
+
+/// The secrets in the provider callback URLs: the API checks them, the simulators
+/// (built in, or `simulate --callbacks-url`) put them in the URLs they call.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CallbackSecrets {
+    /// Secret in every Alibaba Cloud callback URL (`?token=`; SmsReport, SmsUp,
+    /// VoiceReport). Required with real providers; unset otherwise: a random one per
+    /// process, which the built-in simulators use.
+    #[arg(
+        long,
+        env = "POLICY_PUSH_ALIYUN_CALLBACK_SECRET",
+        hide_env_values = true
+    )]
+    pub aliyun_callback_secret: Option<String>,
+    /// Secret in every Tencent Cloud callback URL (`?token=`; SMS status and replies).
+    #[arg(
+        long,
+        env = "POLICY_PUSH_TENCENT_CALLBACK_SECRET",
+        hide_env_values = true
+    )]
+    pub tencent_callback_secret: Option<String>,
 }
 
 /// A role a process can run (`policy-push run <role>...`).
@@ -217,6 +246,33 @@ pub struct SimulateArgs {
     /// Simulator settings as JSON (credentials, faults, callback URLs); see docs/connectors.md.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The API's callback secrets, put in the callback URLs built from `--callbacks-url`.
+    #[command(flatten)]
+    pub secrets: CallbackSecrets,
+}
+
+/// Points the simulators' callbacks not set in their settings at the API at `base`,
+/// with the providers' secrets in the URLs.
+pub fn fill_callbacks(
+    sim: &mut simulators::SimulatorConfig,
+    base: &str,
+    aliyun_secret: &str,
+    tencent_secret: &str,
+) {
+    let base = base.trim_end_matches('/');
+    let with = |path: &str, secret: &str| {
+        format!(
+            "{base}{path}?token={}",
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        )
+    };
+    sim.sms_report_url
+        .get_or_insert_with(|| with("/callbacks/aliyun/sms-report", aliyun_secret));
+    sim.voice_report_url
+        .get_or_insert_with(|| with("/callbacks/aliyun/voice-report", aliyun_secret));
+    sim.tencent_sms_report_url
+        .get_or_insert_with(|| with("/callbacks/tencent/sms-report", tencent_secret));
+    sim.fill_callbacks(base);
 }
 
 /// Checked settings of `serve`.
@@ -250,6 +306,8 @@ pub struct ServeConfig {
     /// `None`: the built-in simulators at this server's address.
     pub providers: Option<connectors::ProvidersConfig>,
     pub wechat_callback_token: String,
+    /// Who may call the provider callbacks.
+    pub callbacks: api::routes::callbacks::CallbackAuth,
     pub simulator: simulators::SimulatorConfig,
 }
 
@@ -366,10 +424,52 @@ impl ServeConfig {
                     })?)
                 }
             };
-        let wechat_callback_token = a
-            .wechat_callback_token
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| simulator.wechat_callback_token.clone());
+        let real_providers = a.providers_config.is_some();
+        let has_api = roles.contains(&Role::Api);
+        let wechat_callback_token = a.wechat_callback_token.filter(|t| !t.is_empty());
+        if real_providers && has_api {
+            match wechat_callback_token.as_deref() {
+                None => bail!(
+                    "real providers are configured: set POLICY_PUSH_WECHAT_CALLBACK_TOKEN to the \
+                     token of the official account's server settings"
+                ),
+                Some(t)
+                    if t == api::SIMULATOR_WECHAT_TOKEN || t == simulator.wechat_callback_token =>
+                {
+                    bail!(
+                    "POLICY_PUSH_WECHAT_CALLBACK_TOKEN is the simulators' public token; with real \
+                     providers set the official account's own token"
+                )
+                }
+                Some(_) => {}
+            }
+        }
+        let wechat_callback_token =
+            wechat_callback_token.unwrap_or_else(|| simulator.wechat_callback_token.clone());
+        let secret = |v: Option<String>, var: &str| -> anyhow::Result<String> {
+            match v.filter(|t| !t.is_empty()) {
+                Some(t) if t.chars().count() < 16 => {
+                    bail!("{var} must be at least 16 characters (a random string)")
+                }
+                Some(t) => Ok(t),
+                None if real_providers && has_api => bail!(
+                    "real providers are configured: set {var} and register the callback URLs \
+                     with it (docs/security.md)"
+                ),
+                None => Ok(api::routes::callbacks::random_secret()),
+            }
+        };
+        let callbacks = api::routes::callbacks::CallbackAuth {
+            aliyun_secret: secret(
+                a.secrets.aliyun_callback_secret,
+                "POLICY_PUSH_ALIYUN_CALLBACK_SECRET",
+            )?,
+            tencent_secret: secret(
+                a.secrets.tencent_callback_secret,
+                "POLICY_PUSH_TENCENT_CALLBACK_SECRET",
+            )?,
+            allow_from: parse_allow_from(a.callback_allow_from.as_deref().unwrap_or(""))?,
+        };
         // The simulators' receipts call the API's callbacks, so they live with the API.
         let builtin_simulators = providers.is_none() && roles.contains(&Role::Api);
         Ok(Self {
@@ -382,6 +482,7 @@ impl ServeConfig {
             sending_lease,
             providers,
             wechat_callback_token,
+            callbacks,
             simulator,
             database_url: database_url(a.database_url, &a.data_dir)?,
             data_dir: a.data_dir,
@@ -408,6 +509,24 @@ impl ServeConfig {
             retry_scale: a.retry_scale,
         })
     }
+}
+
+/// `POLICY_PUSH_CALLBACK_ALLOW_FROM`: comma-separated IPs or CIDR networks.
+pub fn parse_allow_from(text: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "POLICY_PUSH_CALLBACK_ALLOW_FROM: {t:?} is neither an IP address nor a \
+                         CIDR network"
+                    )
+                })
+        })
+        .collect()
 }
 
 /// A URL with any password replaced, for messages.
@@ -571,6 +690,100 @@ mod tests {
             argv.push(format!("--{k}={v}"));
         }
         T::parse_from(argv).a
+    }
+
+    #[test]
+    fn real_providers_need_callback_secrets_and_a_real_wechat_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let providers = dir.path().join("providers.json");
+        std::fs::write(
+            &providers,
+            serde_json::to_string(&connectors::ProvidersConfig::simulator(
+                "http://127.0.0.1:9",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let p = providers.display().to_string();
+        let data = dir.path().join("data").display().to_string();
+        let base = [
+            ("providers-config", p.as_str()),
+            ("data-dir", data.as_str()),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut a: Vec<(&str, &str)> = base.to_vec();
+            a.extend_from_slice(extra);
+            ServeConfig::from_args(args(&a))
+        };
+        let e = with(&[]).unwrap_err().to_string();
+        assert!(e.contains("POLICY_PUSH_WECHAT_CALLBACK_TOKEN"), "{e}");
+        let e = with(&[("wechat-callback-token", "sim-callback-token")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("public token"), "{e}");
+        let token = ("wechat-callback-token", "the-official-account-token");
+        let e = with(&[token]).unwrap_err().to_string();
+        assert!(e.contains("POLICY_PUSH_ALIYUN_CALLBACK_SECRET"), "{e}");
+        let e = with(&[token, ("aliyun-callback-secret", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 16"), "{e}");
+        let aliyun = ("aliyun-callback-secret", "0123456789abcdef-aliyun");
+        let e = with(&[token, aliyun]).unwrap_err().to_string();
+        assert!(e.contains("POLICY_PUSH_TENCENT_CALLBACK_SECRET"), "{e}");
+        let tencent = ("tencent-callback-secret", "0123456789abcdef-tencent");
+        let e = with(&[
+            token,
+            aliyun,
+            tencent,
+            ("callback-allow-from", "10.0.0.0/8, nonsense"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("nonsense"), "{e}");
+        let ok = with(&[
+            token,
+            aliyun,
+            tencent,
+            ("callback-allow-from", "10.0.0.0/8, 192.0.2.7"),
+        ])
+        .unwrap();
+        assert_eq!(ok.callbacks.aliyun_secret, "0123456789abcdef-aliyun");
+        assert_eq!(ok.callbacks.allow_from.len(), 2);
+        assert!(ok.require_approval, "approvals are on by default");
+    }
+
+    #[test]
+    fn simulators_get_random_secrets_and_approvals_can_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").display().to_string();
+        let a = ServeConfig::from_args(args(&[("data-dir", data.as_str())])).unwrap();
+        let b = ServeConfig::from_args(args(&[("data-dir", data.as_str())])).unwrap();
+        assert_eq!(a.callbacks.aliyun_secret.len(), 64);
+        assert_ne!(a.callbacks.aliyun_secret, b.callbacks.aliyun_secret);
+        assert_ne!(a.callbacks.aliyun_secret, a.callbacks.tencent_secret);
+        assert!(a.require_approval);
+        let off = ServeConfig::from_args(args(&[
+            ("data-dir", data.as_str()),
+            ("require-approval", "false"),
+        ]))
+        .unwrap();
+        assert!(!off.require_approval);
+        // The built-in simulators call the callbacks with the secrets in the URLs.
+        let mut sim = simulators::SimulatorConfig::default();
+        fill_callbacks(&mut sim, "http://127.0.0.1:8080/", "s3cret/+", "t0ken");
+        assert_eq!(
+            sim.sms_report_url.as_deref(),
+            Some("http://127.0.0.1:8080/callbacks/aliyun/sms-report?token=s3cret%2F%2B")
+        );
+        assert_eq!(
+            sim.tencent_sms_report_url.as_deref(),
+            Some("http://127.0.0.1:8080/callbacks/tencent/sms-report?token=t0ken")
+        );
+        assert_eq!(
+            sim.voice_report_url.as_deref(),
+            Some("http://127.0.0.1:8080/callbacks/aliyun/voice-report?token=s3cret%2F%2B")
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         retry_scale: 1.0,
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
+        callbacks: api::routes::callbacks::CallbackAuth::random(),
         simulator: simulators::SimulatorConfig {
             receipt_delay: Duration::from_millis(200),
             ..Default::default()

@@ -78,6 +78,8 @@ fn main() -> anyhow::Result<()> {
     // Before clap reads the variables, and before any thread exists.
     config::apply_config_file(&known_env())?;
     let cli = Cli::parse();
+    // Panic messages may quote personal data: log where, not what.
+    api::guard::install_panic_hook();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

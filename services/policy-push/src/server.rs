@@ -93,7 +93,12 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             .await
             .context("cannot open the sandbox record")?;
         let mut sim_cfg = cfg.simulator.clone();
-        sim_cfg.fill_callbacks(&base);
+        crate::config::fill_callbacks(
+            &mut sim_cfg,
+            &base,
+            &cfg.callbacks.aliyun_secret,
+            &cfg.callbacks.tencent_secret,
+        );
         let attribution = in_flight.clone();
         let sim_state = simulators::SimulatorState::new(
             sim_cfg,
@@ -157,6 +162,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
                 second_approval_above: cfg.second_approval_above,
                 require_disclosure_review: cfg.require_review,
                 wechat_callback_token: cfg.wechat_callback_token.clone(),
+                callbacks: cfg.callbacks.clone(),
                 ..Default::default()
             },
             simulators_here.as_ref().map(|(s, _)| Arc::new(s.clone())),
@@ -174,9 +180,13 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await
+        // The peer address feeds the rate limits and the callback allowlist.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+        .await
     });
     let roles: Vec<RoleName> = cfg.roles.iter().filter_map(|r| r.pipeline_role()).collect();
     let mut tasks = pipeline.spawn(&roles, shutdown.clone()).await?;
@@ -243,7 +253,13 @@ pub async fn serve_until_signal(cfg: ServeConfig) -> anyhow::Result<()> {
 pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
     let mut cfg = crate::config::simulator_config(args.config.as_deref())?;
     if let Some(url) = args.callbacks_url.as_deref().filter(|u| !u.is_empty()) {
-        cfg.fill_callbacks(url);
+        let secret = |s: &Option<String>| s.clone().unwrap_or_default();
+        crate::config::fill_callbacks(
+            &mut cfg,
+            url,
+            &secret(&args.secrets.aliyun_callback_secret),
+            &secret(&args.secrets.tencent_callback_secret),
+        );
     }
     std::fs::create_dir_all(&args.data_dir)?;
     let sandbox = simulators::SandboxLog::open_in_dir(&args.data_dir).await?;

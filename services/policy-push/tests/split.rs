@@ -30,7 +30,23 @@ impl Deployment {
     /// Starts the api, the simulators, then every other role.
     fn start(root: &Path, sim_config: Option<Value>, rate_per_second: u32) -> Deployment {
         let backends = ProductionBackends::new();
-        let api = Server::start_command(&root.join("api"), &["run", "api"], &[], backends.env());
+        // Every API replica and the simulators share the callback secrets.
+        let secrets = vec![
+            (
+                "POLICY_PUSH_ALIYUN_CALLBACK_SECRET",
+                "split-test-aliyun-secret".to_string(),
+            ),
+            (
+                "POLICY_PUSH_TENCENT_CALLBACK_SECRET",
+                "split-test-tencent-secret".to_string(),
+            ),
+        ];
+        let api_env = || {
+            let mut e = backends.env();
+            e.extend(secrets.clone());
+            e
+        };
+        let api = Server::start_command(&root.join("api"), &["run", "api"], &[], api_env());
         let mut sim_args = vec![
             "simulate".to_string(),
             "--callbacks-url".to_string(),
@@ -43,10 +59,10 @@ impl Deployment {
             sim_args.push(path.display().to_string());
         }
         let sim_args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
-        let sim = Server::start_command(&root.join("sim"), &sim_args, &[], vec![]);
+        let sim = Server::start_command(&root.join("sim"), &sim_args, &[], secrets.clone());
         // A second API replica: subjects imported through the first reach its index
         // through `subject.changed`.
-        let api2 = Server::start_command(&root.join("api2"), &["run", "api"], &[], backends.env());
+        let api2 = Server::start_command(&root.join("api2"), &["run", "api"], &[], api_env());
         let mut env = backends.env();
         env.push(("POLICY_PUSH_SIMULATOR_URL", sim.base.clone()));
         env.push(("POLICY_PUSH_PUBLIC_URL", api.base.clone()));

@@ -3,45 +3,292 @@
 //!
 //! | path | provider callback |
 //! |---|---|
-//! | `POST /callbacks/aliyun/sms-report` | Alibaba Cloud SmsReport (JSON array) |
-//! | `POST /callbacks/tencent/sms-report` | Tencent Cloud SMS status callback (JSON array) |
-//! | `POST /callbacks/wechat/events` | WeChat `TEMPLATESENDJOBFINISH` / `subscribe_msg_sent_event` (XML) |
-//! | `POST /callbacks/aliyun/voice-report` | Alibaba Cloud VoiceReport (JSON array) |
+//! | `POST /callbacks/aliyun/sms-report?token=…` | Alibaba Cloud SmsReport (JSON array) |
+//! | `POST /callbacks/aliyun/sms-up?token=…` | Alibaba Cloud SmsUp (handled in `operations`) |
+//! | `POST /callbacks/aliyun/voice-report?token=…` | Alibaba Cloud VoiceReport (JSON array) |
+//! | `POST /callbacks/tencent/sms-report?token=…` | Tencent Cloud SMS status callback (JSON array) |
+//! | `POST /callbacks/tencent/sms-reply?token=…` | Tencent Cloud SMS reply (handled in `operations`) |
+//! | `POST /callbacks/wechat/events` | WeChat `TEMPLATESENDJOBFINISH` / `subscribe_msg_sent_event` (XML, signed) |
+//!
+//! Who may call: every Alibaba and Tencent callback URL carries that provider's secret
+//! (`?token=`, compared in constant time); WeChat signs each event with the server
+//! token. With a source allowlist configured, only those addresses may call at all.
+//! Anything else is answered 401 and changes nothing; repeated failures from one address
+//! are answered 429.
+//!
+//! What a caller may change: a receipt only a push of the route's channel that is still
+//! `sending`/`sent` (and, when the push already has the provider's id, only with that
+//! id); a key press only a hotline push whose call id matches. A receipt that names a
+//! provider id no push carries yet waits in a bounded queue ([`LateReceipts`]) for the
+//! send to be recorded, then expires.
 
+use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use connectors::receipts::{self, Receipt, ReceiptError};
+use domain::push::PushStatus;
+use domain::Channel;
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use store::ReceiptUpdate;
 
-pub fn router() -> Router<AppState> {
+/// Who may call the provider callbacks.
+#[derive(Clone)]
+pub struct CallbackAuth {
+    /// The secret in every Alibaba callback URL (`?token=`).
+    pub aliyun_secret: String,
+    /// The secret in every Tencent callback URL (`?token=`).
+    pub tencent_secret: String,
+    /// Source networks allowed to call (the TCP peer); empty: any address.
+    pub allow_from: Vec<ipnet::IpNet>,
+}
+
+/// Never prints the secrets.
+impl std::fmt::Debug for CallbackAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackAuth")
+            .field("allow_from", &self.allow_from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallbackAuth {
+    /// Fresh random secrets (the embedded default: the built-in simulators learn them
+    /// in-process, nobody else can).
+    pub fn random() -> Self {
+        Self {
+            aliyun_secret: random_secret(),
+            tencent_secret: random_secret(),
+            allow_from: Vec::new(),
+        }
+    }
+
+    /// The provider's secret for a callback path (`None`: WeChat, which signs instead).
+    fn secret_for(&self, path: &str) -> Option<&str> {
+        if path.starts_with("/callbacks/aliyun/") {
+            Some(&self.aliyun_secret)
+        } else if path.starts_with("/callbacks/tencent/") {
+            Some(&self.tencent_secret)
+        } else {
+            None
+        }
+    }
+
+    fn allows(&self, peer: Option<IpAddr>) -> bool {
+        if self.allow_from.is_empty() {
+            return true;
+        }
+        let Some(ip) = peer else { return false };
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_from.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// 32 random bytes, hex.
+pub fn random_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Equal strings, compared in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let (x, y) = (
+        sha2::Sha256::digest(a.as_bytes()),
+        sha2::Sha256::digest(b.as_bytes()),
+    );
+    bool::from(x.as_slice().ct_eq(y.as_slice()))
+}
+
+/// The callback routes, behind [`authenticate`].
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/callbacks/aliyun/sms-report", post(aliyun_sms))
         .route("/callbacks/tencent/sms-report", post(tencent_sms))
         .route("/callbacks/wechat/events", post(wechat))
         .route("/callbacks/aliyun/voice-report", post(aliyun_voice))
+        .route(
+            "/callbacks/aliyun/sms-up",
+            post(super::operations::aliyun_sms_up),
+        )
+        .route(
+            "/callbacks/tencent/sms-reply",
+            post(super::operations::tencent_sms_reply),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(state, authenticate))
+}
+
+fn refused() -> Response {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "this callback URL needs the provider's secret (?token=) from an allowed address",
+    )
+    .into_response()
+}
+
+/// Refuses (401) a callback from outside the allowlist or without its provider's secret;
+/// an address that keeps failing is answered 429 until it slows down.
+pub async fn authenticate(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = crate::guard::peer_ip(&req);
+    let auth = &s.config.callbacks;
+    let ok = auth.allows(peer)
+        && match auth.secret_for(req.uri().path()) {
+            None => true,
+            Some(secret) => {
+                let pairs: Vec<(String, String)> =
+                    serde_urlencoded::from_str(req.uri().query().unwrap_or("")).unwrap_or_default();
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == "token")
+                    .is_some_and(|(_, t)| same_secret(t, secret))
+            }
+        };
+    if ok {
+        return next.run(req).await;
+    }
+    if !s.guard.failed_callbacks.check(peer) {
+        return crate::guard::too_many_requests();
+    }
+    tracing::warn!("refused a provider callback without its secret or from an address not allowed");
+    refused()
+}
+
+/// Receipts that named a provider id no push carried yet (the receipt overtook the
+/// provider's answer to the send): retried every [`LateReceipts::EVERY`] until they
+/// match or expire. Bounded: when full, the oldest is dropped.
+pub struct LateReceipts {
+    queue: Mutex<VecDeque<(tokio::time::Instant, ReceiptUpdate)>>,
+}
+
+impl LateReceipts {
+    /// Receipts held at most.
+    pub const CAPACITY: usize = 10_000;
+    /// How long a receipt waits for its send.
+    pub const TTL: Duration = Duration::from_secs(30);
+    /// How often the waiting receipts are tried.
+    pub const EVERY: Duration = Duration::from_millis(200);
+
+    /// A queue and the task that drains it (which ends when the queue is dropped).
+    pub fn start(store: Arc<dyn store::Store>) -> Arc<Self> {
+        let me = Arc::new(Self {
+            queue: Mutex::new(VecDeque::new()),
+        });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(Self::drain(Arc::downgrade(&me), store));
+        }
+        me
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.lock().expect("late receipts lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn add(&self, update: ReceiptUpdate) {
+        let mut q = self.queue.lock().expect("late receipts lock");
+        if q.len() >= Self::CAPACITY {
+            q.pop_front();
+            tracing::warn!("late receipt queue full; dropped the oldest");
+        }
+        q.push_back((tokio::time::Instant::now() + Self::TTL, update));
+    }
+
+    async fn drain(me: Weak<Self>, store: Arc<dyn store::Store>) {
+        loop {
+            tokio::time::sleep(Self::EVERY).await;
+            let Some(me) = me.upgrade() else { return };
+            let now = tokio::time::Instant::now();
+            let due: Vec<(tokio::time::Instant, ReceiptUpdate)> = {
+                let mut q = me.queue.lock().expect("late receipts lock");
+                q.retain(|(exp, _)| *exp > now);
+                q.drain(..).collect()
+            };
+            let mut keep = Vec::new();
+            for (exp, update) in due {
+                match store.apply_receipt(&update, chrono::Utc::now()).await {
+                    Ok(true) => {}
+                    Ok(false) => keep.push((exp, update)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot record a late receipt");
+                        keep.push((exp, update));
+                    }
+                }
+            }
+            let mut q = me.queue.lock().expect("late receipts lock");
+            for item in keep.into_iter().rev() {
+                if q.len() < Self::CAPACITY {
+                    q.push_front(item);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a receipt may touch its push: the push (when the receipt names it) is of the
+/// route's channel, still waiting for a receipt, and carries no other provider id.
+async fn may_apply(s: &AppState, r: &Receipt, channel: Channel) -> anyhow::Result<bool> {
+    let Some(id) = &r.push_id else {
+        return Ok(true);
+    };
+    let Some(push) = s.store.get_push(id).await? else {
+        return Ok(r.provider_id.is_some());
+    };
+    let state_ok = matches!(push.status, PushStatus::Sending | PushStatus::Sent);
+    let id_ok = match (&push.provider_id, &r.provider_id) {
+        (Some(ours), Some(theirs)) => ours == theirs,
+        _ => true,
+    };
+    Ok(push.channel == channel && state_ok && id_ok)
 }
 
 async fn apply(
     s: &AppState,
     parsed: Result<Vec<Receipt>, ReceiptError>,
+    channel: Channel,
     reply: &'static str,
     json: bool,
 ) -> Response {
     let receipts = match parsed {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(error = %e, "refused a malformed receipt");
+            // The parser's reason may quote the body; the caller gets it, the log not.
+            tracing::warn!("refused a malformed receipt");
             return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
         }
     };
     let now = chrono::Utc::now();
     let mut matched = 0usize;
+    let mut ignored = 0usize;
     for r in &receipts {
+        match may_apply(s, r, channel).await {
+            Ok(true) => {}
+            Ok(false) => {
+                ignored += 1;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read the push of a receipt; the provider will retry");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+            }
+        }
         let retry_at = match call_retry(s, r, now).await {
             Ok(at) => at,
             Err(e) => {
@@ -60,7 +307,7 @@ async fn apply(
             Ok(true) => matched += 1,
             Ok(false) => {
                 if update.provider_id.is_some() {
-                    tokio::spawn(apply_late(s.clone(), update));
+                    s.late_receipts.add(update);
                 }
             }
             Err(e) => {
@@ -78,6 +325,13 @@ async fn apply(
             return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
         }
     }
+    if ignored > 0 {
+        // Repeats of applied receipts land here too, so not a warning.
+        tracing::debug!(
+            ignored,
+            "receipts for pushes that cannot take them were ignored"
+        );
+    }
     tracing::debug!(receipts = receipts.len(), matched, "receipts applied");
     let ct = if json {
         "application/json"
@@ -85,23 +339,6 @@ async fn apply(
         "text/plain"
     };
     ([(axum::http::header::CONTENT_TYPE, ct)], reply).into_response()
-}
-
-/// A receipt can overtake the provider's answer to the send: it names a provider id the
-/// push does not carry yet. It is applied again for a few seconds after the provider has
-/// had its reply; a duplicate of an applied receipt simply never matches.
-async fn apply_late(s: AppState, update: ReceiptUpdate) {
-    for _ in 0..25 {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        match s.store.apply_receipt(&update, chrono::Utc::now()).await {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record a late receipt");
-                return;
-            }
-        }
-    }
 }
 
 /// Alibaba call status codes worth calling again later: the line was busy, nobody answered.
@@ -141,15 +378,16 @@ async fn call_retry(
 }
 
 /// Hotline key presses: 1 sends the recipient link by SMS, 0 opts out of our notices.
-/// Both are idempotent, so a repeated report changes nothing.
+/// Both are idempotent, so a repeated report changes nothing. Only for a hotline push
+/// that was called (sent or delivered) under the reported call id.
 async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
     let keys = r.dtmf.as_deref().unwrap_or("");
     let push = match &r.push_id {
         Some(id) => s.store.get_push(id).await?,
         None => None,
     };
-    let Some(push) = push else {
-        tracing::warn!("key press for a call we cannot match");
+    let Some(push) = push.filter(|p| key_press_matches(p, r)) else {
+        tracing::warn!("key press for a call we cannot match; ignored");
         return Ok(());
     };
     if keys.contains('0') {
@@ -160,10 +398,19 @@ async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A key press belongs to a hotline push that was called, under the same call id.
+fn key_press_matches(push: &store::PushRecord, r: &Receipt) -> bool {
+    push.channel == Channel::Hotline
+        && matches!(push.status, PushStatus::Sent | PushStatus::Delivered)
+        && push.provider_id.is_some()
+        && push.provider_id == r.provider_id
+}
+
 async fn aliyun_sms(State(s): State<AppState>, body: Bytes) -> Response {
     apply(
         &s,
         receipts::parse_aliyun_sms_report(&body),
+        Channel::Sms,
         receipts::ALIYUN_SMS_REPORT_REPLY,
         true,
     )
@@ -174,6 +421,7 @@ async fn tencent_sms(State(s): State<AppState>, body: Bytes) -> Response {
     apply(
         &s,
         receipts::parse_tencent_sms_report(&body),
+        Channel::Sms,
         receipts::TENCENT_SMS_REPORT_REPLY,
         true,
     )
@@ -195,18 +443,16 @@ async fn wechat(
     axum::extract::Query(q): axum::extract::Query<WechatSignature>,
     body: Bytes,
 ) -> Response {
-    if !receipts::verify_wechat_signature(
-        &s.config.wechat_callback_token,
-        &q.timestamp,
-        &q.nonce,
-        &q.signature,
-    ) {
+    let expected =
+        receipts::wechat_signature(&s.config.wechat_callback_token, &q.timestamp, &q.nonce);
+    if !same_secret(&expected, &q.signature.to_ascii_lowercase()) {
         tracing::warn!("refused a WeChat event with a bad signature");
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
     apply(
         &s,
         receipts::parse_wechat_event(&body),
+        Channel::Wechat,
         receipts::WECHAT_EVENT_REPLY,
         false,
     )
@@ -217,6 +463,7 @@ async fn aliyun_voice(State(s): State<AppState>, body: Bytes) -> Response {
     apply(
         &s,
         receipts::parse_aliyun_voice_report(&body),
+        Channel::Hotline,
         receipts::ALIYUN_VOICE_REPORT_REPLY,
         true,
     )

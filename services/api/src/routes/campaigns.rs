@@ -509,7 +509,10 @@ pub async fn pushes(
             serde_json::json!({
                 "id": r.id, "subject_id": subject_id, "channel": r.channel, "status": r.status,
                 "explanation": explanation.to_string(), "explanation_clauses": explanation.clauses,
-                "benefit": r.benefit, "content": r.content, "error": r.error, "attempts": r.attempts,
+                // The content names the subject and carries their live link: personal
+                // data, shown only to roles that may see it (as in the subject history).
+                "benefit": r.benefit, "content": personal.then(|| r.content.clone()),
+                "error": r.error, "attempts": r.attempts,
                 "created_at": r.created_at, "updated_at": r.updated_at,
             })
         })

@@ -1,11 +1,11 @@
 //! Routes, one module per resource.
 
-mod callbacks;
+pub mod callbacks;
 mod campaigns;
 mod console;
 mod dead_letters;
 pub mod health;
-mod operations;
+pub(crate) mod operations;
 mod operators;
 mod params;
 mod policies;
@@ -15,14 +15,29 @@ mod sandbox;
 mod subjects;
 mod tags;
 
+use crate::guard;
 use crate::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::routing::{get, post, put};
 use axum::Router;
+
+pub use crate::guard::peer_ip;
+
+/// Body limits per route: small wherever a stranger can reach, large only for the
+/// authenticated import (streamed, with a limit per line instead).
+pub mod body_limits {
+    /// Anything not listed below: recipient pages, sign-in, health, metrics.
+    pub const DEFAULT: usize = 16 * 1024;
+    /// Provider callbacks (a batch of 100 receipts is ~30 KiB).
+    pub const CALLBACKS: usize = 256 * 1024;
+    /// The authenticated JSON API and console forms (policies, campaigns, templates).
+    pub const OPERATOR: usize = 2 * 1024 * 1024;
+}
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/operators", post(operators::create))
-        .route("/subjects/import", post(subjects::import))
         .route("/subjects/{id}", put(subjects::put).get(subjects::get))
         .route("/tags", get(tags::list))
         .route("/tags/{name}", put(tags::put).get(tags::get))
@@ -52,26 +67,37 @@ pub fn router(state: AppState) -> Router {
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay))
         .route("/sandbox/messages", get(sandbox::messages))
-        .route("/audit", get(operators::audit_log));
+        .route("/audit", get(operators::audit_log))
+        .layer(DefaultBodyLimit::max(body_limits::OPERATOR))
+        // The import streams its body (no extractor limit applies) and limits each line.
+        .route("/subjects/import", post(subjects::import));
+    let public_pages = Router::new()
+        .route("/l/{code}", get(recipient::show))
+        .route("/l/{code}/unsubscribe", post(operations::unsubscribe))
+        .route_layer(from_fn_with_state(state.clone(), guard::limit_public_pages));
+    let callbacks =
+        callbacks::router(state.clone()).layer(DefaultBodyLimit::max(body_limits::CALLBACKS));
+    let console =
+        console::router(state.clone()).layer(DefaultBodyLimit::max(body_limits::OPERATOR));
+    // Strangers reach these; their handlers run at most so many at once.
+    let public = Router::new()
+        .merge(public_pages)
+        .merge(callbacks)
+        .route_layer(from_fn_with_state(state.clone(), guard::limit_concurrency));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/l/{code}", get(recipient::show))
-        .route("/l/{code}/unsubscribe", post(operations::unsubscribe))
-        .route("/callbacks/aliyun/sms-up", post(operations::aliyun_sms_up))
-        .route(
-            "/callbacks/tencent/sms-reply",
-            post(operations::tencent_sms_reply),
-        )
-        .merge(console::router())
+        .merge(public)
+        .merge(console)
         .route(
             "/console",
             get(|| async { axum::response::Redirect::permanent("/console/") }),
         )
-        .merge(callbacks::router())
         .route("/metrics", get(crate::metrics::exposition))
-        .route_layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .route_layer(from_fn(crate::metrics::track))
+        .layer(DefaultBodyLimit::max(body_limits::DEFAULT))
+        .layer(map_response(guard::json_refusals))
+        .layer(guard::catch_panic())
         .with_state(state)
 }

@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use domain::operator::Action;
+use domain::push::PushStatus;
 use domain::review::ReviewDecision;
 use domain::Channel;
 use serde::Deserialize;
@@ -179,26 +180,64 @@ pub fn is_unsubscribe_reply(text: &str) -> bool {
     )
 }
 
-/// Records an SMS opt-out for every subject with this mobile number; false when the reply
-/// is not an unsubscribe. Errors mean "try again" (the provider redelivers).
-async fn sms_reply(s: &AppState, mobile: &str, text: &str, source: &str) -> anyhow::Result<bool> {
-    if !is_unsubscribe_reply(text) {
+/// Records an SMS opt-out for the subjects we texted at this number (under our
+/// signature, when the provider names it) within the reply window; false when the reply
+/// is not an unsubscribe or answers nothing we sent. Errors mean "try again" (the
+/// provider redelivers).
+async fn sms_reply(s: &AppState, reply: &SmsReply, source: &str) -> anyhow::Result<bool> {
+    if !is_unsubscribe_reply(&reply.text) {
         return Ok(false);
     }
-    let Ok(mobile) = domain::ids::MobileNumber::parse(mobile) else {
+    let Ok(mobile) = domain::ids::MobileNumber::parse(&reply.mobile) else {
         tracing::warn!("SMS reply from a number that is not a mainland mobile; ignored");
         return Ok(false);
     };
-    let subjects = s.store.subjects_by_mobile(mobile.as_str()).await?;
-    for id in &subjects {
+    if let Some(sign) = reply.sign.as_deref() {
+        let ours = s.pipeline.config.sms_sign_name.as_str();
+        if sign.trim_matches(|c| c == '【' || c == '】') != ours {
+            tracing::warn!(mobile = %mobile.masked(), "SMS reply to another signature; ignored");
+            return Ok(false);
+        }
+    }
+    let since = chrono::Utc::now() - s.config.sms_reply_window;
+    let mut texted = Vec::new();
+    for id in s.store.subjects_by_mobile(mobile.as_str()).await? {
+        let history = s.store.subject_history(&id, 50).await?;
+        let recent = history.pushes.iter().any(|p| {
+            p.channel == Channel::Sms.as_str()
+                && p.recipient == mobile.as_str()
+                && matches!(p.status, PushStatus::Sent | PushStatus::Delivered)
+                && p.updated_at >= since
+        });
+        if recent {
+            texted.push(id);
+        }
+    }
+    if texted.is_empty() {
+        tracing::warn!(
+            mobile = %mobile.masked(),
+            "SMS unsubscribe reply from a number we did not text recently; ignored"
+        );
+        return Ok(false);
+    }
+    for id in &texted {
         pipeline::followup::opt_out(&s.pipeline, id, Some(Channel::Sms), source).await?;
     }
     tracing::info!(
         mobile = %mobile.masked(),
-        subjects = subjects.len(),
+        subjects = texted.len(),
         "SMS unsubscribe reply recorded"
     );
     Ok(true)
+}
+
+/// One SMS reply as the providers report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsReply {
+    pub mobile: String,
+    pub text: String,
+    /// The signature the reply answered, when the provider says.
+    pub sign: Option<String>,
 }
 
 /// One Alibaba SmsUp message.
@@ -207,16 +246,63 @@ struct AliyunSmsUp {
     phone_number: String,
     #[serde(default)]
     content: String,
+    #[serde(default)]
+    sign_name: Option<String>,
+}
+
+/// The body of an Alibaba SmsUp callback: a JSON array of messages.
+pub fn parse_aliyun_sms_up(body: &[u8]) -> Result<Vec<SmsReply>, String> {
+    let msgs: Vec<AliyunSmsUp> =
+        serde_json::from_slice(body).map_err(|e| format!("invalid_json: {e}"))?;
+    Ok(msgs
+        .into_iter()
+        .map(|m| SmsReply {
+            mobile: m.phone_number,
+            text: m.content,
+            sign: m.sign_name.filter(|s| !s.is_empty()),
+        })
+        .collect())
+}
+
+/// One Tencent SMS reply.
+#[derive(Debug, Deserialize)]
+struct TencentReply {
+    mobile: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    sign: Option<String>,
+}
+
+/// The body of a Tencent SMS reply callback: one JSON object or an array; items that
+/// are not replies are left out.
+pub fn parse_tencent_sms_reply(body: &[u8]) -> Result<Vec<SmsReply>, String> {
+    let items = match serde_json::from_slice::<serde_json::Value>(body)
+        .map_err(|e| format!("invalid_json: {e}"))?
+    {
+        serde_json::Value::Array(a) => a,
+        v => vec![v],
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|v| serde_json::from_value::<TencentReply>(v).ok())
+        .map(|m| SmsReply {
+            mobile: m.mobile,
+            text: m.text,
+            sign: m.sign.filter(|s| !s.is_empty()),
+        })
+        .collect())
 }
 
 /// `POST /callbacks/aliyun/sms-up`: Alibaba Cloud upstream messages (a JSON array of
 /// `{phone_number, send_time, content, sign_name, dest_code, sequence_id}`); answers
 /// `{"code":0,"msg":"接收成功"}`.
 pub async fn aliyun_sms_up(State(s): State<AppState>, body: Bytes) -> Response {
-    let msgs: Vec<AliyunSmsUp> = match serde_json::from_slice(&body) {
+    let msgs = match parse_aliyun_sms_up(&body) {
         Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "refused a malformed SmsUp callback");
+        Err(_) => {
+            // The reason may quote the body (numbers): not logged.
+            tracing::warn!("refused a malformed SmsUp callback");
             return (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({"code": 1, "msg": "bad request"})),
@@ -225,7 +311,7 @@ pub async fn aliyun_sms_up(State(s): State<AppState>, body: Bytes) -> Response {
         }
     };
     for m in &msgs {
-        if let Err(e) = sms_reply(&s, &m.phone_number, &m.content, "sms_reply").await {
+        if let Err(e) = sms_reply(&s, m, "sms_reply").await {
             tracing::error!(error = %format!("{e:#}"), "cannot record an SMS reply; the provider will retry");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -237,28 +323,14 @@ pub async fn aliyun_sms_up(State(s): State<AppState>, body: Bytes) -> Response {
     Json(serde_json::json!({"code": 0, "msg": "接收成功"})).into_response()
 }
 
-/// One Tencent SMS reply.
-#[derive(Debug, Deserialize)]
-struct TencentReply {
-    mobile: String,
-    #[serde(default)]
-    text: String,
-}
-
 /// `POST /callbacks/tencent/sms-reply`: Tencent Cloud SMS replies
 /// (`{extend, mobile, nationcode, sign, text, time}`, one object or an array); answers
 /// `{"result":0,"errmsg":"OK"}`.
 pub async fn tencent_sms_reply(State(s): State<AppState>, body: Bytes) -> Response {
-    let msgs: Vec<TencentReply> = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(serde_json::Value::Array(a)) => a
-            .into_iter()
-            .filter_map(|v| serde_json::from_value(v).ok())
-            .collect(),
-        Ok(v) => serde_json::from_value(v)
-            .map(|m| vec![m])
-            .unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!(error = %e, "refused a malformed Tencent reply callback");
+    let msgs = match parse_tencent_sms_reply(&body) {
+        Ok(m) => m,
+        Err(_) => {
+            tracing::warn!("refused a malformed Tencent reply callback");
             return (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({"result": 1, "errmsg": "bad request"})),
@@ -267,7 +339,7 @@ pub async fn tencent_sms_reply(State(s): State<AppState>, body: Bytes) -> Respon
         }
     };
     for m in &msgs {
-        if let Err(e) = sms_reply(&s, &m.mobile, &m.text, "sms_reply").await {
+        if let Err(e) = sms_reply(&s, m, "sms_reply").await {
             tracing::error!(error = %format!("{e:#}"), "cannot record an SMS reply; the provider will retry");
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -139,6 +139,31 @@ proptest! {
         let _ = Rule::parse_number(&src);
     }
 
+    /// Whatever text parses also compiles and evaluates without panicking; whatever is
+    /// refused says where and why.
+    #[test]
+    fn rule_like_text_compiles_and_evaluates_or_is_refused_clearly(
+        src in "[a-z_ .()\\[\\]'!&|<>=+*/%0-9,-]{0,40}|\\PC{0,20}",
+        s in subject(),
+        tags in tags(),
+    ) {
+        let facts = Facts::new(&s, &tags, today());
+        for parsed in [Rule::parse(&src), Rule::parse_number(&src)] {
+            match parsed {
+                Ok(rule) => {
+                    let matched = rule.matches(&facts);
+                    let _ = rule.explain(&facts);
+                    let _ = rule.eval_number(&facts);
+                    prop_assert_eq!(matched, rule.matches_interpreted(&facts));
+                }
+                Err(e) => {
+                    prop_assert!(!e.message.trim().is_empty(), "empty message for {:?}", src);
+                    prop_assert!(e.line >= 1 && e.column >= 1, "{:?}: {}", src, e);
+                }
+            }
+        }
+    }
+
     #[test]
     fn generated_rules_parse(src in rule()) {
         prop_assert!(Rule::parse(&src).is_ok(), "{}", src);

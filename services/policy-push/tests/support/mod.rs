@@ -165,6 +165,10 @@ impl Server {
             .env("POLICY_PUSH_SMS_HOURS", "always")
             .env("POLICY_PUSH_WECHAT_HOURS", "always")
             .env("POLICY_PUSH_RETRY_SCALE", "0.002")
+            // `serve` requires approvals by default; tests that exercise them say so.
+            .env("POLICY_PUSH_REQUIRE_APPROVAL", "false")
+            .env_remove("POLICY_PUSH_ALIYUN_CALLBACK_SECRET")
+            .env_remove("POLICY_PUSH_TENCENT_CALLBACK_SECRET")
             .env_remove("POLICY_PUSH_DATABASE_URL")
             .env_remove("POLICY_PUSH_KAFKA_BROKERS")
             .env_remove("POLICY_PUSH_REDIS_URL")

@@ -25,10 +25,22 @@ use std::sync::OnceLock;
 
 pub use session::Session;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/console/", get(pages::dashboard))
-        .route("/console/login", get(pages::login).post(actions::login))
+        .route(
+            "/console/login",
+            get(pages::login)
+                .post(actions::login)
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state,
+                    crate::guard::limit_sign_in,
+                ))
+                // Strangers reach the sign-in: a small body, whatever the console takes.
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::routes::body_limits::DEFAULT,
+                )),
+        )
         .route("/console/logout", post(actions::logout))
         .route("/console/tags", get(pages::tags).post(actions::put_tag))
         .route(
