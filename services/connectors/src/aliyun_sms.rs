@@ -1,25 +1,49 @@
-//! Alibaba Cloud SMS (dysmsapi 2017-05-25): one `SendSms` per message, issued concurrently.
+//! Alibaba Cloud SMS (dysmsapi 2017-05-25): a batch goes out as `SendBatchSms` requests of
+//! several numbers each (per-number `TemplateParamJson` and `SignNameJson`, one template
+//! code), issued concurrently; a request of one number is a plain `SendSms`.
 //!
-//! Why not `SendBatchSms` (≤100 numbers a request)? It has no per-number `OutId`, so a
-//! message could not be found again by push id after a crash, and its receipts would carry
-//! one `BizId` for the whole batch with no `out_id`. `SendSms` with `OutId = push_id` keeps
-//! both: [`Provider::lookup`] finds the push with `QuerySendDetails` by `OutId`, and every
-//! `SmsReport` names the push. Throughput comes from concurrency instead: one
-//! [`Provider::send`] call carries up to `concurrency` messages (default 32), all in flight
-//! at once over pooled keep-alive connections (Alibaba allows 5000 QPS per account).
+//! **Ids.** Alibaba answers a request with one `BizId`; every number of it reports under
+//! that `BizId` and its own `phone_number`. The provider id of a push is therefore
+//! `"{BizId}:{phone}"` (11 digits, see [`provider_id`]), for `SendSms` too, and
+//! [`crate::receipts::parse_aliyun_sms_report`] builds the same key from a report.
 //!
-//! The rendered text goes in `TemplateParam` as `{"content": "…"}` against a template
-//! whose registered text is `${content}` (`template_code`, default `SMS_POLICY_PUSH`).
+//! **Finding a push again.** `OutId` is per request, so it names every push of the request:
+//! their ids joined by `,` (`p1,p2,…`, in number order). `QuerySendDetails` (by number and
+//! day) returns the request's `OutId` with each row, so [`Provider::lookup`] finds one
+//! number of a batch by its push id after a crash, exactly. `OutId` must stay under 256
+//! characters, which bounds a request to 16 of our 15-character push ids (Alibaba allows 100
+//! numbers); see [`crate::pack`]. At 5000 requests/s per account that is still 80,000
+//! messages/s. A single push keeps `OutId = push_id`, so its reports name it directly.
+//!
+//! **Refusals.** Alibaba validates a request as a whole: one illegal number, a blacklisted
+//! keyword in one number's parameters or one number over its daily limit refuses the whole
+//! request (`isv.MOBILE_NUMBER_ILLEGAL`, `isv.BLACK_KEY_CONTROL_LIMIT`,
+//! `isv.BUSINESS_LIMIT_CONTROL`, `isv.PARAM_LENGTH_LIMIT`). Nothing of a refused request
+//! was sent, so the connector splits it in halves and sends them again until the refusal is
+//! pinned on single numbers ([`splits_on`]); every other number is sent. Numbers that fail
+//! later (carrier blacklist, empty number) fail in their own delivery report. Errors that
+//! concern every number alike (signature, template, credentials, system errors) are that
+//! outcome for each message of the request.
+//!
+//! The rendered text goes in the template parameter as `{"content": "…"}` against a
+//! template whose registered text is `${content}` (`template_code`, default
+//! `SMS_POLICY_PUSH`).
 
 use crate::aliyun_rpc::{str_field, AliyunRpc};
 use crate::config::AliyunSmsConfig;
-use crate::{Lookup, OutgoingMessage, Provider, SendOutcome};
+use crate::pack::{self, Request};
+use crate::receipts::Receipt;
+use crate::{Lookup, OutgoingMessage, Provider, PullError, SendOutcome};
 use chrono::{Datelike, NaiveDate};
 use domain::ids::MobileNumber;
 use futures::stream::{self, StreamExt};
 
 const VERSION: &str = "2017-05-25";
 const PAGE_SIZE: u32 = 50;
+/// Most numbers Alibaba takes in one `SendBatchSms`.
+pub const MAX_NUMBERS: usize = 100;
+/// `OutId`: "a string shorter than 256 characters".
+pub const MAX_OUT_ID: usize = 255;
 
 /// The Alibaba Cloud SMS connector.
 pub struct AliyunSms {
@@ -30,12 +54,34 @@ pub struct AliyunSms {
 /// One row of `QuerySendDetails`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendDetail {
+    /// The request's `OutId` (for a batch: every push id of the request, `,`-joined).
     pub out_id: Option<String>,
     /// 1 waiting for a receipt, 2 failed, 3 delivered.
     pub send_status: i64,
     pub err_code: Option<String>,
     pub content: Option<String>,
+    /// Not in Alibaba's documented answer; read when a mirror adds it.
     pub biz_id: Option<String>,
+}
+
+/// A push's provider id: the request's `BizId` and the number (11 digits).
+pub fn provider_id(biz_id: &str, phone: &str) -> String {
+    let phone = MobileNumber::parse(phone.trim())
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|_| phone.trim().to_string());
+    format!("{biz_id}:{phone}")
+}
+
+/// Whether a refusal of a multi-number request may be caused by one of its numbers (so
+/// splitting the request isolates it) rather than by something all numbers share.
+pub fn splits_on(code: &str) -> bool {
+    matches!(
+        code,
+        "isv.MOBILE_NUMBER_ILLEGAL"
+            | "isv.BLACK_KEY_CONTROL_LIMIT"
+            | "isv.BUSINESS_LIMIT_CONTROL"
+            | "isv.PARAM_LENGTH_LIMIT"
+    )
 }
 
 impl AliyunSms {
@@ -51,32 +97,69 @@ impl AliyunSms {
         Self { cfg, rpc }
     }
 
-    async fn send_one(&self, msg: &OutgoingMessage) -> SendOutcome {
-        let mobile = match MobileNumber::parse(&msg.to) {
-            Ok(m) => m,
-            Err(e) => return SendOutcome::permanent("invalid_mobile", e.to_string()),
+    fn param(msg: &OutgoingMessage) -> serde_json::Value {
+        serde_json::json!({ "content": msg.content })
+    }
+
+    /// One request (`SendSms` for one number, else `SendBatchSms`): `Ok(BizId)` or the
+    /// request's refusal.
+    async fn send_request(
+        &self,
+        batch: &[OutgoingMessage],
+        req: &Request,
+    ) -> Result<String, SendOutcome> {
+        let out_id = pack::joined_ref(req.iter().map(|(i, _)| batch[*i].push_id.as_str()));
+        let business = if let [(i, mobile)] = req.as_slice() {
+            vec![
+                ("PhoneNumbers".to_string(), mobile.as_str().to_string()),
+                ("SignName".to_string(), self.cfg.sign_name.clone()),
+                ("TemplateCode".to_string(), self.cfg.template_code.clone()),
+                (
+                    "TemplateParam".to_string(),
+                    Self::param(&batch[*i]).to_string(),
+                ),
+                ("OutId".to_string(), out_id),
+            ]
+        } else {
+            let phones: Vec<&str> = req.iter().map(|(_, m)| m.as_str()).collect();
+            let signs = vec![self.cfg.sign_name.as_str(); req.len()];
+            let params: Vec<serde_json::Value> =
+                req.iter().map(|(i, _)| Self::param(&batch[*i])).collect();
+            vec![
+                (
+                    "PhoneNumberJson".to_string(),
+                    serde_json::to_string(&phones).unwrap_or_default(),
+                ),
+                (
+                    "SignNameJson".to_string(),
+                    serde_json::to_string(&signs).unwrap_or_default(),
+                ),
+                ("TemplateCode".to_string(), self.cfg.template_code.clone()),
+                (
+                    "TemplateParamJson".to_string(),
+                    serde_json::Value::from(params).to_string(),
+                ),
+                ("OutId".to_string(), out_id),
+            ]
         };
-        let param = serde_json::json!({ "content": msg.content }).to_string();
-        let business = vec![
-            ("PhoneNumbers".to_string(), mobile.as_str().to_string()),
-            ("SignName".to_string(), self.cfg.sign_name.clone()),
-            ("TemplateCode".to_string(), self.cfg.template_code.clone()),
-            ("TemplateParam".to_string(), param),
-            ("OutId".to_string(), msg.push_id.clone()),
-        ];
-        let outcome = match self.rpc.call("SendSms", business).await {
-            Ok(body) => SendOutcome::Accepted {
-                provider_id: str_field(&body, "BizId").unwrap_or_default(),
-            },
-            Err(outcome) => outcome,
+        let action = if req.len() == 1 {
+            "SendSms"
+        } else {
+            "SendBatchSms"
         };
+        let answer = self
+            .rpc
+            .call(action, business)
+            .await
+            .map(|body| str_field(&body, "BizId").unwrap_or_default());
         tracing::debug!(
-            push_id = %msg.push_id,
-            to = %mobile.masked(),
-            outcome = ?outcome.code(),
-            "aliyun SendSms"
+            action,
+            numbers = req.len(),
+            first_push = %batch[req[0].0].push_id,
+            outcome = ?answer.as_ref().err().and_then(SendOutcome::code),
+            "aliyun send"
         );
-        outcome
+        answer
     }
 
     /// One page of `QuerySendDetails` for `phone` on `date`: `(TotalCount, rows)`.
@@ -100,6 +183,42 @@ impl AliyunSms {
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
         Ok((total, parse_details(&body)))
+    }
+
+    /// The `QuerySendDetails` row of `msg`: the number's sends on `sent_on` (and the next
+    /// day, once it has begun in China: a send just before midnight) whose `OutId` names
+    /// the push. `Ok(None)`: the provider has no such message.
+    pub async fn find_detail(
+        &self,
+        msg: &OutgoingMessage,
+        sent_on: NaiveDate,
+    ) -> Result<Option<SendDetail>, SendOutcome> {
+        let Ok(phone) = MobileNumber::parse(&msg.to) else {
+            return Ok(None);
+        };
+        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+        let mut days = vec![sent_on];
+        if let Some(next) = sent_on.succ_opt().filter(|d| *d <= today) {
+            days.push(next);
+        }
+        for day in days {
+            let mut page = 1;
+            loop {
+                let (total, rows) = self.query_send_details(&phone, day, page).await?;
+                if let Some(row) = rows.into_iter().find(|r| {
+                    r.out_id
+                        .as_deref()
+                        .is_some_and(|o| pack::names(o, &msg.push_id))
+                }) {
+                    return Ok(Some(row));
+                }
+                if u64::from(page * PAGE_SIZE) >= total {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -136,55 +255,95 @@ impl Provider for AliyunSms {
         domain::Channel::Sms
     }
 
+    /// `concurrency` requests of up to 16 numbers each per [`Provider::send`] call.
     fn max_batch(&self) -> usize {
-        self.cfg.concurrency.max(1)
+        self.cfg.concurrency.max(1) * 16
     }
 
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
-        // Futures built first (not in a stream closure) so the async-trait future is Send.
-        let calls: Vec<_> = batch.iter().map(|m| self.send_one(m)).collect();
-        stream::iter(calls)
-            .buffered(self.max_batch())
-            .collect()
-            .await
+        let (mut outcomes, mut work) = pack::requests(batch, |_| "", MAX_NUMBERS, MAX_OUT_ID);
+        // Rounds: every request of a round in flight at once (bounded); a request refused
+        // for what one of its numbers may have caused comes back as two halves.
+        while !work.is_empty() {
+            // Futures built first (not in a stream closure) so the async-trait future is Send.
+            let calls: Vec<_> = work.iter().map(|r| self.send_request(batch, r)).collect();
+            let answers: Vec<_> = stream::iter(calls)
+                .buffered(self.cfg.concurrency.max(1))
+                .collect()
+                .await;
+            let mut next = Vec::new();
+            for (req, answer) in work.into_iter().zip(answers) {
+                match answer {
+                    Ok(biz_id) => {
+                        for (i, mobile) in &req {
+                            outcomes[*i] = Some(SendOutcome::Accepted {
+                                provider_id: provider_id(&biz_id, mobile.as_str()),
+                            });
+                        }
+                    }
+                    Err(o) if req.len() > 1 && o.code().is_some_and(splits_on) => {
+                        let mut req = req;
+                        let second = req.split_off(req.len() / 2);
+                        next.push(req);
+                        next.push(second);
+                    }
+                    Err(o) => {
+                        for (i, _) in &req {
+                            outcomes[*i] = Some(o.clone());
+                        }
+                    }
+                }
+            }
+            work = next;
+        }
+        pack::finish(outcomes)
     }
 
-    /// Searches `QuerySendDetails` of the number on `sent_on` and, if that finds nothing and
-    /// the next day has begun in China, the next day too (a send just before midnight).
+    /// Finds the push with `QuerySendDetails` by number and day, the row whose `OutId`
+    /// names it. The answer carries no `BizId`, so `provider_id` is empty: the push's
+    /// delivery report then matches by push id (single sends) or is settled by asking
+    /// again ([`Provider::query_receipt`]).
     async fn lookup(&self, msg: &OutgoingMessage, sent_on: NaiveDate) -> Lookup {
-        let Ok(phone) = MobileNumber::parse(&msg.to) else {
-            return Lookup::NotFound;
-        };
-        let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
-        let mut days = vec![sent_on];
-        if let Some(next) = sent_on.succ_opt().filter(|d| *d <= today) {
-            days.push(next);
-        }
-        for day in days {
-            let mut page = 1;
-            loop {
-                let (total, rows) = match self.query_send_details(&phone, day, page).await {
-                    Ok(r) => r,
-                    Err(outcome) => {
-                        tracing::warn!(push_id = %msg.push_id, code = ?outcome.code(), "aliyun QuerySendDetails failed");
-                        return Lookup::Unknown;
-                    }
-                };
-                if let Some(row) = rows
-                    .iter()
-                    .find(|r| r.out_id.as_deref() == Some(msg.push_id.as_str()))
-                {
-                    return Lookup::Found {
-                        provider_id: row.biz_id.clone().unwrap_or_default(),
-                    };
-                }
-                if rows.is_empty() || u64::from(page * PAGE_SIZE) >= total {
-                    break;
-                }
-                page += 1;
+        match self.find_detail(msg, sent_on).await {
+            Ok(Some(row)) => Lookup::Found {
+                provider_id: row
+                    .biz_id
+                    .map(|b| provider_id(&b, &msg.to))
+                    .unwrap_or_default(),
+            },
+            Ok(None) => Lookup::NotFound,
+            Err(outcome) => {
+                tracing::warn!(push_id = %msg.push_id, code = ?outcome.code(), "aliyun QuerySendDetails failed");
+                Lookup::Unknown
             }
         }
-        Lookup::NotFound
+    }
+
+    /// The push's status by `QuerySendDetails`: `SendStatus` 3 delivered, 2 failed (with
+    /// `ErrCode`), 1 still waiting (`None`), no row (`None`).
+    async fn query_receipt(
+        &self,
+        msg: &OutgoingMessage,
+        sent_on: NaiveDate,
+    ) -> Result<Option<Receipt>, PullError> {
+        let row = self
+            .find_detail(msg, sent_on)
+            .await
+            .map_err(PullError::Failed)?;
+        Ok(row.and_then(|r| {
+            let delivered = match r.send_status {
+                3 => true,
+                2 => false,
+                _ => return None,
+            };
+            Some(Receipt {
+                provider_id: r.biz_id.map(|b| provider_id(&b, &msg.to)),
+                push_id: Some(msg.push_id.clone()),
+                delivered,
+                error: (!delivered).then(|| r.err_code.unwrap_or_else(|| "failed".into())),
+                dtmf: None,
+            })
+        }))
     }
 }
 

@@ -3,7 +3,8 @@
 //! The pipeline hands a connector a batch of [`OutgoingMessage`]s and gets one
 //! [`SendOutcome`] per message back; after a crash it asks [`Provider::lookup`] whether the
 //! provider already took a push before sending it again. Delivery receipts arrive later on
-//! the server's callback routes and are parsed by [`receipts`].
+//! the server's callback routes and are parsed by [`receipts`]; a receipt that never came
+//! can be asked for ([`Provider::query_receipt`], [`Provider::pull_receipts`]).
 //!
 //! Every connector speaks the provider's own wire protocol (paths, signatures, error
 //! codes), so switching between the built-in simulators and the real provider is a change
@@ -13,9 +14,13 @@
 //! - [`config`]: [`ProvidersConfig`] (base URLs, credentials, sign name, template codes).
 //! - [`aliyun_sign`]: Alibaba Cloud RPC signature V2 (HMAC-SHA1) and percent-encoding.
 //! - `aliyun_rpc`: the signed POST shared by Alibaba SMS and voice.
-//! - [`aliyun_sms`]: [`AliyunSms`] (`SendSms` per message, `QuerySendDetails` for lookup).
+//! - [`aliyun_sms`]: [`AliyunSms`] (`SendBatchSms` of several numbers, `SendSms` for one;
+//!   `QuerySendDetails` for lookup and receipts).
+//! - `pack`: packing a batch into multi-number requests (number limit, one number once,
+//!   the push ids in one reference field).
 //! - [`tencent_sign`]: Tencent Cloud API 3.0 signature TC3-HMAC-SHA256.
-//! - [`tencent_sms`]: [`TencentSms`] (`SendSms` 2021-01-11).
+//! - [`tencent_sms`]: [`TencentSms`] (`SendSms` 2021-01-11 of up to 200 numbers sharing
+//!   their template parameters; `PullSmsSendStatus` for receipts).
 //! - [`wechat`]: [`WechatOfficial`] (stable access token cache, template / subscribe send).
 //! - [`wechat_fields`]: turning rendered text into keyword data and checking value limits.
 //! - [`aliyun_voice`]: [`AliyunVoice`] (`SingleCallByTts`), with the short `OutId` mapping.
@@ -39,6 +44,7 @@ pub mod wechat_fields;
 
 mod aliyun_rpc;
 mod http;
+mod pack;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -135,6 +141,15 @@ pub enum Lookup {
     Unknown,
 }
 
+/// Why receipts could not be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullError {
+    /// The provider has no such API (or not this one).
+    Unsupported,
+    /// The provider's answer, classified like a send.
+    Failed(SendOutcome),
+}
+
 /// A client of one provider for one channel.
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync + 'static {
@@ -146,6 +161,23 @@ pub trait Provider: Send + Sync + 'static {
     /// Whether the provider already accepted `msg.push_id` (sent on `sent_on`, a date in
     /// China Standard Time).
     async fn lookup(&self, msg: &OutgoingMessage, sent_on: chrono::NaiveDate) -> Lookup;
+
+    /// The final status of one accepted push, asked of the provider (sent on `sent_on`,
+    /// China Standard Time): `Ok(None)` while it is still pending or unknown there. The
+    /// [`Receipt`] has the form the callbacks produce, with `push_id` set.
+    async fn query_receipt(
+        &self,
+        _msg: &OutgoingMessage,
+        _sent_on: chrono::NaiveDate,
+    ) -> Result<Option<Receipt>, PullError> {
+        Err(PullError::Unsupported)
+    }
+
+    /// Receipts the provider holds and has not handed out yet, at most `limit` (Tencent
+    /// `PullSmsSendStatus`); each is handed out once, in the form the callbacks produce.
+    async fn pull_receipts(&self, _limit: usize) -> Result<Vec<Receipt>, PullError> {
+        Err(PullError::Unsupported)
+    }
 }
 
 /// One provider per channel, chosen from configuration.

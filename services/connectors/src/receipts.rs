@@ -10,9 +10,10 @@
 //!
 //! Callbacks can repeat: handlers must be idempotent (a receipt for a push that already
 //! has its final status changes nothing). Matching a receipt to a push: by `push_id` when
-//! the provider echoes it (Alibaba `out_id`; for voice it is the short `OutId`, see
-//! [`crate::aliyun_voice::voice_out_id`]), otherwise by `provider_id` (WeChat `MsgID`,
-//! Tencent `sid`), which [`crate::SendOutcome::Accepted`] returned.
+//! the provider echoes it (Alibaba `out_id` of a single send; for voice it is the short
+//! `OutId`, see [`crate::aliyun_voice::voice_out_id`]), otherwise by `provider_id`
+//! (Alibaba `biz_id:phone_number`, WeChat `MsgID`, Tencent `sid`), which
+//! [`crate::SendOutcome::Accepted`] returned.
 
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
@@ -72,6 +73,11 @@ fn error_text(code: Option<String>, msg: Option<String>) -> String {
 
 /// Alibaba `SmsReport`: `[{phone_number, send_time, report_time, success, err_code,
 /// err_msg, sms_size, biz_id, out_id}]`. Delivered iff `success` is true.
+///
+/// `provider_id` is `"{biz_id}:{phone_number}"` (see [`crate::aliyun_sms::provider_id`]):
+/// one `BizId` covers every number of a request. `out_id` is the request's `OutId`: it is
+/// the push id only when it names one push; a `SendBatchSms` lists several (`p1,p2`) and
+/// its reports match by provider id alone.
 pub fn parse_aliyun_sms_report(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError> {
     json_items(body)?
         .iter()
@@ -81,9 +87,13 @@ pub fn parse_aliyun_sms_report(body: &[u8]) -> Result<Vec<Receipt>, ReceiptError
                 Some(serde_json::Value::String(s)) => s == "true",
                 _ => return Err(ReceiptError("SmsReport item without success".into())),
             };
+            let provider_id = match (s(it, "biz_id"), s(it, "phone_number")) {
+                (Some(biz), Some(phone)) => Some(crate::aliyun_sms::provider_id(&biz, &phone)),
+                (biz, _) => biz,
+            };
             Ok(Receipt {
-                provider_id: s(it, "biz_id"),
-                push_id: s(it, "out_id"),
+                provider_id,
+                push_id: s(it, "out_id").filter(|o| !o.contains(',')),
                 delivered,
                 error: (!delivered).then(|| error_text(s(it, "err_code"), s(it, "err_msg"))),
                 dtmf: None,

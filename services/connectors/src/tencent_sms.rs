@@ -1,22 +1,34 @@
 //! Tencent Cloud SMS (API 3.0 `SendSms`, version 2021-01-11, TC3-HMAC-SHA256).
 //!
-//! `TemplateParamSet` is shared by every number of one request and `SessionContext` is per
-//! request, so messages with their own text and push id go one request each (issued
-//! concurrently, like [`crate::AliyunSms`]): `PhoneNumberSet = ["+86…"]`,
-//! `TemplateParamSet = [content]` against a template whose registered text is `{1}`,
-//! `SessionContext = push_id`. The per-number `SendStatusSet[0].Code` (`Ok` or an error)
-//! decides the outcome; `SerialNo` is the provider id (receipts carry it as `sid`).
+//! `TemplateParamSet` is shared by every number of one request, so messages whose
+//! parameters are identical go out together: up to 200 numbers per `SendSms`
+//! (`PhoneNumberSet = ["+86…", …]`, `TemplateParamSet = [content]` against a template whose
+//! registered text is `{1}`); messages with their own text go one request per distinct
+//! text. Requests are issued concurrently (bounded by `concurrency`). `SessionContext`
+//! (echoed back, under 512 bytes) names the pushes of the request, `,`-joined, which bounds
+//! a request to about 30 of our push ids (see `pack`). Each number's own
+//! `SendStatusSet[].Code` (`Ok` or an error, matched by `PhoneNumber`) decides its outcome;
+//! `SerialNo` is the provider id (receipts carry it as `sid`, pulled ones as `SerialNo`).
 //!
-//! Lookup: Tencent's status pull APIs need pull mode and do not search by session context,
-//! so [`Provider::lookup`] answers `Unknown`.
+//! Lookup: Tencent's APIs do not search by session context, so [`Provider::lookup`] answers
+//! `Unknown`. Receipts that never reached the callback are pulled with
+//! `PullSmsSendStatus` ([`Provider::pull_receipts`]; each status is handed out once).
 
 use crate::config::TencentSmsConfig;
+use crate::pack::{self, Request};
+use crate::receipts::Receipt;
 use crate::tencent_sign::{authorization, CONTENT_TYPE};
-use crate::{classify, http, Lookup, OutgoingMessage, Provider, SendOutcome};
+use crate::{classify, http, Lookup, OutgoingMessage, Provider, PullError, SendOutcome};
 use domain::ids::MobileNumber;
 use futures::stream::{self, StreamExt};
 
 const VERSION: &str = "2021-01-11";
+/// Most numbers in one `SendSms`.
+pub const MAX_NUMBERS: usize = 200;
+/// `SessionContext` must be shorter than 512 bytes.
+pub const MAX_SESSION_CONTEXT: usize = 511;
+/// Most statuses one `PullSmsSendStatus` returns.
+pub const MAX_PULL: usize = 100;
 
 /// The Tencent Cloud SMS connector.
 pub struct TencentSms {
@@ -48,26 +60,58 @@ impl TencentSms {
         }
     }
 
-    async fn send_one(&self, msg: &OutgoingMessage) -> SendOutcome {
-        let mobile = match MobileNumber::parse(&msg.to) {
-            Ok(m) => m,
-            Err(e) => return SendOutcome::permanent("invalid_mobile", e.to_string()),
-        };
+    /// One `SendSms` to the numbers `req` (indices into `batch`, all with the same text):
+    /// one outcome per number, in `req` order.
+    async fn send_request(&self, batch: &[OutgoingMessage], req: &Request) -> Vec<SendOutcome> {
+        let first = &batch[req[0].0];
+        let phones: Vec<String> = req.iter().map(|(_, m)| m.e164()).collect();
         let body = serde_json::json!({
-            "PhoneNumberSet": [mobile.e164()],
+            "PhoneNumberSet": phones,
             "SmsSdkAppId": self.cfg.sms_sdk_app_id,
             "SignName": self.cfg.sign_name,
             "TemplateId": self.cfg.template_id,
-            "TemplateParamSet": [msg.content],
-            "SessionContext": msg.push_id,
+            "TemplateParamSet": [first.content],
+            "SessionContext": pack::joined_ref(req.iter().map(|(i, _)| batch[*i].push_id.as_str())),
         })
         .to_string();
-        let outcome = self.post(&body).await;
-        tracing::debug!(push_id = %msg.push_id, to = %mobile.masked(), outcome = ?outcome.code(), "tencent SendSms");
-        outcome
+        let reply = match self.call("SendSms", &body).await {
+            Ok(r) => r,
+            Err(o) => return vec![o; req.len()],
+        };
+        let empty = Vec::new();
+        let set = reply["SendStatusSet"].as_array().unwrap_or(&empty);
+        let outcomes: Vec<SendOutcome> = req
+            .iter()
+            .map(|(_, mobile)| {
+                let st = set.iter().find(|st| {
+                    st["PhoneNumber"]
+                        .as_str()
+                        .and_then(|p| MobileNumber::parse(p).ok())
+                        .is_some_and(|p| p == *mobile)
+                });
+                match st.map(|st| (st, st["Code"].as_str())) {
+                    Some((st, Some("Ok"))) => SendOutcome::Accepted {
+                        provider_id: st["SerialNo"].as_str().unwrap_or("").to_string(),
+                    },
+                    Some((st, Some(code))) => {
+                        classify::tencent(code, st["Message"].as_str().unwrap_or(""))
+                    }
+                    _ => SendOutcome::transient("no_status", "no SendStatus for this number"),
+                }
+            })
+            .collect();
+        tracing::debug!(
+            numbers = req.len(),
+            first_push = %first.push_id,
+            accepted = outcomes.iter().filter(|o| o.is_accepted()).count(),
+            "tencent SendSms"
+        );
+        outcomes
     }
 
-    async fn post(&self, body: &str) -> SendOutcome {
+    /// One signed call: `Ok(Response)` unless the answer is a request-level `Error` (then
+    /// classified) or no answer at all.
+    async fn call(&self, action: &str, body: &str) -> Result<serde_json::Value, SendOutcome> {
         let ts = chrono::Utc::now().timestamp();
         let auth = authorization(
             &self.cfg.secret_id,
@@ -77,46 +121,60 @@ impl TencentSms {
             ts,
             body,
         );
-        let resp = match self
+        let resp = self
             .client
             .post(&self.url)
             .header("Authorization", auth)
             .header("Content-Type", CONTENT_TYPE)
             .header("Host", &self.host)
-            .header("X-TC-Action", "SendSms")
+            .header("X-TC-Action", action)
             .header("X-TC-Version", VERSION)
             .header("X-TC-Region", &self.cfg.region)
             .header("X-TC-Timestamp", ts.to_string())
             .body(body.to_string())
             .send()
             .await
-        {
-            Ok(r) => r,
-            Err(e) => return http::transport_outcome(&e),
-        };
+            .map_err(|e| http::transport_outcome(&e))?;
         let status = resp.status().as_u16();
-        let reply: serde_json::Value = match resp.json().await {
-            Ok(v) => v,
-            Err(_) => return classify::http_status(status),
-        };
-        let r = &reply["Response"];
+        let mut reply: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|_| classify::http_status(status))?;
+        let r = reply["Response"].take();
         if let Some(err) = r.get("Error") {
-            return classify::tencent(
+            return Err(classify::tencent(
                 err["Code"].as_str().unwrap_or(""),
                 err["Message"].as_str().unwrap_or(""),
-            );
+            ));
         }
-        let Some(st) = r["SendStatusSet"].get(0) else {
-            return classify::http_status(status);
-        };
-        match st["Code"].as_str() {
-            Some("Ok") => SendOutcome::Accepted {
-                provider_id: st["SerialNo"].as_str().unwrap_or("").to_string(),
-            },
-            Some(code) => classify::tencent(code, st["Message"].as_str().unwrap_or("")),
-            None => classify::http_status(status),
+        if !r.is_object() {
+            return Err(classify::http_status(status));
         }
+        Ok(r)
     }
+}
+
+/// One `PullSmsSendStatusSet` item as a [`Receipt`]: `SerialNo` is the provider id; the
+/// push id when `SessionContext` names exactly one push.
+pub fn pulled_receipt(it: &serde_json::Value) -> Option<Receipt> {
+    let serial = it["SerialNo"].as_str().filter(|s| !s.is_empty())?;
+    let delivered = it["ReportStatus"].as_str()? == "SUCCESS";
+    Some(Receipt {
+        provider_id: Some(serial.to_string()),
+        push_id: it["SessionContext"]
+            .as_str()
+            .filter(|c| !c.is_empty() && !c.contains(','))
+            .map(str::to_string),
+        delivered,
+        error: (!delivered).then(|| {
+            it["Description"]
+                .as_str()
+                .filter(|d| !d.is_empty())
+                .unwrap_or("FAIL")
+                .to_string()
+        }),
+        dtmf: None,
+    })
 }
 
 #[async_trait::async_trait]
@@ -125,17 +183,58 @@ impl Provider for TencentSms {
         domain::Channel::Sms
     }
 
+    /// Enough messages for same-text ones to meet in one request: `concurrency` requests
+    /// of 16 on average per [`Provider::send`] call.
     fn max_batch(&self) -> usize {
-        self.cfg.concurrency.max(1)
+        self.cfg.concurrency.max(1) * 16
     }
 
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
+        let (mut outcomes, requests) = pack::requests(
+            batch,
+            |m| m.content.as_str(),
+            MAX_NUMBERS,
+            MAX_SESSION_CONTEXT,
+        );
         // Futures built first (not in a stream closure) so the async-trait future is Send.
-        let calls: Vec<_> = batch.iter().map(|m| self.send_one(m)).collect();
-        stream::iter(calls)
-            .buffered(self.max_batch())
+        let calls: Vec<_> = requests
+            .iter()
+            .map(|r| self.send_request(batch, r))
+            .collect();
+        let answers: Vec<Vec<SendOutcome>> = stream::iter(calls)
+            .buffered(self.cfg.concurrency.max(1))
             .collect()
-            .await
+            .await;
+        for (req, answer) in requests.iter().zip(answers) {
+            for ((i, _), o) in req.iter().zip(answer) {
+                outcomes[*i] = Some(o);
+            }
+        }
+        pack::finish(outcomes)
+    }
+
+    /// `PullSmsSendStatus` (`Limit` ≤ 100 per call; repeated until `limit` or empty).
+    async fn pull_receipts(&self, limit: usize) -> Result<Vec<Receipt>, PullError> {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let n = (limit - out.len()).min(MAX_PULL);
+            let body = serde_json::json!({ "Limit": n, "SmsSdkAppId": self.cfg.sms_sdk_app_id })
+                .to_string();
+            let reply = self
+                .call("PullSmsSendStatus", &body)
+                .await
+                .map_err(PullError::Failed)?;
+            let items = reply["PullSmsSendStatusSet"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let got = items.len();
+            out.extend(items.iter().filter_map(pulled_receipt));
+            if got < n {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn lookup(&self, _msg: &OutgoingMessage, _sent_on: chrono::NaiveDate) -> Lookup {

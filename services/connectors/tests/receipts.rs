@@ -6,7 +6,11 @@ use connectors::receipts::*;
 fn aliyun_sms_report() {
     let r = parse_aliyun_sms_report(include_bytes!("fixtures/aliyun_sms_report.json")).unwrap();
     assert_eq!(r.len(), 2);
-    assert_eq!(r[0].provider_id.as_deref(), Some("932702304080415357^0"));
+    assert_eq!(
+        r[0].provider_id.as_deref(),
+        Some("932702304080415357^0:13800000001"),
+        "BizId and number: one BizId covers a whole request"
+    );
     assert_eq!(r[0].push_id.as_deref(), Some("p-000000000001"));
     assert!(r[0].delivered);
     assert_eq!(r[0].error, None);
@@ -17,6 +21,29 @@ fn aliyun_sms_report() {
     assert!(parse_aliyun_sms_report(br#"[{"biz_id":"x"}]"#).is_err());
     let reply: serde_json::Value = serde_json::from_str(ALIYUN_SMS_REPORT_REPLY).unwrap();
     assert_eq!(reply["code"], 0);
+}
+
+#[test]
+fn aliyun_batch_reports_match_per_number() {
+    // Two numbers of one SendBatchSms: one BizId, the request's OutId listing both pushes.
+    let body = r#"[
+      {"phone_number":"+8613800000001","success":true,"err_code":"DELIVERED","biz_id":"77^0","out_id":"pa,pb"},
+      {"phone_number":"13800000002","success":false,"err_code":"W-BLACK","err_msg":"黑名单","biz_id":"77^0","out_id":"pa,pb"}
+    ]"#;
+    let r = parse_aliyun_sms_report(body.as_bytes()).unwrap();
+    assert_eq!(r[0].provider_id.as_deref(), Some("77^0:13800000001"));
+    assert_eq!(r[1].provider_id.as_deref(), Some("77^0:13800000002"));
+    assert_eq!(
+        connectors::aliyun_sms::provider_id("77^0", "13800000002"),
+        "77^0:13800000002",
+        "the send side builds the same key"
+    );
+    assert_eq!(
+        r[0].push_id, None,
+        "a list of push ids names no single push"
+    );
+    assert!(r[0].delivered && !r[1].delivered);
+    assert_eq!(r[1].error.as_deref(), Some("W-BLACK: 黑名单"));
 }
 
 #[test]

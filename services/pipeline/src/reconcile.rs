@@ -1,7 +1,11 @@
 //! Settles pushes a dead process left in `sending`: the provider is asked whether it has
 //! the push (by our push id) before anything is sent again.
 //!
-//! - found: the push was sent; record it.
+//! - found: the push was sent; record it. When the provider's answer carried no provider id
+//!   (Alibaba `QuerySendDetails` has no `BizId`, so a push of a `SendBatchSms` cannot be
+//!   matched by its delivery report), its status is asked for at once
+//!   ([`connectors::Provider::query_receipt`]) and applied if final; one still pending stays
+//!   `sent` until a later status query settles it.
 //! - not found: it never left; back to the queue.
 //! - unknown (the provider has no lookup): WeChat de-duplicates a resend carrying the same
 //!   `client_msg_id`, so it is re-queued; a voice call is never placed twice, so it is
@@ -39,6 +43,7 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
     }
     let provider = p.providers.get(channel).clone();
     let mut outcomes = Vec::with_capacity(stuck.len());
+    let mut ask_status = Vec::new();
     for r in &stuck {
         let sent_on = r
             .updated_at
@@ -47,6 +52,9 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
         let found = provider
             .lookup(&outgoing(r, &p.config.public_url), sent_on)
             .await;
+        if matches!(&found, Lookup::Found { provider_id } if provider_id.is_empty()) {
+            ask_status.push((r, sent_on));
+        }
         outcomes.push(match (found, channel) {
             (Lookup::Found { provider_id }, _) => PushOutcome::Sent {
                 push_id: r.id.clone(),
@@ -69,6 +77,20 @@ pub async fn settle_sending(p: &Pipeline, channel: Channel) -> anyhow::Result<us
         });
     }
     p.store.record_outcomes(&outcomes, p.now()).await?;
+    for (r, sent_on) in ask_status {
+        let msg = outgoing(r, &p.config.public_url);
+        let Ok(Some(receipt)) = provider.query_receipt(&msg, sent_on).await else {
+            continue;
+        };
+        let update = store::ReceiptUpdate {
+            provider_id: receipt.provider_id,
+            push_id: Some(r.id.clone()),
+            delivered: receipt.delivered,
+            error: receipt.error,
+            retry_at: None,
+        };
+        p.store.apply_receipt(&update, p.now()).await?;
+    }
     tracing::info!(%channel, pushes = stuck.len(), "settled pushes left in sending");
     Ok(stuck.len())
 }

@@ -8,8 +8,20 @@
 //! object of strings, `isv.TEMPLATE_MISSING_PARAMETERS`), length over 500 characters
 //! (`isv.PARAM_LENGTH_LIMIT`), blacklist (`isv.BLACK_KEY_CONTROL_LIMIT`), the per-number
 //! limit per sign + template in a rolling 24 h (`isv.BUSINESS_LIMIT_CONTROL`,
-//! `触发天级流控Permits:N`). A request fails whole. Accepted messages are recorded
-//! (`【sign】` + template text) and reported by `SmsReport`.
+//! `触发天级流控Permits:N`), `OutId` of 256 characters or more (`isv.INVALID_PARAMETERS`).
+//! A request fails whole. Accepted messages are recorded (`【sign】` + template text), one
+//! `BizId` for the whole request, and reported by `SmsReport` (one report per number, with
+//! `biz_id`, `phone_number` and the request's `OutId` as `out_id`).
+//!
+//! `SendBatchSms` has one `OutId` for the request. When it lists one entry per number,
+//! comma-separated and in `PhoneNumberJson` order (what the `connectors` crate sends), the
+//! sandbox attributes each number to its own entry (`push_ref`); the wire (`SmsReport`,
+//! `QuerySendDetails`) echoes the request's `OutId` unchanged, as Alibaba does.
+//!
+//! Simplification: a blacklisted number refuses the request with
+//! `isv.BLACK_KEY_CONTROL_LIMIT` (the product's opt-out signal). Alibaba itself uses that
+//! code for blacklisted *keywords* in template variables and reports numbers on a carrier
+//! or complaint blacklist in the delivery report (e.g. `W-BLACK`), not at submit.
 //!
 //! Replies are always JSON (`Format=XML` is not simulated).
 
@@ -68,6 +80,20 @@ struct Sms {
     sign: String,
     template: String,
     content: String,
+    /// Our push id of this number (the sandbox's attribution): the request's `OutId`, or
+    /// its entry for this number when a `SendBatchSms` `OutId` lists one per number.
+    push_ref: String,
+}
+
+/// Alibaba: `OutId` is "a string shorter than 256 characters".
+const MAX_OUT_ID: usize = 255;
+
+fn out_id(p: &RpcParams) -> Result<&str, Refusal> {
+    let out_id = p.get("OutId").unwrap_or("");
+    if out_id.chars().count() > MAX_OUT_ID {
+        return Err(biz_error("isv.INVALID_PARAMETERS", "OutId 长度超过限制"));
+    }
+    Ok(out_id)
 }
 
 fn mobile(raw: &str) -> Result<String, Refusal> {
@@ -125,6 +151,7 @@ async fn send_sms(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusa
     let sign = p.require("SignName", HOST)?;
     let code = p.require("TemplateCode", HOST)?;
     let content = render(st, sign, code, p.get("TemplateParam"))?;
+    let out_id = out_id(p)?;
     let mut items = Vec::with_capacity(numbers.len());
     for n in numbers {
         items.push(Sms {
@@ -132,9 +159,10 @@ async fn send_sms(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusa
             sign: sign.to_string(),
             template: code.to_string(),
             content: content.clone(),
+            push_ref: out_id.to_string(),
         });
     }
-    accept(st, items, p.get("OutId").unwrap_or("")).await
+    accept(st, items, out_id).await
 }
 
 fn json_list(raw: Option<&str>) -> Result<Vec<serde_json::Value>, Refusal> {
@@ -166,6 +194,9 @@ async fn send_batch(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refu
             "JSON参数不合法，数组长度不一致",
         ));
     }
+    let out_id = out_id(p)?;
+    let refs: Vec<&str> = out_id.split(',').collect();
+    let per_number = refs.len() == numbers.len() && numbers.len() > 1;
     let mut items = Vec::with_capacity(numbers.len());
     for (i, n) in numbers.iter().enumerate() {
         let sign = signs[i].as_str().unwrap_or("");
@@ -179,9 +210,10 @@ async fn send_batch(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refu
             sign: sign.to_string(),
             template: code.to_string(),
             content,
+            push_ref: if per_number { refs[i] } else { out_id }.to_string(),
         });
     }
-    accept(st, items, p.get("OutId").unwrap_or("")).await
+    accept(st, items, out_id).await
 }
 
 async fn fault(st: &SimulatorState) -> Result<(), Refusal> {
@@ -225,7 +257,12 @@ async fn accept(st: &SimulatorState, items: Vec<Sms>, out_id: &str) -> Result<Re
             to: s.to,
             content: s.content,
             provider_id: biz_id.clone(),
-            push_ref: out_id.to_string(),
+            out_id: if s.push_ref == out_id {
+                String::new()
+            } else {
+                out_id.to_string()
+            },
+            push_ref: s.push_ref,
             template: s.template,
         })
         .collect();
@@ -274,7 +311,7 @@ fn report(st: &SimulatorState, m: &SandboxMessage) -> serde_json::Value {
         "err_msg": if delivered { "用户接收成功" } else { FAILED_MSG },
         "sms_size": sms_size(&m.content).to_string(),
         "biz_id": m.provider_id,
-        "out_id": m.push_ref,
+        "out_id": m.wire_ref(),
     })
 }
 
@@ -321,7 +358,7 @@ async fn query_details(st: &SimulatorState, p: &RpcParams) -> Result<Response, R
                 "Content": m.content,
                 "SendDate": cst(m.received_at),
                 "ReceiveDate": if reported { cst(m.received_at + delay) } else { String::new() },
-                "OutId": m.push_ref,
+                "OutId": m.wire_ref(),
             })
         })
         .collect();

@@ -150,6 +150,7 @@ async fn call(st: &SimulatorState, p: &RpcParams) -> Result<Response, Refusal> {
             content: tts,
             provider_id: call_id.clone(),
             push_ref: out_id.to_string(),
+            out_id: String::new(),
             template: code.to_string(),
         }])
         .await

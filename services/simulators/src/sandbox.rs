@@ -71,11 +71,27 @@ pub struct SandboxMessage {
     pub subject_id: String,
     /// `BizId` / `msgid` / `CallId` / `SerialNo`.
     pub provider_id: String,
-    /// `OutId` / `client_msg_id` / `SessionContext` as sent ("" when none).
+    /// Our push id of this message: `OutId` / `client_msg_id` / `SessionContext` as sent
+    /// ("" when none); for an Alibaba `SendBatchSms` whose `OutId` lists one push id per
+    /// number (`p1,p2,…`), this number's entry.
     pub push_ref: String,
+    /// The request's `OutId` as sent when it differs from `push_ref` (a `SendBatchSms`
+    /// list), otherwise "". `QuerySendDetails` and `SmsReport` echo the request's `OutId`.
+    pub out_id: String,
     /// Template code / id / TTS code used.
     pub template: String,
     pub received_at: DateTime<Utc>,
+}
+
+impl SandboxMessage {
+    /// The reference the provider echoes (`OutId` of the request).
+    pub fn wire_ref(&self) -> &str {
+        if self.out_id.is_empty() {
+            &self.push_ref
+        } else {
+            &self.out_id
+        }
+    }
 }
 
 /// A message to record; `seq`, attribution and time are filled in by the log.
@@ -86,6 +102,8 @@ pub(crate) struct NewMessage {
     pub content: String,
     pub provider_id: String,
     pub push_ref: String,
+    /// The request's `OutId` when it differs from `push_ref`, else "".
+    pub out_id: String,
     pub template: String,
 }
 
@@ -131,6 +149,7 @@ CREATE TABLE IF NOT EXISTS sandbox_messages (
     subject_id  TEXT NOT NULL,
     provider_id TEXT NOT NULL,
     push_ref    TEXT NOT NULL,
+    out_id      TEXT NOT NULL DEFAULT '',
     template    TEXT NOT NULL,
     received_at TEXT NOT NULL,
     cn_day      TEXT NOT NULL
@@ -180,6 +199,17 @@ impl SandboxLog {
 
     async fn start(pool: SqlitePool) -> Result<Self, SandboxError> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        // Logs written before `out_id` existed.
+        let has_out_id: bool = sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('sandbox_messages') WHERE name = 'out_id'",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if !has_out_id {
+            sqlx::query("ALTER TABLE sandbox_messages ADD COLUMN out_id TEXT NOT NULL DEFAULT ''")
+                .execute(&pool)
+                .await?;
+        }
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM sandbox_messages")
             .fetch_one(&pool)
             .await?;
@@ -213,6 +243,7 @@ impl SandboxLog {
                     subject_id,
                     provider_id: m.provider_id,
                     push_ref: m.push_ref,
+                    out_id: m.out_id,
                     template: m.template,
                     received_at: now,
                 }
@@ -398,6 +429,7 @@ fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SandboxMessage, SandboxError>
         subject_id: r.try_get("subject_id")?,
         provider_id: r.try_get("provider_id")?,
         push_ref: r.try_get("push_ref")?,
+        out_id: r.try_get("out_id")?,
         template: r.try_get("template")?,
         received_at,
     })
@@ -480,7 +512,7 @@ async fn insert_group(
     // 11 binds a row; SQLite allows 32766 binds a statement.
     for chunk in all.chunks(1000) {
         let mut qb = QueryBuilder::new(
-            "INSERT INTO sandbox_messages (seq, channel, to_addr, content, campaign_id, subject_id, provider_id, push_ref, template, received_at, cn_day) ",
+            "INSERT INTO sandbox_messages (seq, channel, to_addr, content, campaign_id, subject_id, provider_id, push_ref, out_id, template, received_at, cn_day) ",
         );
         qb.push_values(chunk, |mut b, m| {
             b.push_bind(seq)
@@ -491,6 +523,7 @@ async fn insert_group(
                 .push_bind(&m.subject_id)
                 .push_bind(&m.provider_id)
                 .push_bind(&m.push_ref)
+                .push_bind(&m.out_id)
                 .push_bind(&m.template)
                 .push_bind(fmt_time(m.received_at))
                 .push_bind(cn_day(m.received_at));
@@ -512,6 +545,7 @@ mod tests {
             content: format!("【签名】消息{i}"),
             provider_id: format!("biz{i}"),
             push_ref: format!("p{i}"),
+            out_id: String::new(),
             template: "SMS_T".into(),
         }
     }

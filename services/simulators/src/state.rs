@@ -35,6 +35,9 @@ pub struct Inner {
     /// End times of calls in progress (concurrency limit).
     pub(crate) voice_calls: Mutex<VecDeque<Instant>>,
     pub(crate) wechat: WechatState,
+    /// Tencent SMS statuses not pulled yet (`PullSmsSendStatus`), oldest first, each with
+    /// the time its receipt exists.
+    pub(crate) tencent_pull: Mutex<VecDeque<(chrono::DateTime<chrono::Utc>, serde_json::Value)>>,
 }
 
 impl std::ops::Deref for SimulatorState {
@@ -72,6 +75,7 @@ impl SimulatorState {
                 sms_limits: Mutex::new(Windows::default()),
                 voice_limits: Mutex::new(Windows::default()),
                 voice_calls: Mutex::new(VecDeque::new()),
+                tencent_pull: Mutex::new(VecDeque::new()),
                 config,
             }),
         }

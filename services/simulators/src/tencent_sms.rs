@@ -10,6 +10,16 @@
 //! `FailedOperation.TemplateParamSetNotMatchApprovedTemplate`, `InternalError` (fault).
 //! Per number, in `SendStatusSet`: `Ok`, `InvalidParameterValue.IncorrectPhoneNumber`,
 //! `FailedOperation.PhoneNumberInBlacklist`, `LimitExceeded.PhoneNumberDailyLimit`.
+//! `SessionContext` of 512 bytes or more: `InvalidParameterValue` (the whole request).
+//!
+//! `PullSmsSendStatus` (`Limit` 1–100, `SmsSdkAppId`): the delivery statuses not pulled
+//! yet whose receipt time has come, oldest first, each handed out once
+//! (`PullSmsSendStatusSet[]`: `UserReceiveTime`, `CountryCode`, `SubscriberNumber`,
+//! `PhoneNumber`, `SerialNo`, `ReportStatus` `SUCCESS`/`FAIL`, `Description`,
+//! `SessionContext`). At most [`PULL_BACKLOG`] are kept; older ones are dropped.
+//!
+//! When `SessionContext` lists one entry per number (`p1,p2,…`, the `connectors` crate's
+//! form for a request of several pushes), the sandbox attributes each number to its entry.
 
 use crate::aliyun_sms::cst;
 use crate::ids::request_id;
@@ -28,6 +38,9 @@ use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 type Reply = Json<Value>;
+
+/// Statuses kept for `PullSmsSendStatus`.
+pub const PULL_BACKLOG: usize = 100_000;
 
 fn error(code: &str, message: &str) -> Reply {
     Json(
@@ -166,16 +179,51 @@ pub(crate) async fn handle(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    if h("x-tc-action") != "SendSms" {
-        return error("InvalidAction", "The action is not found");
-    }
     if h("x-tc-version") != "2021-01-11" {
         return error("NoSuchVersion", "The version is not supported");
     }
     if h("x-tc-region").is_empty() {
         return error("MissingParameter", "X-TC-Region is required");
     }
-    let Ok(req) = serde_json::from_slice::<SendSms>(&body) else {
+    match h("x-tc-action") {
+        "SendSms" => send_sms(&st, &body).await,
+        "PullSmsSendStatus" => pull_status(&st, &body),
+        _ => error("InvalidAction", "The action is not found"),
+    }
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct PullRequest {
+    #[serde(default)]
+    Limit: i64,
+    #[serde(default)]
+    SmsSdkAppId: String,
+}
+
+fn pull_status(st: &SimulatorState, body: &[u8]) -> Reply {
+    let Ok(req) = serde_json::from_slice::<PullRequest>(body) else {
+        return error("InvalidParameter", "JSON body is invalid");
+    };
+    if req.SmsSdkAppId.is_empty() {
+        return error("MissingParameter", "SmsSdkAppId is required");
+    }
+    if !(1..=100).contains(&req.Limit) {
+        return error("InvalidParameterValue", "Limit 取值范围 1-100");
+    }
+    let now = chrono::Utc::now();
+    let mut queue = st.tencent_pull.lock().expect("pull lock");
+    let mut set = Vec::new();
+    while set.len() < req.Limit as usize && queue.front().is_some_and(|(at, _)| *at <= now) {
+        if let Some((_, item)) = queue.pop_front() {
+            set.push(item);
+        }
+    }
+    Json(json!({ "Response": { "PullSmsSendStatusSet": set, "RequestId": request_id() } }))
+}
+
+async fn send_sms(st: &SimulatorState, body: &[u8]) -> Reply {
+    let Ok(req) = serde_json::from_slice::<SendSms>(body) else {
         return error("InvalidParameter", "JSON body is invalid");
     };
     if req.PhoneNumberSet.is_empty() || req.SmsSdkAppId.is_empty() || req.TemplateId.is_empty() {
@@ -189,6 +237,9 @@ pub(crate) async fn handle(
             "LimitExceeded.PhoneNumberCountLimit",
             "单次提交号码数量超过200",
         );
+    }
+    if req.SessionContext.len() >= 512 {
+        return error("InvalidParameterValue", "SessionContext 长度需小于512字节");
     }
     if st.faults.before_send().await.is_some() {
         return error("InternalError", "内部错误");
@@ -217,9 +268,11 @@ pub(crate) async fn handle(
         max: st.config.sms_daily_limit_per_number,
         message: "单个手机号日下发短信条数超过设定的上限",
     };
+    let refs: Vec<&str> = req.SessionContext.split(',').collect();
+    let per_number = refs.len() == req.PhoneNumberSet.len() && refs.len() > 1;
     let mut statuses = Vec::with_capacity(req.PhoneNumberSet.len());
     let mut rows = Vec::new();
-    for raw in &req.PhoneNumberSet {
+    for (n, raw) in req.PhoneNumberSet.iter().enumerate() {
         let status = |code: &str, msg: &str, serial: &str| {
             json!({ "SerialNo": serial, "PhoneNumber": raw, "Fee": if code == "Ok" { 1 } else { 0 },
                     "SessionContext": req.SessionContext, "Code": code, "Message": msg, "IsoCode": "CN" })
@@ -260,17 +313,51 @@ pub(crate) async fn handle(
             to,
             content: content.clone(),
             provider_id: serial,
-            push_ref: req.SessionContext.clone(),
+            push_ref: if per_number {
+                refs[n].to_string()
+            } else {
+                req.SessionContext.clone()
+            },
+            out_id: if per_number {
+                req.SessionContext.clone()
+            } else {
+                String::new()
+            },
             template: req.TemplateId.clone(),
         });
     }
     if !rows.is_empty() {
         match st.record(rows).await {
-            Ok(recorded) if st.receipts.wants_tencent_sms() => {
+            Ok(recorded) => {
+                let delay = chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
+                {
+                    let mut queue = st.tencent_pull.lock().expect("pull lock");
+                    for m in &recorded {
+                        let ok = !st.config.fails(&m.to);
+                        let at = m.received_at + delay;
+                        queue.push_back((at, json!({
+                            "UserReceiveTime": cst(at),
+                            "CountryCode": "86",
+                            "SubscriberNumber": m.to,
+                            "PhoneNumber": format!("+86{}", m.to),
+                            "SerialNo": m.provider_id,
+                            "ReportStatus": if ok { "SUCCESS" } else { "FAIL" },
+                            "Description": if ok { "用户短信送达成功" } else { "用户短信未送达" },
+                            "SessionContext": req.SessionContext,
+                        })));
+                    }
+                    while queue.len() > PULL_BACKLOG {
+                        queue.pop_front();
+                    }
+                }
+                if !st.receipts.wants_tencent_sms() {
+                    return Json(
+                        json!({ "Response": { "SendStatusSet": statuses, "RequestId": request_id() } }),
+                    );
+                }
                 for m in recorded {
                     let ok = !st.config.fails(&m.to);
-                    let at = m.received_at
-                        + chrono::Duration::from_std(st.config.receipt_delay).unwrap_or_default();
+                    let at = m.received_at + delay;
                     st.receipts.tencent_sms(json!({
                         "user_receive_time": cst(at),
                         "nationcode": "86",
@@ -282,7 +369,6 @@ pub(crate) async fn handle(
                     }));
                 }
             }
-            Ok(_) => {}
             Err(_) => return error("InternalError", "内部错误"),
         }
     }

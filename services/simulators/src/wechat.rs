@@ -297,6 +297,7 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
             content,
             provider_id: msgid.to_string(),
             push_ref: cmid.clone().unwrap_or_default(),
+            out_id: String::new(),
             template: req.template_id.clone(),
         }])
         .await;

@@ -62,21 +62,43 @@ async fn receipts_for_every_channel() {
         .await;
     let bodies = catcher.bodies("sms");
     assert!(bodies.len() >= 2, "151 receipts need two POSTs at least");
-    let mut by_push = HashMap::new();
+    // Batched sends: each number's report matches its push by provider id (BizId and
+    // number), never by the request's OutId, which lists every push of the request.
+    let mut by_id = HashMap::new();
     for (_, body) in &bodies {
         let items = parse_aliyun_sms_report(body).unwrap();
         assert!(items.len() <= 100);
         for r in items {
-            by_push.insert(r.push_id.clone().unwrap(), r);
+            assert!(
+                by_id.insert(r.provider_id.clone().unwrap(), r).is_none(),
+                "one report per number"
+            );
         }
     }
-    assert_eq!(by_push.len(), 151);
+    assert_eq!(by_id.len(), 151);
+    let by_push: HashMap<&str, _> = sms
+        .iter()
+        .zip(&out)
+        .map(|(m, o)| {
+            let SendOutcome::Accepted { provider_id } = o else {
+                unreachable!()
+            };
+            (m.push_id.as_str(), &by_id[provider_id])
+        })
+        .collect();
     assert!(by_push["p-r-007"].delivered);
     assert!(!by_push["p-r-fail"].delivered);
-    let SendOutcome::Accepted { provider_id } = &out[7] else {
-        unreachable!()
-    };
-    assert_eq!(by_push["p-r-007"].provider_id.as_ref(), Some(provider_id));
+    assert!(
+        by_push.values().filter(|r| r.delivered).count() == 150,
+        "exactly the failing number failed"
+    );
+    let requests: std::collections::HashSet<&str> =
+        by_id.keys().map(|k| k.split(':').next().unwrap()).collect();
+    assert!(
+        requests.len() <= 151usize.div_ceil(16),
+        "151 numbers in at most 10 requests, got {}",
+        requests.len()
+    );
 
     // WeChat: one signed XML event per message.
     catcher.wait_for("wechat", |b| b.len() >= 2).await;

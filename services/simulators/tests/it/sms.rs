@@ -42,7 +42,11 @@ async fn sent_sms_is_recorded_with_sign_and_attribution() {
     let SendOutcome::Accepted { provider_id } = &out[7] else {
         unreachable!()
     };
-    assert_eq!(&m.provider_id, provider_id);
+    assert_eq!(
+        *provider_id,
+        format!("{}:{}", m.provider_id, m.to),
+        "the request's BizId and the number"
+    );
 }
 
 #[tokio::test]
@@ -341,4 +345,137 @@ async fn injected_errors_and_timeouts_are_transient() {
         matches!(&out[0], SendOutcome::Transient { code, .. } if code == "timeout"),
         "{out:?}"
     );
+}
+
+#[tokio::test]
+async fn one_batch_records_each_number_refusals_included() {
+    let cfg = SimulatorConfig {
+        sms_blacklist: vec!["13900000017".into()],
+        ..SimulatorConfig::default()
+    };
+    let sim = Sim::start(cfg).await;
+    let p = sim.providers();
+    let batch: Vec<_> = (0..40)
+        .map(|i| {
+            msg(
+                &format!("p-b-{i:02}"),
+                &format!("1390000{i:04}"),
+                &format!("第{i}条"),
+            )
+        })
+        .chain(std::iter::once(msg("p-b-bad", "1390000", "x")))
+        .collect();
+    let out = p.sms.send(&batch).await;
+    assert_eq!(out.len(), 41);
+    assert!(
+        matches!(&out[17], SendOutcome::Unreachable { code, .. } if code == "isv.BLACK_KEY_CONTROL_LIMIT"),
+        "the blacklisted number alone is refused: {:?}",
+        out[17]
+    );
+    assert!(matches!(&out[40], SendOutcome::Permanent { code, .. } if code == "invalid_mobile"));
+    let recorded = sim.messages().await;
+    assert_eq!(recorded.len(), 39, "every other number was sent once");
+    for (i, (m, o)) in batch.iter().zip(&out).enumerate().take(40) {
+        if i == 17 {
+            continue;
+        }
+        let SendOutcome::Accepted { provider_id } = o else {
+            panic!("{i}: {o:?}")
+        };
+        let r = recorded.iter().find(|r| r.push_ref == m.push_id).unwrap();
+        assert_eq!(r.to, m.to, "sandbox attributes each number to its own push");
+        assert_eq!(r.content, format!("【人社服务】第{i}条"));
+        assert_eq!(*provider_id, format!("{}:{}", r.provider_id, m.to));
+    }
+    let biz_ids: std::collections::HashSet<_> =
+        recorded.iter().map(|r| r.provider_id.as_str()).collect();
+    assert!(
+        biz_ids.len() < 10,
+        "39 numbers go in a handful of SendBatchSms requests, not one each: {}",
+        biz_ids.len()
+    );
+    assert!(recorded.iter().any(|r| r.out_id.contains(',')));
+}
+
+#[tokio::test]
+async fn lookup_and_status_of_one_number_of_a_batch() {
+    let sim = Sim::start(SimulatorConfig {
+        receipt_delay: Duration::from_millis(50),
+        failing_recipients: vec!["13600000003".into()],
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let p = sim.providers();
+    let batch: Vec<_> = (0..10)
+        .map(|i| msg(&format!("p-c-{i}"), &format!("1360000{i:04}"), "通知"))
+        .collect();
+    // The outcomes are dropped, as by a process killed before recording them.
+    let out = p.sms.send(&batch).await;
+    assert!(out.iter().all(SendOutcome::is_accepted), "{out:?}");
+    let recorded = sim.messages().await;
+    assert_eq!(
+        recorded
+            .iter()
+            .map(|r| r.provider_id.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        1,
+        "one SendBatchSms"
+    );
+    for m in &batch {
+        assert!(
+            matches!(p.sms.lookup(m, today_cn()).await, Lookup::Found { .. }),
+            "{} is found by its push id",
+            m.push_id
+        );
+    }
+    // Same number, a push that was never sent.
+    let never = msg("p-c-never", "13600000004", "通知");
+    assert_eq!(p.sms.lookup(&never, today_cn()).await, Lookup::NotFound);
+    // Another push id that is a prefix of a sent one is not mistaken for it.
+    let prefix = msg("p-c-", "13600000004", "通知");
+    assert_eq!(p.sms.lookup(&prefix, today_cn()).await, Lookup::NotFound);
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ok = p
+        .sms
+        .query_receipt(&batch[2], today_cn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(ok.delivered);
+    assert_eq!(ok.push_id.as_deref(), Some("p-c-2"));
+    let failed = p
+        .sms
+        .query_receipt(&batch[3], today_cn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!failed.delivered);
+    assert_eq!(failed.push_id.as_deref(), Some("p-c-3"));
+    assert_eq!(p.sms.query_receipt(&never, today_cn()).await.unwrap(), None);
+    assert_eq!(
+        p.wechat.query_receipt(&never, today_cn()).await,
+        Err(connectors::PullError::Unsupported)
+    );
+}
+
+#[tokio::test]
+async fn out_id_of_256_characters_is_refused() {
+    let sim = Sim::start(SimulatorConfig::default()).await;
+    let url = format!("{}/aliyun/sms/", sim.base);
+    let long = "x".repeat(256);
+    let biz = [
+        ("PhoneNumberJson", r#"["13800000001","13800000002"]"#),
+        ("SignNameJson", r#"["甲","甲"]"#),
+        ("TemplateCode", "SMS_B"),
+        (
+            "TemplateParamJson",
+            r#"[{"content":"一"},{"content":"二"}]"#,
+        ),
+        ("OutId", long.as_str()),
+    ];
+    let (_, body) = aliyun_raw(&url, "sim-access-secret", "SendBatchSms", "o1", &biz).await;
+    assert_eq!(body["Code"], "isv.INVALID_PARAMETERS", "{body}");
+    assert!(sim.messages().await.is_empty());
 }
