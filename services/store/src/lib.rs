@@ -26,6 +26,7 @@ pub mod params;
 pub mod postgres;
 pub mod records;
 pub mod reports;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -136,8 +137,11 @@ pub trait PushStore: Send + Sync {
     async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64>;
     /// Claims pushes for sending at `now`: `queued` → `sending`; returns the ones this
     /// caller won.
-    async fn claim_for_sending(&self, ids: &[String], now: DateTime<Utc>)
-        -> Result<Vec<PushRecord>>;
+    async fn claim_for_sending(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PushRecord>>;
     /// Records what happened to pushes that were `sending`.
     async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()>;
     /// Pushes left in `sending` (a process died mid-call) whose claim is no later than
