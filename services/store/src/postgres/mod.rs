@@ -167,29 +167,9 @@ impl Backend for Postgres {
         let mut seq = after_seq;
         let mut inserted = 0;
         for chunk in pushes.chunks(CHUNK) {
-            let n = chunk.len();
-            let mut ids = Vec::with_capacity(n);
-            let mut subjects = Vec::with_capacity(n);
-            let mut purposes = Vec::with_capacity(n);
-            let mut channels = Vec::with_capacity(n);
-            let mut recipients = Vec::with_capacity(n);
-            let mut contents = Vec::with_capacity(n);
-            let mut links = Vec::with_capacity(n);
-            let mut explanations = Vec::with_capacity(n);
-            let mut benefits = Vec::with_capacity(n);
-            let mut segments = Vec::with_capacity(n);
-            for p in chunk {
-                ids.push(p.id.as_str());
-                subjects.push(p.subject_id.as_str());
-                purposes.push(p.purpose.as_str());
-                channels.push(p.channel.as_str());
-                recipients.push(p.recipient.as_str());
-                contents.push(p.content.as_str());
-                links.push(p.link_code.as_str());
-                explanations.push(p.explanation.as_str());
-                benefits.push(p.benefit);
-                segments.push(p.segments);
-            }
+            let col = |f: fn(&NewPush) -> &str| chunk.iter().map(f).collect::<Vec<_>>();
+            let benefits: Vec<_> = chunk.iter().map(|p| p.benefit).collect();
+            let segments: Vec<_> = chunk.iter().map(|p| p.segments).collect();
             let done = sqlx::query(
                 "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status,
                    content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at)
@@ -208,19 +188,19 @@ impl Backend for Postgres {
             .bind(campaign_id)
             .bind(seq)
             .bind(Ts(now))
-            .bind(&ids)
-            .bind(&subjects)
-            .bind(&purposes)
-            .bind(&channels)
-            .bind(&recipients)
-            .bind(&contents)
-            .bind(&links)
-            .bind(&explanations)
+            .bind(col(|p| &p.id))
+            .bind(col(|p| &p.subject_id))
+            .bind(col(|p| p.purpose.as_str()))
+            .bind(col(|p| p.channel.as_str()))
+            .bind(col(|p| &p.recipient))
+            .bind(col(|p| &p.content))
+            .bind(col(|p| &p.link_code))
+            .bind(col(|p| &p.explanation))
             .bind(&benefits)
             .bind(&segments)
             .execute(&mut *conn)
             .await?;
-            seq += n as i64;
+            seq += chunk.len() as i64;
             inserted += done.rows_affected();
         }
         Ok(inserted)

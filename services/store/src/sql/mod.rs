@@ -229,6 +229,14 @@ impl<'q, DB: Backend> Q<'q, DB> {
         DB::fetch_optional(self.0, e.into()).await
     }
 
+    /// The first column of every row.
+    pub async fn scalars<'a, T: Column>(self, e: impl Into<Exec<'a, DB>>) -> Result<Vec<T>>
+    where
+        'q: 'a,
+    {
+        self.fetch_all(e).await?.iter().map(|r| r.col(0)).collect()
+    }
+
     /// The first column of the one row the statement returns.
     pub async fn scalar<'a, T: Column>(self, e: impl Into<Exec<'a, DB>>) -> Result<T>
     where

@@ -62,15 +62,13 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
                    AND p.status IN {statuses} AND p.subject_id {}",
                 DB::in_list(3, chunk.len())
             );
-            let rows = Q::<DB>::new(&sql)
+            let found: Vec<String> = Q::<DB>::new(&sql)
                 .bind(policy_id)
                 .bind(except_campaign)
                 .bind_list(chunk)
-                .fetch_all(&self.pool)
+                .scalars(&self.pool)
                 .await?;
-            for r in rows {
-                out.push(r.col(0)?);
-            }
+            out.extend(found);
         }
         Ok(out)
     }
@@ -78,11 +76,8 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
     async fn subjects_by_mobile(&self, mobile: &str) -> Result<Vec<String>> {
         Q::<DB>::new("SELECT id FROM subjects WHERE mobile = $1 ORDER BY id")
             .bind(mobile)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.col(0))
-            .collect()
+            .scalars(&self.pool)
+            .await
     }
 
     async fn get_campaign_ops(&self, campaign_id: &str) -> Result<Option<CampaignOps>> {
@@ -134,11 +129,8 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
              ORDER BY o.next_run_at",
         )
         .bind(now)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| r.col(0))
-        .collect::<Result<_>>()?;
+        .scalars(&self.pool)
+        .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(c) = self.get_campaign(&id).await? {
@@ -190,11 +182,8 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
              RETURNING id",
         )
         .bind(now)
-        .fetch_all(&mut tx)
-        .await?
-        .iter()
-        .map(|r| r.col(0))
-        .collect::<Result<_>>()?;
+        .scalars(&mut tx)
+        .await?;
         for chunk in ids.chunks(DB::LIST_CHUNK) {
             let sql = format!(
                 "UPDATE campaign_ops SET next_run_at = NULL WHERE campaign_id {}",

@@ -103,13 +103,12 @@ impl<DB: Backend> ParamStore for SqlStore<DB> {
     }
 
     async fn campaign_subjects(&self, campaign_id: &str) -> Result<Vec<String>> {
-        let rows = Q::<DB>::new(
+        Q::<DB>::new(
             "SELECT subject_id FROM pushes WHERE campaign_id = $1 AND purpose = 'notice' \
              UNION SELECT subject_id FROM campaign_skips WHERE campaign_id = $1",
         )
         .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| r.col(0)).collect()
+        .scalars(&self.pool)
+        .await
     }
 }

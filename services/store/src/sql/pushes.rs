@@ -397,7 +397,7 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let rows = Q::<DB>::new(
+        Q::<DB>::new(
             "UPDATE campaigns SET status = 'completed', completed_at = $1
              WHERE status = 'running' AND mode = 'once' AND planned_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM pushes p WHERE p.campaign_id = campaigns.id
@@ -408,9 +408,8 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
              RETURNING id",
         )
         .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| r.col("id")).collect()
+        .scalars(&self.pool)
+        .await
     }
 
     async fn count_pushes(&self, status: PushStatus) -> Result<i64> {
