@@ -13,8 +13,9 @@
 //!   (`TIMESTAMPTZ`, or fixed-width UTC text on SQLite so that text order is time order),
 //!   JSON columns go through [`Json`] (`JSONB`, or text on SQLite).
 //! - [`Q`]: a statement with its arguments, run on a pool or in a transaction.
-//! - One module a trait: [`operators`], [`subjects`], [`catalogue`], [`pushes`],
-//!   [`audit`], [`optouts`], [`params`], [`reports`], [`operations`].
+//! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
+//!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
+//!   `operations`.
 
 mod audit;
 mod catalogue;
@@ -79,6 +80,8 @@ pub trait Backend: Database<Row: Get> {
     const LIST_CHUNK: usize;
     /// The collation that orders text by bytes.
     const BYTE_ORDER: &'static str;
+    /// The lock clause that ends a query taking outbox rows `p` nobody else holds.
+    const SKIP_LOCKED: &'static str;
 
     /// The test `IN` a list of `n` values bound by [`Q::bind_list`] from placeholder
     /// `$first` on: `= ANY($first)` or `IN ($first, …)`.
@@ -88,13 +91,16 @@ pub trait Backend: Database<Row: Get> {
     /// `filter` on `pushes`, with the rows it selects locked in id order (so that two
     /// writers never deadlock) where the database locks rows.
     fn locked_in_id_order(filter: &str) -> String;
-    /// The lock clause that ends a query taking outbox rows `p` nobody else holds.
-    const SKIP_LOCKED: &'static str;
 
+    /// Binds `v` as the next argument, as [`Param`] says for this database.
     fn bind<'q, T: Param<'q>>(q: Query<'q, Self>, v: T) -> Query<'q, Self>;
+    /// Binds the values of an [`Backend::in_list`] test.
     fn bind_list<'q>(q: Query<'q, Self>, items: &'q [String]) -> Query<'q, Self>;
 
+    /// Begins a transaction that writes (on SQLite it takes the write lock at once, so
+    /// that two writers never deadlock upgrading a read lock).
     fn begin(pool: &Pool<Self>) -> impl Future<Output = Result<Transaction<'static, Self>>> + Send;
+    /// Runs `q`; rows affected. (These three are `run_on_exec!` in both backends.)
     fn execute<'a, 'q: 'a>(
         q: Query<'q, Self>,
         e: Exec<'a, Self>,
