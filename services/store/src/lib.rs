@@ -9,10 +9,15 @@
 //! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
 //!   second approvals, disclosure reviews.
 //! - [`reports`]: campaign reports, subject histories and applications.
+//! - [`sql`]: every query, written once for both databases: [`sql::SqlStore`] implements
+//!   the traits over a pool of either, through the small dialect seam [`sql::Backend`]
+//!   (transactions, row locks, id lists, JSON extraction, bulk writes) and one
+//!   bind/decode path per value ([`sql::Param`], [`sql::Column`], [`sql::Ts`] for times).
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
-//!   `migrations/sqlite/`).
+//!   `migrations/sqlite/`; writers take `BEGIN IMMEDIATE`).
 //! - [`postgres`]: the production store (sqlx + PostgreSQL, pooled, migrations under
-//!   `migrations/postgres/`; the outbox is taken with `FOR UPDATE SKIP LOCKED`).
+//!   `migrations/postgres/`; the outbox is taken with `FOR UPDATE SKIP LOCKED`, bulk
+//!   writes are `UNNEST` statements).
 //! - [`open`]: picks the backend from a database URL.
 //!
 //! `tests/conformance.rs` runs the same cases against both backends.
@@ -26,6 +31,7 @@ pub mod params;
 pub mod postgres;
 pub mod records;
 pub mod reports;
+pub mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -1,6 +1,6 @@
-//! Campaign operations on SQLite (see [`crate::operations`]).
+//! Campaign operations (see [`crate::operations`]).
 
-use super::{parse_opt_ts, parse_ts, ts, SqliteStore};
+use super::{corrupt, Backend, Get, SqlStore, Q};
 use crate::{
     CampaignOps, CampaignRecord, CatalogueStore, OperationsStore, PolicyReview, RecentSend, Result,
 };
@@ -8,38 +8,33 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::SkipReason;
 use domain::review::Disclosure;
-use sqlx::Row;
-
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
 
 #[async_trait]
-impl OperationsStore for SqliteStore {
+impl<DB: Backend> OperationsStore for SqlStore<DB> {
     async fn skip_sending(&self, skips: &[(String, SkipReason)]) -> Result<u64> {
         if skips.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = DB::begin(&self.pool).await?;
         let mut done = 0;
         for (push_id, reason) in skips {
-            let row = sqlx::query(
-                "DELETE FROM pushes WHERE id = ? AND status = 'sending' RETURNING campaign_id, subject_id",
+            let row = Q::<DB>::new(
+                "DELETE FROM pushes WHERE id = $1 AND status = 'sending' RETURNING campaign_id, subject_id",
             )
             .bind(push_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
             let Some(row) = row else { continue };
-            let campaign_id: String = row.get("campaign_id");
-            let subject_id: String = row.get("subject_id");
-            sqlx::query(
-                "INSERT INTO campaign_skips (campaign_id, subject_id, reason) VALUES (?, ?, ?)
+            let campaign_id: String = row.col("campaign_id")?;
+            let subject_id: String = row.col("subject_id")?;
+            Q::<DB>::new(
+                "INSERT INTO campaign_skips (campaign_id, subject_id, reason) VALUES ($1, $2, $3)
                  ON CONFLICT (campaign_id, subject_id) DO UPDATE SET reason = excluded.reason",
             )
             .bind(&campaign_id)
             .bind(&subject_id)
             .bind(reason.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             done += 1;
         }
@@ -60,67 +55,65 @@ impl OperationsStore for SqliteStore {
             "('queued', 'sending', 'sent', 'delivered')"
         };
         let mut out = Vec::new();
-        for chunk in subject_ids.chunks(500) {
+        for chunk in subject_ids.chunks(DB::LIST_CHUNK) {
             let sql = format!(
                 "SELECT DISTINCT p.subject_id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
-                 WHERE c.policy_id = ? AND p.campaign_id <> ? AND p.purpose = 'notice'
-                   AND p.status IN {statuses} AND p.subject_id IN ({})",
-                placeholders(chunk.len())
+                 WHERE c.policy_id = $1 AND p.campaign_id <> $2 AND p.purpose = 'notice'
+                   AND p.status IN {statuses} AND p.subject_id {}",
+                DB::in_list(3, chunk.len())
             );
-            let mut q = sqlx::query_scalar::<_, String>(&sql)
+            let found: Vec<String> = Q::<DB>::new(&sql)
                 .bind(policy_id)
-                .bind(except_campaign);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            out.extend(q.fetch_all(&self.pool).await?);
+                .bind(except_campaign)
+                .bind_list(chunk)
+                .scalars(&self.pool)
+                .await?;
+            out.extend(found);
         }
         Ok(out)
     }
 
     async fn subjects_by_mobile(&self, mobile: &str) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM subjects WHERE mobile = ? ORDER BY id")
-                .bind(mobile)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Q::<DB>::new("SELECT id FROM subjects WHERE mobile = $1 ORDER BY id")
+            .bind(mobile)
+            .scalars(&self.pool)
+            .await
     }
 
     async fn get_campaign_ops(&self, campaign_id: &str) -> Result<Option<CampaignOps>> {
-        let row = sqlx::query(
+        let row = Q::<DB>::new(
             "SELECT campaign_id, next_run_at, runs, ends_at, approvals_needed, audience, second_approved_by
-             FROM campaign_ops WHERE campaign_id = ?",
+             FROM campaign_ops WHERE campaign_id = $1",
         )
         .bind(campaign_id)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
             Ok(CampaignOps {
-                campaign_id: r.get("campaign_id"),
-                next_run_at: parse_opt_ts(r.get("next_run_at"))?,
-                runs: r.get("runs"),
-                ends_at: parse_opt_ts(r.get("ends_at"))?,
-                approvals_needed: r.get("approvals_needed"),
-                audience: r.get("audience"),
-                second_approved_by: r.get("second_approved_by"),
+                campaign_id: r.col("campaign_id")?,
+                next_run_at: r.col("next_run_at")?,
+                runs: r.col("runs")?,
+                ends_at: r.col("ends_at")?,
+                approvals_needed: r.col("approvals_needed")?,
+                audience: r.col("audience")?,
+                second_approved_by: r.col("second_approved_by")?,
             })
         })
         .transpose()
     }
 
     async fn put_campaign_ops(&self, o: &CampaignOps) -> Result<()> {
-        sqlx::query(
+        Q::<DB>::new(
             "INSERT INTO campaign_ops (campaign_id, next_run_at, runs, ends_at, approvals_needed, audience, second_approved_by)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (campaign_id) DO UPDATE SET next_run_at = excluded.next_run_at, runs = excluded.runs,
                ends_at = excluded.ends_at, approvals_needed = excluded.approvals_needed,
                audience = excluded.audience, second_approved_by = excluded.second_approved_by",
         )
         .bind(&o.campaign_id)
-        .bind(o.next_run_at.map(ts))
+        .bind(o.next_run_at)
         .bind(o.runs)
-        .bind(o.ends_at.map(ts))
+        .bind(o.ends_at)
         .bind(o.approvals_needed)
         .bind(o.audience)
         .bind(&o.second_approved_by)
@@ -130,13 +123,13 @@ impl OperationsStore for SqliteStore {
     }
 
     async fn due_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignRecord>> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        let ids: Vec<String> = Q::<DB>::new(
             "SELECT c.id FROM campaigns c JOIN campaign_ops o ON o.campaign_id = c.id
-             WHERE o.next_run_at IS NOT NULL AND o.next_run_at <= ? AND c.status IN ('scheduled', 'running')
+             WHERE o.next_run_at IS NOT NULL AND o.next_run_at <= $1 AND c.status IN ('scheduled', 'running')
              ORDER BY o.next_run_at",
         )
-        .bind(ts(now))
-        .fetch_all(&self.pool)
+        .bind(now)
+        .scalars(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -154,28 +147,26 @@ impl OperationsStore for SqliteStore {
         next: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let won = sqlx::query(
-            "UPDATE campaign_ops SET next_run_at = ?, runs = runs + 1
-             WHERE campaign_id = ? AND next_run_at = ?
-               AND EXISTS (SELECT 1 FROM campaigns WHERE id = ? AND status IN ('scheduled', 'running'))",
+        let mut tx = DB::begin(&self.pool).await?;
+        let won = Q::<DB>::new(
+            "UPDATE campaign_ops SET next_run_at = $1, runs = runs + 1
+             WHERE campaign_id = $2 AND next_run_at = $3
+               AND EXISTS (SELECT 1 FROM campaigns WHERE id = $2 AND status IN ('scheduled', 'running'))",
         )
-        .bind(next.map(ts))
+        .bind(next)
         .bind(campaign_id)
-        .bind(ts(due))
-        .bind(campaign_id)
-        .execute(&mut *tx)
+        .bind(due)
+        .execute(&mut tx)
         .await?
-        .rows_affected()
             > 0;
         if won {
-            sqlx::query(
+            Q::<DB>::new(
                 "UPDATE campaigns SET status = 'running', planned_at = NULL,
-                   launched_at = COALESCE(launched_at, ?) WHERE id = ?",
+                   launched_at = COALESCE(launched_at, $1) WHERE id = $2",
             )
-            .bind(ts(now))
+            .bind(now)
             .bind(campaign_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -183,53 +174,53 @@ impl OperationsStore for SqliteStore {
     }
 
     async fn complete_ended_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE campaigns SET status = 'completed', completed_at = ?
+        let mut tx = DB::begin(&self.pool).await?;
+        let ids: Vec<String> = Q::<DB>::new(
+            "UPDATE campaigns SET status = 'completed', completed_at = $1
              WHERE status IN ('scheduled', 'running', 'paused')
-               AND id IN (SELECT campaign_id FROM campaign_ops WHERE ends_at IS NOT NULL AND ends_at <= ?)
+               AND id IN (SELECT campaign_id FROM campaign_ops WHERE ends_at IS NOT NULL AND ends_at <= $1)
              RETURNING id",
         )
-        .bind(ts(now))
-        .bind(ts(now))
-        .fetch_all(&mut *tx)
+        .bind(now)
+        .scalars(&mut tx)
         .await?;
-        for id in &ids {
-            sqlx::query("UPDATE campaign_ops SET next_run_at = NULL WHERE campaign_id = ?")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        for chunk in ids.chunks(DB::LIST_CHUNK) {
+            let sql = format!(
+                "UPDATE campaign_ops SET next_run_at = NULL WHERE campaign_id {}",
+                DB::in_list(1, chunk.len())
+            );
+            Q::<DB>::new(&sql).bind_list(chunk).execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(ids)
     }
 
     async fn recent_notice_sends(&self, since: DateTime<Utc>) -> Result<Vec<RecentSend>> {
-        let rows = sqlx::query(
+        let rows = Q::<DB>::new(
             "SELECT p.id, p.subject_id, c.policy_id, p.updated_at FROM pushes p
              JOIN campaigns c ON c.id = p.campaign_id
-             WHERE p.purpose = 'notice' AND p.status IN ('sent', 'delivered') AND p.updated_at >= ?
+             WHERE p.purpose = 'notice' AND p.status IN ('sent', 'delivered') AND p.updated_at >= $1
              ORDER BY p.updated_at",
         )
-        .bind(ts(since))
+        .bind(since)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
                 Ok(RecentSend {
-                    push_id: r.get("id"),
-                    subject_id: r.get("subject_id"),
-                    policy_id: r.get("policy_id"),
-                    at: parse_ts(r.get("updated_at"))?,
+                    push_id: r.col("id")?,
+                    subject_id: r.col("subject_id")?,
+                    policy_id: r.col("policy_id")?,
+                    at: r.col("updated_at")?,
                 })
             })
             .collect()
     }
 
     async fn insert_policy_review(&self, r: &PolicyReview) -> Result<()> {
-        sqlx::query(
+        Q::<DB>::new(
             "INSERT INTO policy_reviews (policy_id, disclosure, confidentiality_checked, passed, note, reviewed_by, at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&r.policy_id)
         .bind(r.disclosure.as_str())
@@ -237,31 +228,30 @@ impl OperationsStore for SqliteStore {
         .bind(r.passed)
         .bind(&r.note)
         .bind(&r.reviewed_by)
-        .bind(ts(r.at))
+        .bind(r.at)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn latest_policy_review(&self, policy_id: &str) -> Result<Option<PolicyReview>> {
-        let row = sqlx::query(
+        let row = Q::<DB>::new(
             "SELECT policy_id, disclosure, confidentiality_checked, passed, note, reviewed_by, at
-             FROM policy_reviews WHERE policy_id = ? ORDER BY id DESC LIMIT 1",
+             FROM policy_reviews WHERE policy_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(policy_id)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            let d: String = r.get("disclosure");
+            let d: String = r.col("disclosure")?;
             Ok(PolicyReview {
-                policy_id: r.get("policy_id"),
-                disclosure: Disclosure::parse(&d)
-                    .ok_or_else(|| super::corrupt("disclosure", &d))?,
-                confidentiality_checked: r.get("confidentiality_checked"),
-                passed: r.get("passed"),
-                note: r.get("note"),
-                reviewed_by: r.get("reviewed_by"),
-                at: parse_ts(r.get("at"))?,
+                policy_id: r.col("policy_id")?,
+                disclosure: Disclosure::parse(&d).ok_or_else(|| corrupt("disclosure", &d))?,
+                confidentiality_checked: r.col("confidentiality_checked")?,
+                passed: r.col("passed")?,
+                note: r.col("note")?,
+                reviewed_by: r.col("reviewed_by")?,
+                at: r.col("at")?,
             })
         })
         .transpose()

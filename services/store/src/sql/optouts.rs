@@ -1,15 +1,14 @@
 //! Opt-outs per subject: by channel, by policy category, or of everything.
 
-use super::{corrupt, PgStore};
+use super::{corrupt, Backend, Get, SqlStore, Q};
 use crate::{OptOut, OptOutStore, Result};
 use async_trait::async_trait;
 use domain::Channel;
-use sqlx::Row;
 
 #[async_trait]
-impl OptOutStore for PgStore {
+impl<DB: Backend> OptOutStore for SqlStore<DB> {
     async fn record_opt_out(&self, o: &OptOut) -> Result<bool> {
-        let done = sqlx::query(
+        let done = Q::<DB>::new(
             "INSERT INTO opt_outs (subject_id, channel, category, source, at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT DO NOTHING",
         )
@@ -20,31 +19,33 @@ impl OptOutStore for PgStore {
         .bind(o.at)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     async fn opt_outs_of(&self, subject_ids: &[String]) -> Result<Vec<OptOut>> {
         let mut out = Vec::new();
-        for chunk in subject_ids.chunks(5_000) {
-            let rows = sqlx::query(
-                "SELECT subject_id, channel, category, source, at FROM opt_outs WHERE subject_id = ANY($1)",
-            )
-            .bind(chunk)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows {
-                let channel: Option<String> = r.get("channel");
+        for chunk in subject_ids.chunks(DB::LIST_CHUNK) {
+            let sql = format!(
+                "SELECT subject_id, channel, category, source, at FROM opt_outs WHERE subject_id {}",
+                DB::in_list(1, chunk.len())
+            );
+            for r in Q::<DB>::new(&sql)
+                .bind_list(chunk)
+                .fetch_all(&self.pool)
+                .await?
+            {
+                let channel: Option<String> = r.col("channel")?;
                 out.push(OptOut {
-                    subject_id: r.get("subject_id"),
+                    subject_id: r.col("subject_id")?,
                     channel: match channel {
                         Some(c) => {
                             Some(Channel::parse(&c).ok_or_else(|| corrupt("opt-out channel", &c))?)
                         }
                         None => None,
                     },
-                    category: r.get("category"),
-                    source: r.get("source"),
-                    at: r.get("at"),
+                    category: r.col("category")?,
+                    source: r.col("source")?,
+                    at: r.col("at")?,
                 });
             }
         }

@@ -1,51 +1,56 @@
 //! Policy parameters and the sweep's questions.
 
-use super::{corrupt, parse_ts, ts, SqliteStore};
+use super::{Backend, Get, SqlStore, Q};
 use crate::params::{assemble, ParamRecord, ParamStore};
 use crate::Result;
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use domain::param::ParamValue;
-use sqlx::Row;
 
-impl SqliteStore {
+/// Binds the name of a `WHERE name = $1` filter, if any.
+fn by_name<'q, DB: Backend>(q: Q<'q, DB>, name: Option<&'q str>) -> Q<'q, DB> {
+    match name {
+        Some(n) => q.bind(n),
+        None => q,
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
     async fn params_where(&self, name: Option<&str>) -> Result<Vec<ParamRecord>> {
-        let filter = if name.is_some() { "WHERE name = ?" } else { "" };
+        let filter = if name.is_some() {
+            "WHERE name = $1"
+        } else {
+            ""
+        };
         let heads_sql = format!(
             "SELECT name, description, unit, updated_at FROM policy_params {filter} ORDER BY name"
         );
-        let mut q = sqlx::query(&heads_sql);
-        if let Some(n) = name {
-            q = q.bind(n);
-        }
         let mut heads = Vec::new();
-        for r in q.fetch_all(self.pool()).await? {
+        for r in by_name(Q::new(&heads_sql), name)
+            .fetch_all(&self.pool)
+            .await?
+        {
             heads.push((
-                r.get("name"),
-                r.get("description"),
-                r.get("unit"),
-                parse_ts(r.get("updated_at"))?,
+                r.col("name")?,
+                r.col("description")?,
+                r.col("unit")?,
+                r.col("updated_at")?,
             ));
         }
         let values_sql = format!(
             "SELECT name, effective_from, value, legal_ref FROM policy_param_values {filter} \
              ORDER BY name, effective_from"
         );
-        let mut q = sqlx::query(&values_sql);
-        if let Some(n) = name {
-            q = q.bind(n);
-        }
         let mut values = Vec::new();
-        for r in q.fetch_all(self.pool()).await? {
-            let from: String = r.get("effective_from");
-            let effective_from = NaiveDate::parse_from_str(&from, "%Y-%m-%d")
-                .map_err(|e| corrupt("parameter effective_from", e))?;
+        for r in by_name(Q::new(&values_sql), name)
+            .fetch_all(&self.pool)
+            .await?
+        {
             values.push((
-                r.get("name"),
+                r.col("name")?,
                 ParamValue {
-                    effective_from,
-                    value: r.get("value"),
-                    legal_ref: r.get("legal_ref"),
+                    effective_from: r.col("effective_from")?,
+                    value: r.col("value")?,
+                    legal_ref: r.col("legal_ref")?,
                 },
             ));
         }
@@ -54,34 +59,35 @@ impl SqliteStore {
 }
 
 #[async_trait]
-impl ParamStore for SqliteStore {
+impl<DB: Backend> ParamStore for SqlStore<DB> {
     async fn put_param(&self, p: &ParamRecord) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO policy_params (name, description, unit, updated_at) VALUES (?, ?, ?, ?) \
+        let mut tx = DB::begin(&self.pool).await?;
+        Q::<DB>::new(
+            "INSERT INTO policy_params (name, description, unit, updated_at) \
+             VALUES ($1, $2, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
              unit = excluded.unit, updated_at = excluded.updated_at",
         )
         .bind(&p.param.name)
         .bind(&p.param.description)
         .bind(&p.param.unit)
-        .bind(ts(p.updated_at))
-        .execute(&mut *tx)
+        .bind(p.updated_at)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("DELETE FROM policy_param_values WHERE name = ?")
+        Q::<DB>::new("DELETE FROM policy_param_values WHERE name = $1")
             .bind(&p.param.name)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         for v in &p.param.values {
-            sqlx::query(
+            Q::<DB>::new(
                 "INSERT INTO policy_param_values (name, effective_from, value, legal_ref) \
-                 VALUES (?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(&p.param.name)
-            .bind(v.effective_from.format("%Y-%m-%d").to_string())
+            .bind(v.effective_from)
             .bind(v.value)
             .bind(&v.legal_ref)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -97,13 +103,12 @@ impl ParamStore for SqliteStore {
     }
 
     async fn campaign_subjects(&self, campaign_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT subject_id FROM pushes WHERE campaign_id = ? AND purpose = 'notice' \
-             UNION SELECT subject_id FROM campaign_skips WHERE campaign_id = ?",
+        Q::<DB>::new(
+            "SELECT subject_id FROM pushes WHERE campaign_id = $1 AND purpose = 'notice' \
+             UNION SELECT subject_id FROM campaign_skips WHERE campaign_id = $1",
         )
         .bind(campaign_id)
-        .bind(campaign_id)
-        .fetch_all(self.pool())
-        .await?)
+        .scalars(&self.pool)
+        .await
     }
 }

@@ -1,6 +1,6 @@
 //! Tags, policies and campaigns.
 
-use super::{corrupt, PgStore};
+use super::{parsed, Backend, Get, Json, SqlStore, Q};
 use crate::{
     CampaignChange, CampaignRecord, CatalogueStore, PolicyRecord, Result, StoreError, TagRecord,
 };
@@ -8,61 +8,65 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::campaign::{CampaignMode, CampaignStatus};
 use domain::policy::PolicyStatus;
-use sqlx::postgres::PgRow;
-use sqlx::types::Json;
-use sqlx::Row;
 
-fn tag_from_row(r: &PgRow) -> TagRecord {
-    TagRecord {
-        name: r.get("name"),
-        description: r.get("description"),
-        rule: r.get("rule"),
-        updated_at: r.get("updated_at"),
-    }
+const TAG_COLUMNS: &str = "name, description, rule, updated_at";
+
+fn tag_from_row(r: &impl Get) -> Result<TagRecord> {
+    Ok(TagRecord {
+        name: r.col("name")?,
+        description: r.col("description")?,
+        rule: r.col("rule")?,
+        updated_at: r.col("updated_at")?,
+    })
 }
 
 const POLICY_COLUMNS: &str = "id, status, doc, created_by, created_at, published_at";
 
-fn policy_from_row(r: &PgRow) -> Result<PolicyRecord> {
-    let status: String = r.get("status");
-    let Json(doc): Json<serde_json::Value> = r.get("doc");
+fn policy_from_row(r: &impl Get) -> Result<PolicyRecord> {
+    let Json(draft) = r.col("doc")?;
     Ok(PolicyRecord {
-        id: r.get("id"),
-        status: PolicyStatus::parse(&status).ok_or_else(|| corrupt("policy status", &status))?,
-        draft: serde_json::from_value(doc).map_err(|e| corrupt("policy doc", e))?,
-        created_by: r.get("created_by"),
-        created_at: r.get("created_at"),
-        published_at: r.get("published_at"),
+        id: r.col("id")?,
+        status: parsed(r, "status", "policy status", PolicyStatus::parse)?,
+        draft,
+        created_by: r.col("created_by")?,
+        created_at: r.col("created_at")?,
+        published_at: r.col("published_at")?,
     })
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, policy_id, name, mode, status, doc, created_by, approved_by, created_at, launched_at, planned_at, completed_at";
+pub(super) const CAMPAIGN_COLUMNS: &str = "id, policy_id, name, mode, status, doc, created_by, approved_by, created_at, launched_at, planned_at, completed_at";
 
-fn campaign_from_row(r: &PgRow) -> Result<CampaignRecord> {
-    let status: String = r.get("status");
-    let mode: String = r.get("mode");
-    let Json(doc): Json<serde_json::Value> = r.get("doc");
+pub(super) fn campaign_from_row(r: &impl Get) -> Result<CampaignRecord> {
+    let Json(draft) = r.col("doc")?;
     Ok(CampaignRecord {
-        id: r.get("id"),
-        policy_id: r.get("policy_id"),
-        name: r.get("name"),
-        mode: CampaignMode::parse(&mode).ok_or_else(|| corrupt("campaign mode", &mode))?,
-        status: CampaignStatus::parse(&status)
-            .ok_or_else(|| corrupt("campaign status", &status))?,
-        draft: serde_json::from_value(doc).map_err(|e| corrupt("campaign doc", e))?,
-        created_by: r.get("created_by"),
-        approved_by: r.get("approved_by"),
-        created_at: r.get("created_at"),
-        launched_at: r.get("launched_at"),
-        planned_at: r.get("planned_at"),
-        completed_at: r.get("completed_at"),
+        id: r.col("id")?,
+        policy_id: r.col("policy_id")?,
+        name: r.col("name")?,
+        mode: parsed(r, "mode", "campaign mode", CampaignMode::parse)?,
+        status: parsed(r, "status", "campaign status", CampaignStatus::parse)?,
+        draft,
+        created_by: r.col("created_by")?,
+        approved_by: r.col("approved_by")?,
+        created_at: r.col("created_at")?,
+        launched_at: r.col("launched_at")?,
+        planned_at: r.col("planned_at")?,
+        completed_at: r.col("completed_at")?,
     })
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// Campaigns matching `filter`, in launch (or creation) order.
+    async fn campaigns_where(&self, filter: &str, order: &str) -> Result<Vec<CampaignRecord>> {
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns {filter} ORDER BY {order}, id");
+        let rows = Q::<DB>::new(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
 }
 
 #[async_trait]
-impl CatalogueStore for PgStore {
+impl<DB: Backend> CatalogueStore for SqlStore<DB> {
     async fn put_tag(&self, tag: &TagRecord) -> Result<()> {
-        sqlx::query(
+        Q::<DB>::new(
             "INSERT INTO tags (name, description, rule, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (name) DO UPDATE SET description = excluded.description,
                rule = excluded.rule, updated_at = excluded.updated_at",
@@ -77,25 +81,25 @@ impl CatalogueStore for PgStore {
     }
 
     async fn list_tags(&self) -> Result<Vec<TagRecord>> {
-        let rows = sqlx::query(
-            "SELECT name, description, rule, updated_at FROM tags ORDER BY name COLLATE \"C\"",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(tag_from_row).collect())
+        let sql = format!(
+            "SELECT {TAG_COLUMNS} FROM tags ORDER BY name {}",
+            DB::BYTE_ORDER
+        );
+        let rows = Q::<DB>::new(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(tag_from_row).collect()
     }
 
     async fn get_tag(&self, name: &str) -> Result<Option<TagRecord>> {
-        let row =
-            sqlx::query("SELECT name, description, rule, updated_at FROM tags WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.as_ref().map(tag_from_row))
+        let sql = format!("SELECT {TAG_COLUMNS} FROM tags WHERE name = $1");
+        let row = Q::<DB>::new(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tag_from_row).transpose()
     }
 
     async fn insert_policy(&self, p: &PolicyRecord) -> Result<()> {
-        sqlx::query(
+        Q::<DB>::new(
             "INSERT INTO policies (id, status, doc, created_by, created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&p.id)
@@ -110,21 +114,17 @@ impl CatalogueStore for PgStore {
     }
 
     async fn get_policy(&self, id: &str) -> Result<Option<PolicyRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM policies WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {POLICY_COLUMNS} FROM policies WHERE id = $1");
+        let row = Q::<DB>::new(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(policy_from_row).transpose()
     }
 
     async fn list_policies(&self) -> Result<Vec<PolicyRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {POLICY_COLUMNS} FROM policies ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {POLICY_COLUMNS} FROM policies ORDER BY created_at, id");
+        let rows = Q::<DB>::new(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(policy_from_row).collect()
     }
 
@@ -135,7 +135,7 @@ impl CatalogueStore for PgStore {
         at: DateTime<Utc>,
     ) -> Result<()> {
         let published = (status == PolicyStatus::Published).then_some(at);
-        let done = sqlx::query(
+        let done = Q::<DB>::new(
             "UPDATE policies SET status = $1, published_at = COALESCE($2, published_at) WHERE id = $3",
         )
         .bind(status.as_str())
@@ -143,14 +143,14 @@ impl CatalogueStore for PgStore {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound(format!("policy {id}")));
         }
         Ok(())
     }
 
     async fn insert_campaign(&self, c: &CampaignRecord) -> Result<()> {
-        sqlx::query(
+        Q::<DB>::new(
             "INSERT INTO campaigns (id, policy_id, name, mode, status, doc, created_by, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -168,22 +168,16 @@ impl CatalogueStore for PgStore {
     }
 
     async fn get_campaign(&self, id: &str) -> Result<Option<CampaignRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1");
+        let row = Q::<DB>::new(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(campaign_from_row).transpose()
     }
 
     async fn list_campaigns(&self) -> Result<Vec<CampaignRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(campaign_from_row).collect()
+        self.campaigns_where("", "created_at").await
     }
 
     async fn transition_campaign(
@@ -193,15 +187,12 @@ impl CatalogueStore for PgStore {
         to: CampaignStatus,
         change: CampaignChange,
     ) -> Result<CampaignRecord> {
-        let mut tx = self.pool.begin().await?;
-        // The row lock makes check-and-set one step against concurrent transitions.
-        let row = sqlx::query(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 FOR UPDATE"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let current = match row {
+        let mut tx = DB::begin(&self.pool).await?;
+        // The row lock (or SQLite's database lock) makes check-and-set one step against
+        // concurrent transitions.
+        let lock = if DB::ROW_LOCKS { "FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}");
+        let current = match Q::<DB>::new(&sql).bind(id).fetch_optional(&mut tx).await? {
             Some(r) => campaign_from_row(&r)?,
             None => return Err(StoreError::NotFound(format!("campaign {id}"))),
         };
@@ -215,7 +206,7 @@ impl CatalogueStore for PgStore {
                     .join(" or ")
             )));
         }
-        sqlx::query(
+        Q::<DB>::new(
             "UPDATE campaigns SET status = $1, approved_by = COALESCE($2, approved_by),
                launched_at = COALESCE($3, launched_at), completed_at = COALESCE($4, completed_at)
              WHERE id = $5",
@@ -225,7 +216,7 @@ impl CatalogueStore for PgStore {
         .bind(change.launched_at)
         .bind(change.completed_at)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(CampaignRecord {
@@ -238,20 +229,18 @@ impl CatalogueStore for PgStore {
     }
 
     async fn campaigns_to_plan(&self) -> Result<Vec<CampaignRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'running' AND planned_at IS NULL ORDER BY launched_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(campaign_from_row).collect()
+        self.campaigns_where(
+            "WHERE status = 'running' AND planned_at IS NULL",
+            "launched_at",
+        )
+        .await
     }
 
     async fn continuous_campaigns(&self) -> Result<Vec<CampaignRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE status = 'running' AND mode = 'continuous' ORDER BY launched_at, id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(campaign_from_row).collect()
+        self.campaigns_where(
+            "WHERE status = 'running' AND mode = 'continuous'",
+            "launched_at",
+        )
+        .await
     }
 }

@@ -1,0 +1,458 @@
+//! The outbox (`pushes`), campaign plans, receipts and clicks.
+//!
+//! On PostgreSQL several processes share these rows. Relays take rows with
+//! `FOR UPDATE SKIP LOCKED`, so two relays never hand over the same row. A connector's
+//! claim locks its rows in id order and waits for a locked one (the relay may be marking
+//! it as on the bus), then moves only rows still `queued` to `sending`, so two connector
+//! workers never both claim a row. On SQLite every writer holds the database lock.
+
+use super::{corrupt, parsed, Backend, Get, SqlStore, Q};
+use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::push::{PushPurpose, PushStatus, SkipReason};
+use domain::Channel;
+
+pub(super) const COLUMNS: &str = "id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code, explanation, benefit, segments, provider_id, error, attempts, created_at, updated_at";
+
+fn push_from_row(r: &impl Get) -> Result<PushRecord> {
+    Ok(PushRecord {
+        id: r.col("id")?,
+        campaign_id: r.col("campaign_id")?,
+        subject_id: r.col("subject_id")?,
+        purpose: parsed(r, "purpose", "push purpose", PushPurpose::parse)?,
+        seq: r.col("seq")?,
+        channel: parsed(r, "channel", "channel", Channel::parse)?,
+        recipient: r.col("recipient")?,
+        status: parsed(r, "status", "push status", PushStatus::parse)?,
+        content: r.col("content")?,
+        link_code: r.col("link_code")?,
+        explanation: r.col("explanation")?,
+        benefit: r.col("benefit")?,
+        segments: r.col("segments")?,
+        provider_id: r.col("provider_id")?,
+        error: r.col("error")?,
+        attempts: r.col("attempts")?,
+        created_at: r.col("created_at")?,
+        updated_at: r.col("updated_at")?,
+    })
+}
+
+fn pushes_from_rows(rows: &[impl Get]) -> Result<Vec<PushRecord>> {
+    rows.iter().map(push_from_row).collect()
+}
+
+/// Rows of `UPDATE … RETURNING`, which has no order, in plan order.
+fn returned_pushes(rows: &[impl Get]) -> Result<Vec<PushRecord>> {
+    let mut out = pushes_from_rows(rows)?;
+    out.sort_by(|a, b| (&a.campaign_id, a.seq).cmp(&(&b.campaign_id, b.seq)));
+    Ok(out)
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// Pushes selected by `sql` (columns [`COLUMNS`]) with the one argument `key`.
+    async fn pushes_by(&self, sql: &str, key: &str) -> Result<Option<PushRecord>> {
+        let row = Q::<DB>::new(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(push_from_row).transpose()
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> PushStore for SqlStore<DB> {
+    async fn insert_plan_batch(
+        &self,
+        campaign_id: &str,
+        pushes: &[NewPush],
+        skips: &[(String, SkipReason)],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut tx = DB::begin(&self.pool).await?;
+        if DB::ROW_LOCKS {
+            // Planners of one campaign take turns: the lock keeps `seq` unique and increasing.
+            Q::<DB>::new("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
+                .bind(campaign_id)
+                .fetch_optional(&mut tx)
+                .await?;
+        }
+        let seq: i64 =
+            Q::<DB>::new("SELECT COALESCE(MAX(seq), 0) FROM pushes WHERE campaign_id = $1")
+                .bind(campaign_id)
+                .scalar(&mut tx)
+                .await?;
+        let inserted = DB::insert_pushes(&mut *tx, campaign_id, seq, pushes, now).await?;
+        DB::insert_skips(&mut *tx, campaign_id, skips).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()> {
+        Q::<DB>::new(
+            "UPDATE campaigns SET planned_at = $2,
+               eligible = (SELECT COUNT(*) FROM pushes WHERE campaign_id = $1)
+                        + (SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = $1),
+               unreachable = (SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = $1 AND reason = 'unreachable')
+             WHERE id = $1",
+        )
+        .bind(campaign_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>> {
+        let sql = format!(
+            "UPDATE pushes SET dispatched = 1 WHERE id IN (
+               SELECT p.id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
+               WHERE p.status = 'queued' AND p.dispatched = 0 AND p.next_attempt_at <= $1
+                 AND c.status IN ('running', 'completed')
+               ORDER BY p.next_attempt_at LIMIT $2 {})
+             RETURNING {COLUMNS}",
+            DB::SKIP_LOCKED
+        );
+        let rows = Q::<DB>::new(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        returned_pushes(&rows)
+    }
+
+    async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64> {
+        // 1: taken by a relay; 2: on the bus; 0: not handed over.
+        let to: i16 = if published { 2 } else { 0 };
+        let mut changed = 0;
+        // Rows are locked in id order, as connectors claim them, so the two never deadlock.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        for chunk in ids.chunks(DB::LIST_CHUNK) {
+            let filter = format!(
+                "id {} AND status = 'queued' AND dispatched = 1",
+                DB::in_list(2, chunk.len())
+            );
+            let sql = format!(
+                "UPDATE pushes SET dispatched = $1 WHERE {} AND status = 'queued' AND dispatched = 1",
+                DB::locked_in_id_order(&filter)
+            );
+            changed += Q::<DB>::new(&sql)
+                .bind(to)
+                .bind_list(chunk)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(changed)
+    }
+
+    async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64> {
+        let sql = if unconfirmed_only {
+            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched = 1"
+        } else {
+            "UPDATE pushes SET dispatched = 0 WHERE status = 'queued' AND dispatched <> 0"
+        };
+        Q::<DB>::new(sql).execute(&self.pool).await
+    }
+
+    async fn claim_for_sending(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PushRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // A locked row is waited for, not skipped: the lock may be the relay marking the
+        // row as on the bus (the task then arrives before the mark commits), and a skipped
+        // row whose task is acknowledged would never be sent. After the wait the row is
+        // checked again, so one another connector claimed meanwhile is left alone. Locks
+        // are taken in id order (as the relay takes them) so claimers never deadlock.
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        for chunk in ids.chunks(DB::LIST_CHUNK) {
+            let filter = format!("id {} AND status = 'queued'", DB::in_list(2, chunk.len()));
+            let sql = format!(
+                "UPDATE pushes SET status = 'sending', attempts = attempts + 1, updated_at = $1
+                 WHERE {} AND status = 'queued'
+                 RETURNING {COLUMNS}",
+                DB::locked_in_id_order(&filter)
+            );
+            let rows = Q::<DB>::new(&sql)
+                .bind(now)
+                .bind_list(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            out.extend(returned_pushes(&rows)?);
+        }
+        Ok(out)
+    }
+
+    async fn record_outcomes(&self, outcomes: &[PushOutcome], now: DateTime<Utc>) -> Result<()> {
+        let mut sent = Vec::new();
+        let mut failed = Vec::new();
+        let mut tx = DB::begin(&self.pool).await?;
+        for o in outcomes {
+            match o {
+                PushOutcome::Sent {
+                    push_id,
+                    provider_id,
+                } => sent.push((push_id.as_str(), provider_id.as_str())),
+                PushOutcome::Failed { push_id, error } => {
+                    failed.push((push_id.as_str(), error.as_str()))
+                }
+                PushOutcome::Defer {
+                    push_id,
+                    at,
+                    reason,
+                } => {
+                    // Not an attempt: the claim's count is given back.
+                    Q::<DB>::new(
+                        "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = $1, error = $2,
+                           attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3
+                         WHERE id = $4 AND status = 'sending'",
+                    )
+                    .bind(*at)
+                    .bind(reason)
+                    .bind(now)
+                    .bind(push_id)
+                    .execute(&mut tx)
+                    .await?;
+                }
+                PushOutcome::Requeue {
+                    push_id,
+                    at,
+                    error,
+                    channel,
+                    recipient,
+                    content,
+                } => {
+                    Q::<DB>::new(
+                        "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = $1, error = $2,
+                           channel = COALESCE($3, channel), recipient = COALESCE($4, recipient),
+                           content = COALESCE($5, content), updated_at = $6
+                         WHERE id = $7 AND status = 'sending'",
+                    )
+                    .bind(*at)
+                    .bind(error)
+                    .bind(channel.map(|c| c.as_str()))
+                    .bind(recipient)
+                    .bind(content)
+                    .bind(now)
+                    .bind(push_id)
+                    .execute(&mut tx)
+                    .await?;
+                }
+            }
+        }
+        // The common outcomes go as bulk writes.
+        if !sent.is_empty() {
+            DB::record_sent(&mut *tx, &sent, now).await?;
+        }
+        if !failed.is_empty() {
+            DB::record_failed(&mut *tx, &failed, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pushes_in_sending(
+        &self,
+        claimed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM pushes WHERE status = 'sending' AND updated_at <= $1 ORDER BY updated_at LIMIT $2"
+        );
+        let rows = Q::<DB>::new(&sql)
+            .bind(claimed_before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        pushes_from_rows(&rows)
+    }
+
+    async fn apply_receipt(&self, r: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool> {
+        if let Some(at) = r.retry_at {
+            // Only the attempt the receipt is about (its provider id), so a late receipt
+            // of an earlier call never touches a newer one.
+            let done = Q::<DB>::new(
+                "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = $1, error = $2, updated_at = $3
+                 WHERE status IN ('sending', 'sent') AND provider_id = $4",
+            )
+            .bind(at)
+            .bind(&r.error)
+            .bind(now)
+            .bind(&r.provider_id)
+            .execute(&self.pool)
+            .await?;
+            return Ok(done > 0);
+        }
+        let status = if r.delivered { "delivered" } else { "failed" };
+        // A repeated receipt matches no row in 'sending'/'sent' any more and changes nothing.
+        // `= NULL` is never true, so an absent id matches nothing.
+        let done = Q::<DB>::new(
+            "UPDATE pushes SET status = $1, error = COALESCE($2, error),
+               provider_id = COALESCE(provider_id, $3), updated_at = $4
+             WHERE status IN ('sending', 'sent') AND (provider_id = $3 OR id = $5)",
+        )
+        .bind(status)
+        .bind(&r.error)
+        .bind(&r.provider_id)
+        .bind(now)
+        .bind(&r.push_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done > 0)
+    }
+
+    async fn get_push(&self, id: &str) -> Result<Option<PushRecord>> {
+        self.pushes_by(&format!("SELECT {COLUMNS} FROM pushes WHERE id = $1"), id)
+            .await
+    }
+
+    async fn push_by_link(&self, code: &str) -> Result<Option<PushRecord>> {
+        self.pushes_by(
+            &format!("SELECT {COLUMNS} FROM pushes WHERE link_code = $1"),
+            code,
+        )
+        .await
+    }
+
+    async fn record_click(&self, push_id: &str, at: DateTime<Utc>) -> Result<()> {
+        Q::<DB>::new("INSERT INTO clicks (push_id, clicked_at) VALUES ($1, $2)")
+            .bind(push_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn campaign_pushes(
+        &self,
+        campaign_id: &str,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM pushes WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        let rows = Q::<DB>::new(&sql)
+            .bind(campaign_id)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        pushes_from_rows(&rows)
+    }
+
+    async fn campaign_counts(&self, campaign_id: &str) -> Result<CampaignCounts> {
+        let mut c = CampaignCounts::default();
+        let rows = Q::<DB>::new(
+            "SELECT status, COUNT(*) AS n FROM pushes WHERE campaign_id = $1 GROUP BY status",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut pushes = 0;
+        for r in rows {
+            let status: String = r.col("status")?;
+            let n: i64 = r.col("n")?;
+            pushes += n;
+            match PushStatus::parse(&status) {
+                Some(PushStatus::Queued) => c.queued = n,
+                Some(PushStatus::Sending) => c.sending = n,
+                Some(PushStatus::Sent) => c.sent = n,
+                Some(PushStatus::Delivered) => c.delivered = n,
+                Some(PushStatus::Failed) => c.failed = n,
+                None => return Err(corrupt("push status", status)),
+            }
+        }
+        for r in Q::<DB>::new(
+            "SELECT channel, COUNT(*) AS n FROM pushes WHERE campaign_id = $1 GROUP BY channel",
+        )
+        .bind(campaign_id)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            c.by_channel.insert(r.col("channel")?, r.col("n")?);
+        }
+        let skips = Q::<DB>::new(
+            "SELECT COUNT(*) AS all_skips, COUNT(*) FILTER (WHERE reason = 'unreachable') AS unreachable,
+               COUNT(*) FILTER (WHERE reason = 'opted_out') AS opted_out
+             FROM campaign_skips WHERE campaign_id = $1",
+        )
+        .bind(campaign_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+        c.unreachable = skips.col("unreachable")?;
+        c.opted_out = skips.col("opted_out")?;
+        c.eligible = pushes + skips.col::<i64>("all_skips")?;
+        c.clicked = Q::<DB>::new(
+            "SELECT COUNT(DISTINCT k.push_id) FROM clicks k JOIN pushes p ON p.id = k.push_id WHERE p.campaign_id = $1",
+        )
+        .bind(campaign_id)
+        .scalar(&self.pool)
+        .await?;
+        Ok(c)
+    }
+
+    async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        Q::<DB>::new(
+            "UPDATE campaigns SET status = 'completed', completed_at = $1
+             WHERE status = 'running' AND mode = 'once' AND planned_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pushes p WHERE p.campaign_id = campaigns.id
+                               AND p.status IN ('queued', 'sending'))
+               -- a recurring campaign waits for its next run
+               AND NOT EXISTS (SELECT 1 FROM campaign_ops o WHERE o.campaign_id = campaigns.id
+                               AND o.next_run_at IS NOT NULL)
+             RETURNING id",
+        )
+        .bind(now)
+        .scalars(&self.pool)
+        .await
+    }
+
+    async fn count_pushes(&self, status: PushStatus) -> Result<i64> {
+        Q::<DB>::new("SELECT COUNT(*) FROM pushes WHERE status = $1")
+            .bind(status.as_str())
+            .scalar(&self.pool)
+            .await
+    }
+
+    async fn failed_pushes(
+        &self,
+        campaign_id: Option<&str>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM pushes WHERE status = 'failed' AND ($1 IS NULL OR campaign_id = $1) AND seq > $2
+             ORDER BY campaign_id {}, seq LIMIT $3",
+            DB::BYTE_ORDER
+        );
+        let rows = Q::<DB>::new(&sql)
+            .bind(campaign_id)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        pushes_from_rows(&rows)
+    }
+
+    async fn replay_failed(&self, push_ids: &[String], now: DateTime<Utc>) -> Result<u64> {
+        let mut moved = 0;
+        for chunk in push_ids.chunks(DB::LIST_CHUNK) {
+            let sql = format!(
+                "UPDATE pushes SET status = 'queued', dispatched = 0, attempts = 0, next_attempt_at = $1, updated_at = $1
+                 WHERE status = 'failed' AND id {}",
+                DB::in_list(2, chunk.len())
+            );
+            moved += Q::<DB>::new(&sql)
+                .bind(now)
+                .bind_list(chunk)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(moved)
+    }
+}

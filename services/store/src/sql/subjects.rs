@@ -1,0 +1,74 @@
+//! Subjects with their attributes (a JSON object) and tags (a JSON array). Upserts and
+//! tag changes are bulk writes of the backend (see [`Backend::upsert_subjects`]), in one
+//! transaction.
+
+use super::{corrupt, Backend, Get, Json, SqlStore, Q};
+use crate::{Result, SubjectStore};
+use async_trait::async_trait;
+use chrono::Utc;
+use domain::{Subject, SubjectDoc};
+
+const COLUMNS: &str = "id, kind, name, mobile, wechat_openid, attributes, tags";
+
+fn subject_from_row(r: &impl Get) -> Result<(Subject, Vec<String>)> {
+    let Json(attributes) = r.col("attributes")?;
+    let Json(tags) = r.col("tags")?;
+    let doc = SubjectDoc {
+        id: r.col("id")?,
+        kind: r.col("kind")?,
+        name: r.col("name")?,
+        mobile: r.col("mobile")?,
+        wechat_openid: r.col("wechat_openid")?,
+        attributes,
+    };
+    let subject = Subject::from_doc(doc).map_err(|e| corrupt("subject", e))?;
+    Ok((subject, tags))
+}
+
+#[async_trait]
+impl<DB: Backend> SubjectStore for SqlStore<DB> {
+    async fn upsert_subjects(&self, subjects: &[(Subject, Vec<String>)]) -> Result<()> {
+        let now = Utc::now();
+        let mut tx = DB::begin(&self.pool).await?;
+        DB::upsert_subjects(&mut *tx, subjects, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_subject(&self, id: &str) -> Result<Option<(Subject, Vec<String>)>> {
+        let sql = format!("SELECT {COLUMNS} FROM subjects WHERE id = $1");
+        let row = Q::<DB>::new(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(subject_from_row).transpose()
+    }
+
+    async fn subjects_page(
+        &self,
+        after: Option<&str>,
+        batch: u32,
+    ) -> Result<Vec<(Subject, Vec<String>)>> {
+        // Byte order on both (the PostgreSQL id column is COLLATE "C").
+        let sql = format!("SELECT {COLUMNS} FROM subjects WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = Q::<DB>::new(&sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(batch))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(subject_from_row).collect()
+    }
+
+    async fn count_subjects(&self) -> Result<i64> {
+        Q::<DB>::new("SELECT COUNT(*) FROM subjects")
+            .scalar(&self.pool)
+            .await
+    }
+
+    async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()> {
+        let mut tx = DB::begin(&self.pool).await?;
+        DB::set_tags(&mut *tx, tags).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
