@@ -6,6 +6,7 @@
 
 use crate::attr::AttrIndex;
 use crate::chunk::{bitmap_bytes, Chunked};
+use crate::slices::{birth_code, BitSliced};
 use chrono::Datelike;
 use domain::ids::Sex;
 use domain::{Subject, SubjectId, SubjectKind};
@@ -28,6 +29,9 @@ pub struct PopulationIndex {
     pub female: RoaringBitmap,
     /// Persons' birth dates as `yyyymmdd` (age on a date is `⌊(today − birth) / 10⁴⌋`).
     pub birth: Option<Chunked<i32>>,
+    /// The same birth dates bit-sliced as [`birth_code`]s (age ranges as bitmap
+    /// operations).
+    pub birth_sliced: BitSliced,
     /// Subjects with a mobile number / a WeChat openid (reachability).
     pub mobile: RoaringBitmap,
     pub wechat: RoaringBitmap,
@@ -106,9 +110,14 @@ impl PopulationIndex {
                     Sex::Male => self.male.insert(id),
                     Sex::Female => self.female.insert(id),
                 };
+                let key = date_key(r.birth_date());
                 self.birth
                     .get_or_insert_with(|| Chunked::new(0))
-                    .set(id, date_key(r.birth_date()));
+                    .set(id, key);
+                match birth_code(key) {
+                    Some(code) => self.birth_sliced.set(id, code),
+                    None => self.birth_sliced.clear(id),
+                }
             }
             SubjectId::Enterprise(_) => {
                 self.enterprises.insert(id);
@@ -238,7 +247,8 @@ impl PopulationIndex {
         .map(bitmap_bytes)
         .sum::<usize>();
         let attrs: usize = self.attrs.values().map(AttrIndex::heap_bytes).sum();
-        let birth = self.birth.as_ref().map_or(0, Chunked::heap_bytes);
+        let birth =
+            self.birth.as_ref().map_or(0, Chunked::heap_bytes) + self.birth_sliced.heap_bytes();
         MemoryUse {
             matching: fixed + attrs + birth,
             keys: self.keys.capacity() * 18,

@@ -85,10 +85,15 @@ pub(super) fn prepare<'a>(n: &'a BoolNode, ctx: &Ctx<'a>) -> P<'a> {
             a: b(a),
             b: b(y),
         },
-        BoolNode::NumCmp { op, a, b: y, expr } => match numeric::prepare_cmp(*op, a, y, ctx) {
-            Some(t) => P::Num(t),
-            None => P::Fallback(expr),
-        },
+        BoolNode::NumCmp { op, a, b: y, expr } => {
+            if let Some(leaf) = numeric::size_leaf(*op, a, y, ix) {
+                return owned(leaf);
+            }
+            match numeric::prepare_cmp(*op, a, y, ctx) {
+                Some(t) => P::Num(t),
+                None => P::Fallback(expr),
+            }
+        }
         BoolNode::NumIn { a, items, expr } => match numeric::prepare_in(a, items, ctx) {
             Some(t) => P::Num(t),
             None => P::Fallback(expr),
