@@ -6,21 +6,20 @@
 
 use crate::attr::AttrIndex;
 use crate::chunk::{bitmap_bytes, Chunked};
+use crate::keys::Keys;
 use crate::slices::{birth_code, BitSliced};
 use chrono::Datelike;
 use domain::ids::Sex;
 use domain::{Subject, SubjectId, SubjectKind};
 use roaring::RoaringBitmap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-/// Subject keys (resident ID numbers and credit codes) are 18 ASCII characters.
-pub type Key = [u8; 18];
+pub use crate::keys::{Key, KeyText};
 
 /// The columnar index of the population.
 #[derive(Debug, Clone, Default)]
 pub struct PopulationIndex {
-    keys: Vec<Key>,
-    ids: HashMap<Key, u32>,
+    keys: Keys,
     /// Every id (`0..len`).
     pub all: RoaringBitmap,
     pub persons: RoaringBitmap,
@@ -79,26 +78,24 @@ impl PopulationIndex {
     /// The id of a subject key.
     pub fn id_of(&self, key: &str) -> Option<u32> {
         let k: Key = key.as_bytes().try_into().ok()?;
-        self.ids.get(&k).copied()
+        self.keys.id(&k)
     }
 
     /// The key (resident ID or credit code) of an id.
-    pub fn key(&self, id: u32) -> &str {
-        std::str::from_utf8(&self.keys[id as usize]).expect("keys are ASCII")
+    pub fn key(&self, id: u32) -> KeyText {
+        self.keys.key(id)
     }
 
     /// Inserts or replaces a subject with its tags; returns its id.
     pub fn upsert(&mut self, s: &Subject, tags: &[String]) -> u32 {
         let key = key_of(&s.id);
-        let id = match self.ids.get(&key).copied() {
+        let id = match self.keys.id(&key) {
             Some(id) => {
                 self.clear(id);
                 id
             }
             None => {
-                let id = self.keys.len() as u32;
-                self.keys.push(key);
-                self.ids.insert(key, id);
+                let id = self.keys.push(key);
                 self.all.insert(id);
                 id
             }
@@ -208,7 +205,7 @@ impl PopulationIndex {
     /// Reads one row back as a subject (no name or contact points) with its tags: what
     /// the per-subject interpreter needs for the parts of a plan that are not vectorised.
     pub fn row(&self, id: u32) -> (Subject, Vec<String>) {
-        let id_ = SubjectId::parse(self.kind(id), self.key(id)).expect("keys were parsed ids");
+        let id_ = SubjectId::parse(self.kind(id), &self.key(id)).expect("keys were parsed ids");
         let attributes = self
             .attrs
             .iter()
@@ -251,8 +248,8 @@ impl PopulationIndex {
             self.birth.as_ref().map_or(0, Chunked::heap_bytes) + self.birth_sliced.heap_bytes();
         MemoryUse {
             matching: fixed + attrs + birth,
-            keys: self.keys.capacity() * 18,
-            key_map: self.ids.capacity() * (18 + 4 + 2) + self.ids.capacity() / 8,
+            keys: self.keys.column_bytes(),
+            key_map: self.keys.map_bytes(),
         }
     }
 }

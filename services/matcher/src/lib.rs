@@ -21,6 +21,7 @@
 //! - [`chunk`]: chunk geometry, chunked columns, dense words ↔ roaring.
 //! - [`attr`]: one attribute's facets (number, string, boolean, list) over all ids.
 //! - [`index`]: [`PopulationIndex`]: building, upserts, tags, reading one row back.
+//! - [`keys`]: ids ↔ keys (resident IDs packed into a `u64`, a table of ids back).
 //! - [`slices`]: bit-sliced integer columns (numbers and birth dates).
 //! - [`tri`]: three-valued sets (true / unknown within a scope).
 //! - [`plan`]: compiling a rule into a [`Plan`] and running it.
@@ -30,6 +31,7 @@ pub mod attr;
 pub mod audience;
 pub mod chunk;
 pub mod index;
+pub mod keys;
 pub mod plan;
 pub mod slices;
 pub mod tri;
