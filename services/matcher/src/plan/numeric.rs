@@ -143,12 +143,12 @@ pub(super) fn prepare_in<'a>(a: &'a NumNode, items: &[Num], ctx: &Ctx<'a>) -> Op
 /// `size(attr) op k` (either way round) as a leaf: each list length and each distinct
 /// string of the attribute is tested once, and the bitmaps of those that pass are
 /// unioned; other values (numbers, booleans) are unknown, as per subject.
-pub(super) fn size_leaf(
+pub(super) fn size_leaf<'a>(
     op: CmpOp,
     a: &NumNode,
     b: &NumNode,
-    ix: &PopulationIndex,
-) -> Option<LeafSets> {
+    ix: &'a PopulationIndex,
+) -> Option<LeafSets<'a>> {
     let (name, k, op) = match (a, b) {
         (NumNode::SizeAttr(n), NumNode::Lit(k)) => (n, k.as_f64(), op),
         (NumNode::Lit(k), NumNode::SizeAttr(n)) => (n, k.as_f64(), flip(op)),
@@ -178,7 +178,9 @@ pub(super) fn size_leaf(
             .chain(strings)
             .collect::<Vec<&RoaringBitmap>>()
             .union(),
-        known: Some(&attr.text.present | &attr.list.present),
+        known: Some(std::borrow::Cow::Owned(
+            &attr.text.present | &attr.list.present,
+        )),
     })
 }
 

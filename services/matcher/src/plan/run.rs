@@ -45,10 +45,10 @@ pub(super) enum P<'a> {
     Fallback(&'a Expr),
 }
 
-fn owned<'a>(l: LeafSets) -> P<'a> {
+fn owned(l: LeafSets<'_>) -> P<'_> {
     P::Leaf {
         t: Cow::Owned(l.t),
-        known: l.known.map(Cow::Owned),
+        known: l.known,
     }
 }
 
