@@ -3,12 +3,16 @@
 //! another, and a rule treats a value of the wrong type as unknown).
 //!
 //! - numbers: a chunked `f64` column, a presence bitmap, which values were decimals,
-//!   and the rare integers beyond 2^53 kept exactly on the side;
+//!   the rare integers beyond 2^53 kept exactly on the side, and the integers in
+//!   `0..2^24` bit-sliced;
 //! - strings: a dictionary, a bitmap per distinct value and a chunked code column;
 //! - booleans: a bitmap of `true` and one of `false`;
-//! - lists: a bitmap per element and each subject's elements.
+//! - lists: a bitmap per element, a bitmap per list length (so `size()` is bitmap
+//!   algebra, and a chunk of sizes is filled without reading the rows) and each
+//!   subject's elements.
 
 use crate::chunk::{bitmap_bytes, Chunked};
+use crate::slices::{BitSliced, MAX_PLANES};
 use domain::AttrValue;
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
@@ -53,6 +57,8 @@ pub struct NumFacet {
     pub big: HashMap<u32, i64>,
     /// The largest magnitude of an integer value ever stored (never shrinks).
     pub max_abs_int: f64,
+    /// The integers in `0..2^24`, bit-sliced (ranges as bitmap operations).
+    pub sliced: BitSliced,
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +82,8 @@ pub struct ListFacet {
     pub dict: Dict,
     /// Subjects by element code.
     pub by_elem: Vec<RoaringBitmap>,
+    /// Subjects by the length of their list (`by_len[k]`: lists of `k` items).
+    pub by_len: Vec<RoaringBitmap>,
     /// Each subject's elements, in order, as codes.
     pub rows: HashMap<u32, Box<[u32]>>,
 }
@@ -101,6 +109,7 @@ impl Default for AttrIndex {
                 vals: Chunked::new(0.0),
                 big: HashMap::new(),
                 max_abs_int: 0.0,
+                sliced: BitSliced::default(),
             },
             text: TextFacet {
                 present: RoaringBitmap::new(),
@@ -129,6 +138,9 @@ impl AttrIndex {
                 }
                 if mag >= EXACT_INT {
                     n.big.insert(id, *i);
+                }
+                if (0..1 << MAX_PLANES).contains(i) {
+                    n.sliced.set(id, *i as u64);
                 }
             }
             AttrValue::Float(x) => {
@@ -167,6 +179,10 @@ impl AttrIndex {
                     })
                     .collect();
                 l.present.insert(id);
+                if codes.len() >= l.by_len.len() {
+                    l.by_len.resize_with(codes.len() + 1, RoaringBitmap::new);
+                }
+                l.by_len[codes.len()].insert(id);
                 l.rows.insert(id, codes);
             }
         }
@@ -180,6 +196,7 @@ impl AttrIndex {
         if self.num.present.remove(id) {
             self.num.float.remove(id);
             self.num.big.remove(&id);
+            self.num.sliced.clear(id);
             self.num.vals.set(id, 0.0);
         }
         if self.text.present.remove(id) {
@@ -191,6 +208,7 @@ impl AttrIndex {
         self.flag.f.remove(id);
         if self.list.present.remove(id) {
             if let Some(codes) = self.list.rows.remove(&id) {
+                self.list.by_len[codes.len()].remove(id);
                 for c in codes.iter() {
                     self.list.by_elem[*c as usize].remove(id);
                 }
@@ -249,12 +267,14 @@ impl AttrIndex {
         .into_iter()
         .chain(&self.text.by_code)
         .chain(&self.list.by_elem)
+        .chain(&self.list.by_len)
         .map(bitmap_bytes)
         .sum::<usize>();
         let rows: usize = self.list.rows.values().map(|r| r.len() * 4 + 32).sum();
         bitmaps
             + self.num.vals.heap_bytes()
             + self.num.big.len() * 16
+            + self.num.sliced.heap_bytes()
             + self.text.codes.heap_bytes()
             + self.text.dict.heap_bytes()
             + self.list.dict.heap_bytes()
@@ -289,5 +309,6 @@ mod tests {
         }
         assert!(a.text.by_code.iter().all(RoaringBitmap::is_empty));
         assert!(a.list.by_elem.iter().all(RoaringBitmap::is_empty));
+        assert!(a.list.by_len.iter().all(RoaringBitmap::is_empty));
     }
 }

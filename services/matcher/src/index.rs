@@ -6,20 +6,20 @@
 
 use crate::attr::AttrIndex;
 use crate::chunk::{bitmap_bytes, Chunked};
+use crate::keys::Keys;
+use crate::slices::{birth_code, BitSliced};
 use chrono::Datelike;
 use domain::ids::Sex;
 use domain::{Subject, SubjectId, SubjectKind};
 use roaring::RoaringBitmap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-/// Subject keys (resident ID numbers and credit codes) are 18 ASCII characters.
-pub type Key = [u8; 18];
+pub use crate::keys::{Key, KeyText};
 
 /// The columnar index of the population.
 #[derive(Debug, Clone, Default)]
 pub struct PopulationIndex {
-    keys: Vec<Key>,
-    ids: HashMap<Key, u32>,
+    keys: Keys,
     /// Every id (`0..len`).
     pub all: RoaringBitmap,
     pub persons: RoaringBitmap,
@@ -28,6 +28,9 @@ pub struct PopulationIndex {
     pub female: RoaringBitmap,
     /// Persons' birth dates as `yyyymmdd` (age on a date is `⌊(today − birth) / 10⁴⌋`).
     pub birth: Option<Chunked<i32>>,
+    /// The same birth dates bit-sliced as [`birth_code`]s (age ranges as bitmap
+    /// operations).
+    pub birth_sliced: BitSliced,
     /// Subjects with a mobile number / a WeChat openid (reachability).
     pub mobile: RoaringBitmap,
     pub wechat: RoaringBitmap,
@@ -75,26 +78,24 @@ impl PopulationIndex {
     /// The id of a subject key.
     pub fn id_of(&self, key: &str) -> Option<u32> {
         let k: Key = key.as_bytes().try_into().ok()?;
-        self.ids.get(&k).copied()
+        self.keys.id(&k)
     }
 
     /// The key (resident ID or credit code) of an id.
-    pub fn key(&self, id: u32) -> &str {
-        std::str::from_utf8(&self.keys[id as usize]).expect("keys are ASCII")
+    pub fn key(&self, id: u32) -> KeyText {
+        self.keys.key(id)
     }
 
     /// Inserts or replaces a subject with its tags; returns its id.
     pub fn upsert(&mut self, s: &Subject, tags: &[String]) -> u32 {
         let key = key_of(&s.id);
-        let id = match self.ids.get(&key).copied() {
+        let id = match self.keys.id(&key) {
             Some(id) => {
                 self.clear(id);
                 id
             }
             None => {
-                let id = self.keys.len() as u32;
-                self.keys.push(key);
-                self.ids.insert(key, id);
+                let id = self.keys.push(key);
                 self.all.insert(id);
                 id
             }
@@ -106,9 +107,14 @@ impl PopulationIndex {
                     Sex::Male => self.male.insert(id),
                     Sex::Female => self.female.insert(id),
                 };
+                let key = date_key(r.birth_date());
                 self.birth
                     .get_or_insert_with(|| Chunked::new(0))
-                    .set(id, date_key(r.birth_date()));
+                    .set(id, key);
+                match birth_code(key) {
+                    Some(code) => self.birth_sliced.set(id, code),
+                    None => self.birth_sliced.clear(id),
+                }
             }
             SubjectId::Enterprise(_) => {
                 self.enterprises.insert(id);
@@ -199,7 +205,7 @@ impl PopulationIndex {
     /// Reads one row back as a subject (no name or contact points) with its tags: what
     /// the per-subject interpreter needs for the parts of a plan that are not vectorised.
     pub fn row(&self, id: u32) -> (Subject, Vec<String>) {
-        let id_ = SubjectId::parse(self.kind(id), self.key(id)).expect("keys were parsed ids");
+        let id_ = SubjectId::parse(self.kind(id), &self.key(id)).expect("keys were parsed ids");
         let attributes = self
             .attrs
             .iter()
@@ -238,11 +244,12 @@ impl PopulationIndex {
         .map(bitmap_bytes)
         .sum::<usize>();
         let attrs: usize = self.attrs.values().map(AttrIndex::heap_bytes).sum();
-        let birth = self.birth.as_ref().map_or(0, Chunked::heap_bytes);
+        let birth =
+            self.birth.as_ref().map_or(0, Chunked::heap_bytes) + self.birth_sliced.heap_bytes();
         MemoryUse {
             matching: fixed + attrs + birth,
-            keys: self.keys.capacity() * 18,
-            key_map: self.ids.capacity() * (18 + 4 + 2) + self.ids.capacity() / 8,
+            keys: self.keys.column_bytes(),
+            key_map: self.keys.map_bytes(),
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Subjects get dense `u32` ids in a [`PopulationIndex`]: tags, kinds, sexes and every
 //! string value of an attribute are roaring bitmaps; numbers are chunked `f64` columns
-//! with presence bitmaps; birth dates (for `age`) a chunked `yyyymmdd` column; list
-//! attributes a bitmap per element. A [`Plan`] is compiled once from a checked
+//! with presence bitmaps, their integers also bit-sliced; birth dates (for `age`) a
+//! chunked `yyyymmdd` column and bit-sliced; list attributes a bitmap per element and
+//! one per length. A [`Plan`] is compiled once from a checked
 //! [`domain::Rule`] and run over the index as bitmap algebra plus branch-free column
 //! scans, 65,536 ids at a time, on every core (rayon, one task per id-range shard).
 //!
@@ -20,6 +21,8 @@
 //! - [`chunk`]: chunk geometry, chunked columns, dense words ↔ roaring.
 //! - [`attr`]: one attribute's facets (number, string, boolean, list) over all ids.
 //! - [`index`]: [`PopulationIndex`]: building, upserts, tags, reading one row back.
+//! - [`keys`]: ids ↔ keys (resident IDs packed into a `u64`, a table of ids back).
+//! - [`slices`]: bit-sliced integer columns (numbers and birth dates).
 //! - [`tri`]: three-valued sets (true / unknown within a scope).
 //! - [`plan`]: compiling a rule into a [`Plan`] and running it.
 //! - [`audience`]: an audience bitmap with its count, breakdowns and a sample.
@@ -28,7 +31,9 @@ pub mod attr;
 pub mod audience;
 pub mod chunk;
 pub mod index;
+pub mod keys;
 pub mod plan;
+pub mod slices;
 pub mod tri;
 
 pub use audience::Audience;

@@ -40,6 +40,20 @@ fn catalogue_rules_agree_over_seventy_thousand_subjects() {
         "employees * 2 > insured_employees + 3 || revenue_wan > 100.5",
         "!(district in ['浦东新区', '闵行区']) && education != 'bachelor'",
         "(kind == 'person' ? age : employees) > 40",
+        // ranges on bit-sliced columns (dense scopes) and id by id (sparse ones)
+        "age == 40 || age != 41 && insured_months == 24",
+        "age > 29.5 && age <= 30.5 || graduation_year > 2010.5 && graduation_year < 2013",
+        "insured_months >= 0 && insured_months < 1 || 17 >= age",
+        "'recent_graduate' in tags && age >= 22 && insured_months > 3",
+        "employees >= 10 && employees < 300",
+        // the B1 rules of `size()` and arithmetic
+        "size(skills_certificates) > 0 \
+         && ('焊工（四级）' in skills_certificates || '电工（四级）' in skills_certificates) \
+         && employment_status in ['unemployed', 'registered_unemployed'] && age < 50",
+        "size(skills_certificates) == 2 || 1 >= size(district)",
+        "kind == 'person' && employment_status == 'employed' && insured_months / 12 >= 5 \
+         && age - (2026 - graduation_year) >= 20 && hukou != 'local' \
+         && insured_months * 100 / (age * 12) >= 20",
     ] {
         rules.push(Rule::parse(src).unwrap());
     }

@@ -3,7 +3,9 @@
 //! A [`Plan`] mirrors the rule's tree, each node with the cheapest exact strategy:
 //! bitmaps for kinds, sexes, tags, presence, booleans and every string predicate (the
 //! predicate is tested once per distinct value, and the matching values' bitmaps are
-//! unioned); chunked branch-free scans for numbers and arithmetic; and, for what has no
+//! unioned, and `size()` against a literal by list length); ranges of integers on
+//! bit-sliced columns, or id by id where few ids are left; arithmetic fused into one
+//! pass per block of ids; and, for what has no
 //! vectorised form, the domain interpreter per subject over the candidates that reach
 //! that node. Running a plan splits the ids into shards of 262,144 and runs the tree
 //! on each shard in parallel.

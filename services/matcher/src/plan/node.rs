@@ -157,6 +157,9 @@ impl BoolNode {
                 a.describe(),
                 b.describe()
             ),
+            BoolNode::NumCmp { op, a, b, .. } if self.is_size_leaf() => {
+                format!("bitmaps {} {} {}", a.describe(), op.symbol(), b.describe())
+            }
             BoolNode::NumCmp { op, a, b, .. } => {
                 format!("scan({} {} {})", a.describe(), op.symbol(), b.describe())
             }
@@ -186,10 +189,28 @@ impl BoolNode {
             BoolNode::And(a, b) | BoolNode::Or(a, b) => a.cost().saturating_add(b.cost()),
             BoolNode::BoolEq { a, b, .. } => a.cost().saturating_add(b.cost()),
             BoolNode::Cond(c, a, b) => c.cost().saturating_add(a.cost()).saturating_add(b.cost()),
+            BoolNode::NumCmp { .. } if self.is_size_leaf() => 2,
             BoolNode::NumCmp { a, b, .. } => 8u32.saturating_add(a.cost()).saturating_add(b.cost()),
             BoolNode::NumIn { a, .. } => 8u32.saturating_add(a.cost()),
             BoolNode::Fallback(_) => 1000,
         }
+    }
+
+    /// `size(attr) op k` (either way round): a union of bitmaps of list lengths and
+    /// strings, not a scan.
+    pub fn is_size_leaf(&self) -> bool {
+        matches!(
+            self,
+            BoolNode::NumCmp {
+                a: NumNode::SizeAttr(_),
+                b: NumNode::Lit(_),
+                ..
+            } | BoolNode::NumCmp {
+                a: NumNode::Lit(_),
+                b: NumNode::SizeAttr(_),
+                ..
+            }
+        )
     }
 
     /// Parts evaluated per subject.

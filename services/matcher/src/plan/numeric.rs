@@ -1,5 +1,13 @@
-//! Numeric expressions, evaluated 65,536 ids at a time into an `f64` buffer and a
-//! "known" bitset, then compared into bitsets with branch-free loops.
+//! Numeric comparisons, chunk by chunk (65,536 ids).
+//!
+//! - A column or `age` against a literal is a range of integers: on the bit-sliced
+//!   column (`age` as a range of birth dates), or id by id where the scope is sparse
+//!   in the chunk ([`by_chunk`] chooses per chunk by the scope's density).
+//! - `size(attr)` against a literal is a union of bitmaps ([`size_leaf`]).
+//! - Anything else (arithmetic, sizes, two attributes compared) is evaluated fused: a
+//!   block of 512 ids at a time, the whole expression in one pass with every
+//!   intermediate value in a block buffer (in L1), blocks without an id of the scope
+//!   skipped, true and unknown written straight as bits.
 //!
 //! The per-subject interpreter keeps integers exact and continues in decimals only on
 //! division without remainder or overflow. In `f64` the two agree whenever every integer
@@ -10,12 +18,14 @@
 
 use super::node::NumNode;
 use super::run::{eval as eval_bool, prepare, Ctx, P};
+use super::strings::LeafSets;
 use crate::attr::{AttrIndex, NumFacet, EXACT_INT};
 use crate::chunk::{chunk_range, fill_words, words_to_bitmap, Chunked, Words, CHUNK, WORDS};
 use crate::index::PopulationIndex;
+use crate::slices::{birth_bound, BitSliced};
 use crate::tri::Tri;
 use domain::rule::ast::{ArithOp, CmpOp, Num};
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 /// A prepared number node.
 pub(super) enum PN<'a> {
@@ -24,6 +34,7 @@ pub(super) enum PN<'a> {
     Age {
         birth: Option<&'a Chunked<i32>>,
         persons: &'a RoaringBitmap,
+        sliced: &'a BitSliced,
         today: i32,
     },
     SizeAttr {
@@ -63,6 +74,7 @@ fn prepare_num<'a>(n: &'a NumNode, ctx: &Ctx<'a>) -> Option<(PN<'a>, f64)> {
             PN::Age {
                 birth: ix.birth.as_ref(),
                 persons: &ix.persons,
+                sliced: &ix.birth_sliced,
                 today: ctx.today_key,
             },
             // birth years 0..=9999
@@ -128,6 +140,50 @@ pub(super) fn prepare_in<'a>(a: &'a NumNode, items: &[Num], ctx: &Ctx<'a>) -> Op
     Some(NumTest::In(a, items.iter().map(|n| n.as_f64()).collect()))
 }
 
+/// `size(attr) op k` (either way round) as a leaf: each list length and each distinct
+/// string of the attribute is tested once, and the bitmaps of those that pass are
+/// unioned; other values (numbers, booleans) are unknown, as per subject.
+pub(super) fn size_leaf<'a>(
+    op: CmpOp,
+    a: &NumNode,
+    b: &NumNode,
+    ix: &'a PopulationIndex,
+) -> Option<LeafSets<'a>> {
+    let (name, k, op) = match (a, b) {
+        (NumNode::SizeAttr(n), NumNode::Lit(k)) => (n, k.as_f64(), op),
+        (NumNode::Lit(k), NumNode::SizeAttr(n)) => (n, k.as_f64(), flip(op)),
+        _ => return None,
+    };
+    if k.is_nan() {
+        return None;
+    }
+    let attr = ix.attr(name);
+    let lists = attr
+        .list
+        .by_len
+        .iter()
+        .enumerate()
+        .filter(|(len, _)| holds(op, *len as f64, k))
+        .map(|(_, b)| b);
+    let strings = attr
+        .text
+        .dict
+        .names
+        .iter()
+        .zip(&attr.text.by_code)
+        .filter(|(v, _)| holds(op, v.chars().count() as f64, k))
+        .map(|(_, b)| b);
+    Some(LeafSets {
+        t: lists
+            .chain(strings)
+            .collect::<Vec<&RoaringBitmap>>()
+            .union(),
+        known: Some(std::borrow::Cow::Owned(
+            &attr.text.present | &attr.list.present,
+        )),
+    })
+}
+
 /// A number node whose conditions are evaluated within the current scope.
 enum R<'p, 'a> {
     Leaf(&'p PN<'a>),
@@ -163,9 +219,18 @@ fn resolve<'p, 'a>(pn: &'p PN<'a>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> R<'p
     }
 }
 
+/// Ids evaluated together by a fused expression: small enough that every intermediate
+/// value of an expression stays in the L1 cache.
+const BLOCK: usize = 512;
+/// Words of a block's bitset.
+const BW: usize = BLOCK / 64;
+
+type Vals = [f64; BLOCK];
+type Bits = [u64; BW];
+
 thread_local! {
-    /// Chunk buffers kept per thread between runs (allocating 512 KiB per node per
-    /// shard would cost more in page faults than the scans themselves).
+    /// Chunk bitsets kept per thread between runs (allocating them per node per shard
+    /// would cost more in page faults than the scans themselves).
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
@@ -183,11 +248,16 @@ impl Scratch {
     fn words(&mut self) -> Box<Words> {
         self.words.pop().unwrap_or_else(|| Box::new([0; WORDS]))
     }
+    fn filled(&mut self, b: &RoaringBitmap, c: usize) -> Box<Words> {
+        let mut w = self.words();
+        fill_words(b, c, &mut w);
+        w
+    }
 }
 
 /// Sets `out` bit by bit from `f(i)`, 64 at a time.
 #[inline]
-fn pack(out: &mut Words, f: impl Fn(usize) -> bool) {
+fn pack(out: &mut [u64], f: impl Fn(usize) -> bool) {
     for (w, word) in out.iter_mut().enumerate() {
         let base = w * 64;
         let mut bits = 0u64;
@@ -202,88 +272,105 @@ fn id_at(c: usize, id: u32) -> usize {
     (id as usize) - chunk_range(c).start as usize
 }
 
-/// The values and known bits of `r` over chunk `c`.
-fn chunk(r: &R<'_, '_>, c: usize, vals: &mut [f64], ok: &mut Words, s: &mut Scratch) {
-    match r {
-        R::Leaf(leaf) => chunk_leaf(leaf, c, vals, ok, s),
-        R::Neg(x) => {
-            chunk(x, c, vals, ok, s);
-            for v in vals.iter_mut() {
-                *v = -*v;
-            }
+/// A number node bound to one chunk: its leaves as slices of the columns (or values
+/// filled once for the chunk) with their known bits.
+enum K<'a> {
+    Lit(f64),
+    Never,
+    Col {
+        vals: Option<&'a [f64]>,
+        ok: Box<Words>,
+    },
+    Age {
+        birth: Option<&'a [i32]>,
+        ok: Box<Words>,
+        today: i32,
+    },
+    Filled {
+        vals: Vec<f64>,
+        ok: Box<Words>,
+    },
+    Neg(Box<K<'a>>),
+    Arith(ArithOp, Box<K<'a>>, Box<K<'a>>),
+    Cond {
+        t: Box<Words>,
+        f: Box<Words>,
+        a: Box<K<'a>>,
+        b: Box<K<'a>>,
+    },
+}
+
+impl K<'_> {
+    /// Block buffers needed below this node (one per pending right operand).
+    fn depth(&self) -> usize {
+        match self {
+            K::Neg(x) => x.depth(),
+            K::Arith(_, a, b) | K::Cond { a, b, .. } => a.depth().max(1 + b.depth()),
+            _ => 0,
         }
-        R::Arith(op, a, b) => {
-            chunk(a, c, vals, ok, s);
-            let mut vb = s.vals();
-            let mut okb = s.words();
-            chunk(b, c, &mut vb, &mut okb, s);
-            arith(*op, vals, &vb);
-            let mut fin = s.words();
-            pack(&mut fin, |i| vals[i].is_finite());
-            for ((o, b), f) in ok.iter_mut().zip(okb.iter()).zip(fin.iter()) {
-                *o &= b & f;
+    }
+
+    /// Gives the node's buffers back to the scratch pool.
+    fn recycle(self, s: &mut Scratch) {
+        match self {
+            K::Lit(_) | K::Never => {}
+            K::Col { ok, .. } | K::Age { ok, .. } => s.words.push(ok),
+            K::Filled { vals, ok } => {
+                s.vals.push(vals);
+                s.words.push(ok);
             }
-            s.vals.push(vb);
-            s.words.push(okb);
-            s.words.push(fin);
-        }
-        R::Cond { t, f, a, b } => {
-            let mut tw = s.words();
-            let mut fw = s.words();
-            fill_words(t, c, &mut tw);
-            fill_words(f, c, &mut fw);
-            chunk(a, c, vals, ok, s);
-            let mut vb = s.vals();
-            let mut okb = s.words();
-            chunk(b, c, &mut vb, &mut okb, s);
-            for w in 0..WORDS {
-                let bits = tw[w];
-                for j in 0..64 {
-                    let i = w * 64 + j;
-                    vals[i] = if (bits >> j) & 1 == 1 { vals[i] } else { vb[i] };
-                }
-                ok[w] = (tw[w] & ok[w]) | (fw[w] & okb[w]);
+            K::Neg(x) => x.recycle(s),
+            K::Arith(_, a, b) => {
+                a.recycle(s);
+                b.recycle(s);
             }
-            s.vals.push(vb);
-            s.words.extend([tw, fw, okb]);
+            K::Cond { t, f, a, b } => {
+                s.words.extend([t, f]);
+                a.recycle(s);
+                b.recycle(s);
+            }
         }
     }
 }
 
-fn chunk_leaf(leaf: &PN<'_>, c: usize, vals: &mut [f64], ok: &mut Words, s: &mut Scratch) {
+/// Binds `r` to chunk `c`.
+fn bind<'a>(r: &R<'_, 'a>, c: usize, s: &mut Scratch) -> K<'a> {
+    match r {
+        R::Leaf(leaf) => bind_leaf(leaf, c, s),
+        R::Neg(x) => K::Neg(Box::new(bind(x, c, s))),
+        R::Arith(op, a, b) => K::Arith(*op, Box::new(bind(a, c, s)), Box::new(bind(b, c, s))),
+        R::Cond { t, f, a, b } => K::Cond {
+            t: s.filled(t, c),
+            f: s.filled(f, c),
+            a: Box::new(bind(a, c, s)),
+            b: Box::new(bind(b, c, s)),
+        },
+    }
+}
+
+fn bind_leaf<'a>(leaf: &PN<'a>, c: usize, s: &mut Scratch) -> K<'a> {
     match leaf {
-        PN::Lit(x) => {
-            vals.fill(*x);
-            ok.fill(!0);
-        }
-        PN::Never => ok.fill(0),
-        PN::Col(f) => {
-            match f.vals.chunk(c) {
-                Some(v) => vals.copy_from_slice(v),
-                None => vals.fill(0.0),
-            }
-            fill_words(&f.present, c, ok);
-        }
+        PN::Lit(x) => K::Lit(*x),
+        PN::Never => K::Never,
+        PN::Col(f) => K::Col {
+            vals: f.vals.chunk(c),
+            ok: s.filled(&f.present, c),
+        },
         PN::Age {
             birth,
             persons,
             today,
-        } => {
-            fill_words(persons, c, ok);
-            match birth.and_then(|b| b.chunk(c)) {
-                Some(b) => {
-                    for (v, b) in vals.iter_mut().zip(b) {
-                        *v = (today - b).div_euclid(10_000) as f64;
-                    }
-                }
-                None => vals.fill(0.0),
-            }
-        }
+            ..
+        } => K::Age {
+            birth: birth.and_then(|b| b.chunk(c)),
+            ok: s.filled(persons, c),
+            today: *today,
+        },
         PN::SizeAttr { attr, chars } => {
+            let mut vals = s.vals();
             vals.fill(0.0);
-            fill_words(&attr.text.present, c, ok);
-            let mut lw = s.words();
-            fill_words(&attr.list.present, c, &mut lw);
+            let mut ok = s.filled(&attr.text.present, c);
+            let lw = s.filled(&attr.list.present, c);
             for (o, l) in ok.iter_mut().zip(lw.iter()) {
                 *o |= l;
             }
@@ -294,20 +381,104 @@ fn chunk_leaf(leaf: &PN<'_>, c: usize, vals: &mut [f64], ok: &mut Words, s: &mut
                     vals[i] = chars[codes[i] as usize];
                 }
             }
-            for id in attr.list.present.range(chunk_range(c)) {
-                vals[id_at(c, id)] = attr.list.rows.get(&id).map_or(0, |r| r.len()) as f64;
+            for (len, b) in attr.list.by_len.iter().enumerate().skip(1) {
+                for id in b.range(chunk_range(c)) {
+                    vals[id_at(c, id)] = len as f64;
+                }
             }
+            K::Filled { vals, ok }
         }
         PN::SizeTags(ix) => {
+            let mut vals = s.vals();
             vals.fill(0.0);
-            fill_words(&ix.all, c, ok);
             for b in ix.tags.values() {
                 for id in b.range(chunk_range(c)) {
                     vals[id_at(c, id)] += 1.0;
                 }
             }
+            K::Filled {
+                vals,
+                ok: s.filled(&ix.all, c),
+            }
         }
         PN::Neg(_) | PN::Arith(..) | PN::Cond(..) => unreachable!("resolved before chunks"),
+    }
+}
+
+/// Block buffers for the right operands of a fused expression.
+type Spare = [(Vals, Bits)];
+
+/// The values and known bits of `k` over the block starting at `lo` (an offset within
+/// the chunk), in one pass: intermediate values live in `spare`, one block each.
+fn block(k: &K<'_>, lo: usize, v: &mut Vals, ok: &mut Bits, spare: &mut Spare) {
+    let wlo = lo / 64;
+    match k {
+        K::Lit(x) => {
+            v.fill(*x);
+            ok.fill(!0);
+        }
+        K::Never => {
+            v.fill(0.0);
+            ok.fill(0);
+        }
+        K::Col { vals, ok: w } => {
+            match vals {
+                Some(x) => v.copy_from_slice(&x[lo..lo + BLOCK]),
+                None => v.fill(0.0),
+            }
+            ok.copy_from_slice(&w[wlo..wlo + BW]);
+        }
+        K::Age {
+            birth,
+            ok: w,
+            today,
+        } => {
+            match birth {
+                Some(b) => {
+                    for (o, b) in v.iter_mut().zip(&b[lo..lo + BLOCK]) {
+                        *o = (today - b).div_euclid(10_000) as f64;
+                    }
+                }
+                None => v.fill(0.0),
+            }
+            ok.copy_from_slice(&w[wlo..wlo + BW]);
+        }
+        K::Filled { vals, ok: w } => {
+            v.copy_from_slice(&vals[lo..lo + BLOCK]);
+            ok.copy_from_slice(&w[wlo..wlo + BW]);
+        }
+        K::Neg(x) => {
+            block(x, lo, v, ok, spare);
+            for e in v.iter_mut() {
+                *e = -*e;
+            }
+        }
+        K::Arith(op, a, b) => {
+            block(a, lo, v, ok, spare);
+            let ((vb, okb), rest) = spare.split_first_mut().expect("spare sized by depth");
+            block(b, lo, vb, okb, rest);
+            arith(*op, v, vb);
+            let mut fin = [0u64; BW];
+            pack(&mut fin, |i| v[i].is_finite());
+            for w in 0..BW {
+                ok[w] &= okb[w] & fin[w];
+            }
+        }
+        K::Cond { t, f, a, b } => {
+            block(a, lo, v, ok, spare);
+            let ((vb, okb), rest) = spare.split_first_mut().expect("spare sized by depth");
+            block(b, lo, vb, okb, rest);
+            for w in 0..BW {
+                let bits = t[wlo + w];
+                for j in 0..64 {
+                    let i = w * 64 + j;
+                    if (bits >> j) & 1 == 0 {
+                        v[i] = vb[i];
+                    }
+                }
+                ok[w] = (bits & ok[w]) | (f[wlo + w] & okb[w]);
+            }
+        }
     }
 }
 
@@ -322,7 +493,9 @@ fn arith(op: ArithOp, a: &mut [f64], b: &[f64]) {
     }
 }
 
-/// The comparison's answer within `scope`.
+/// The comparison's answer within `scope`: each chunk's expressions evaluated block by
+/// block, fused (no chunk-sized intermediate buffers), skipping blocks with no id of
+/// the scope; true and unknown are written straight as bits of the scope.
 pub(super) fn eval(test: &NumTest<'_>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> Tri {
     let (a, b) = match test {
         NumTest::Cmp(_, a, b) => (resolve(a, ctx, scope), Some(resolve(b, ctx, scope))),
@@ -332,44 +505,72 @@ pub(super) fn eval(test: &NumTest<'_>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> 
         return tri;
     }
     let mut s = SCRATCH.with(|c| std::mem::take(&mut *c.borrow_mut()));
-    let mut va = s.vals();
-    let mut vb = s.vals();
-    let mut oka = s.words();
-    let mut okb = s.words();
+    let mut sw = s.words();
     let mut tw = s.words();
+    let mut uw = s.words();
     let mut t = RoaringBitmap::new();
-    let mut known = RoaringBitmap::new();
+    let mut u = RoaringBitmap::new();
+    let mut va = [0.0; BLOCK];
+    let mut vb = [0.0; BLOCK];
+    let (mut oka, mut okb) = ([0u64; BW], [0u64; BW]);
+    let mut spare: Vec<(Vals, Bits)> = Vec::new();
     for c in chunks(scope) {
-        chunk(&a, c, &mut va, &mut oka, &mut s);
-        match (test, &b) {
-            (NumTest::Cmp(op, ..), Some(b)) => {
-                chunk(b, c, &mut vb, &mut okb, &mut s);
-                for (x, y) in oka.iter_mut().zip(okb.iter()) {
-                    *x &= y;
-                }
-                if !op.is_equality() {
-                    pack(&mut tw, |i| va[i].is_nan() || vb[i].is_nan());
-                    for (x, n) in oka.iter_mut().zip(tw.iter()) {
-                        *x &= !n;
-                    }
-                }
-                compare(*op, &va, &vb, &mut tw);
-            }
-            (NumTest::In(_, items), _) => {
-                pack(&mut tw, |i| items.iter().any(|x| va[i] == *x));
-            }
-            _ => unreachable!("a comparison has two sides"),
+        fill_words(scope, c, &mut sw);
+        let ka = bind(&a, c, &mut s);
+        let kb = b.as_ref().map(|b| bind(b, c, &mut s));
+        let depth = ka.depth().max(kb.as_ref().map_or(0, K::depth));
+        if spare.len() < depth {
+            spare.resize(depth, ([0.0; BLOCK], [0; BW]));
         }
-        for (x, k) in tw.iter_mut().zip(oka.iter()) {
-            *x &= k;
+        for (blk, (tb, ub)) in tw
+            .chunks_exact_mut(BW)
+            .zip(uw.chunks_exact_mut(BW))
+            .enumerate()
+        {
+            let sc = &sw[blk * BW..(blk + 1) * BW];
+            if sc.iter().all(|w| *w == 0) {
+                tb.fill(0);
+                ub.fill(0);
+                continue;
+            }
+            let lo = blk * BLOCK;
+            block(&ka, lo, &mut va, &mut oka, &mut spare);
+            let mut hit = [0u64; BW];
+            match (test, &kb) {
+                (NumTest::Cmp(op, ..), Some(kb)) => {
+                    block(kb, lo, &mut vb, &mut okb, &mut spare);
+                    for (x, y) in oka.iter_mut().zip(okb.iter()) {
+                        *x &= y;
+                    }
+                    if !op.is_equality() {
+                        let mut nan = [0u64; BW];
+                        pack(&mut nan, |i| va[i].is_nan() || vb[i].is_nan());
+                        for (x, n) in oka.iter_mut().zip(nan.iter()) {
+                            *x &= !n;
+                        }
+                    }
+                    compare(*op, &va, &vb, &mut hit);
+                }
+                (NumTest::In(_, items), _) => {
+                    pack(&mut hit, |i| items.iter().any(|x| va[i] == *x));
+                }
+                _ => unreachable!("a comparison has two sides"),
+            }
+            for w in 0..BW {
+                tb[w] = sc[w] & oka[w] & hit[w];
+                ub[w] = sc[w] & !oka[w];
+            }
         }
         t |= words_to_bitmap(c, &tw);
-        known |= words_to_bitmap(c, &oka);
+        u |= words_to_bitmap(c, &uw);
+        ka.recycle(&mut s);
+        if let Some(kb) = kb {
+            kb.recycle(&mut s);
+        }
     }
-    s.vals.extend([va, vb]);
-    s.words.extend([oka, okb, tw]);
+    s.words.extend([sw, tw, uw]);
     SCRATCH.with(|c| *c.borrow_mut() = s);
-    Tri::leaf(&t, Some(&known), scope)
+    Tri::new(t, u)
 }
 
 /// Chunks of `scope`.
@@ -395,49 +596,28 @@ fn direct(
         (R::Leaf(PN::Lit(k)), R::Leaf(x)) => (*x, *k, flip(*op)),
         _ => return None,
     };
-    let mut tw = [0u64; WORDS];
-    let mut t = RoaringBitmap::new();
+    if lit.is_nan() {
+        // unknown in an ordering, false in an equality: the general path says which
+        return None;
+    }
     match leaf {
         PN::Col(f) if f.float.is_empty() || op.is_equality() => {
-            for c in chunks(scope) {
-                let Some(v) = f.vals.chunk(c) else { continue };
-                if sparse(scope, c) {
-                    let lo = chunk_range(c).start;
-                    t.extend(
-                        scope
-                            .range(chunk_range(c))
-                            .filter(|id| holds(op, v[(id - lo) as usize], lit)),
-                    );
-                    continue;
-                }
-                compare_lit(op, v, lit, &mut tw);
-                t |= words_to_bitmap(c, &tw);
-            }
+            let one = |c: usize, i: usize| f.vals.chunk(c).is_some_and(|v| holds(op, v[i], lit));
+            let mut t = by_chunk(scope, &f.sliced, int_interval(op, lit), one);
             t &= &f.present;
             Some(Tri::leaf(&t, Some(&f.present), scope))
         }
         PN::Age {
             birth: Some(birth),
             persons,
+            sliced,
             today,
         } => {
-            let mut ages = vec![0.0; CHUNK];
-            for c in chunks(scope) {
-                let Some(b) = birth.chunk(c) else { continue };
-                if sparse(scope, c) {
-                    let lo = chunk_range(c).start;
-                    t.extend(scope.range(chunk_range(c)).filter(|id| {
-                        let age = (today - b[(id - lo) as usize]).div_euclid(10_000);
-                        holds(op, age as f64, lit)
-                    }));
-                    continue;
-                }
-                for (v, b) in ages.iter_mut().zip(b) {
-                    *v = (today - b).div_euclid(10_000) as f64;
-                }
-                compare_lit(op, &ages, lit, &mut tw);
-                t |= words_to_bitmap(c, &tw);
-            }
+            let (lo, hi, inside) = birth_interval(op, lit, *today);
+            let test = |b: i32| (b > lo && b <= hi) == inside;
+            let one = |c: usize, i: usize| birth.chunk(c).is_some_and(|b| test(b[i]));
+            let codes = (birth_bound(lo), birth_bound(hi), inside);
+            let mut t = by_chunk(scope, sliced, codes, one);
             t &= *persons;
             Some(Tri::leaf(&t, Some(persons), scope))
         }
@@ -445,10 +625,99 @@ fn direct(
     }
 }
 
-/// Whether a chunk of the scope is sparse enough to test its members one by one
-/// rather than scanning the whole chunk.
-fn sparse(scope: &RoaringBitmap, c: usize) -> bool {
-    scope.range_cardinality(chunk_range(c)) < (CHUNK / 32) as u64
+/// The ids of `scope` where a comparison with a literal holds, chunk by chunk, each
+/// chunk the cheapest way: few ids are tested one by one (`one(chunk, offset)` reads
+/// the column); otherwise the bit-sliced members are compared on their planes
+/// (`lo < value <= hi`, or outside when not `inside`) and the others in the scope one
+/// by one. Ids without a value may come out true: the caller intersects with presence.
+fn by_chunk(
+    scope: &RoaringBitmap,
+    sliced: &BitSliced,
+    (lo, hi, inside): (i64, i64, bool),
+    one: impl Fn(usize, usize) -> bool,
+) -> RoaringBitmap {
+    let sides = if lo >= 0 { 2 } else { 1 };
+    // a plane costs a word operation per 64 ids, an id tested alone about 8
+    let per_id_below = (sliced.planes().max(1) * sides * WORDS / 8) as u64;
+    let mut t = RoaringBitmap::new();
+    let mut sw = Box::new([0u64; WORDS]);
+    let mut mw = Box::new([0u64; WORDS]);
+    let mut out = Box::new([0u64; WORDS]);
+    for c in chunks(scope) {
+        let first = chunk_range(c).start;
+        if scope.range_cardinality(chunk_range(c)) < per_id_below {
+            t.extend(
+                scope
+                    .range(chunk_range(c))
+                    .filter(|id| one(c, (id - first) as usize)),
+            );
+            continue;
+        }
+        fill_words(scope, c, &mut sw);
+        fill_words(&sliced.members, c, &mut mw);
+        for (s, m) in sw.iter_mut().zip(mw.iter_mut()) {
+            // mw: the rest of the scope, sw: its members
+            let rest = *s & !*m;
+            *s &= *m;
+            *m = rest;
+        }
+        sliced.range(c, lo, hi, inside, &sw, &mut out);
+        for (w, rest) in mw.iter().enumerate() {
+            let mut bits = *rest;
+            while bits != 0 {
+                let j = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if one(c, w * 64 + j) {
+                    out[w] |= 1 << j;
+                }
+            }
+        }
+        t |= words_to_bitmap(c, &out);
+    }
+    t
+}
+
+/// `value op k` for integer values as `(lo, hi, inside)`: it holds for
+/// `lo < value <= hi` when `inside`, for the other values when not.
+fn int_interval(op: CmpOp, k: f64) -> (i64, i64, bool) {
+    // saturating conversions: a bound beyond i64 is beyond every value
+    let (fl, ce) = (k.floor() as i64, k.ceil() as i64);
+    match op {
+        CmpOp::Le => (i64::MIN, fl, true),
+        CmpOp::Lt => (i64::MIN, ce.saturating_sub(1), true),
+        CmpOp::Ge => (ce.saturating_sub(1), i64::MAX, true),
+        CmpOp::Gt => (fl, i64::MAX, true),
+        CmpOp::Eq | CmpOp::Ne => {
+            let inside = op == CmpOp::Eq;
+            if k.fract() != 0.0 {
+                return (0, 0, inside);
+            }
+            (fl.saturating_sub(1), fl, inside)
+        }
+    }
+}
+
+/// `age op k` as birth keys (`yyyymmdd`): `(lo, hi, inside)` such that it holds for
+/// the keys `lo < b <= hi` when `inside`, for the others when not. Age on `today` is
+/// `⌊(today − b) / 10⁴⌋`, an integer that falls as `b` grows, so
+/// `age >= m` ⇔ `b <= today − 10⁴·m` for every integer `m`: a range on `age` is an
+/// integer range on the birth column, compared without computing any age.
+fn birth_interval(op: CmpOp, k: f64, today: i32) -> (i32, i32, bool) {
+    // the last key with age >= m (saturating: no key is beyond i32)
+    let upto = |m: f64| (f64::from(today) - 10_000.0 * m) as i32;
+    match op {
+        CmpOp::Ge => (i32::MIN, upto(k.ceil()), true),
+        CmpOp::Gt => (i32::MIN, upto(k.floor() + 1.0), true),
+        CmpOp::Le => (upto(k.floor() + 1.0), i32::MAX, true),
+        CmpOp::Lt => (upto(k.ceil()), i32::MAX, true),
+        CmpOp::Eq | CmpOp::Ne => {
+            let inside = op == CmpOp::Eq;
+            if k.fract() != 0.0 {
+                return (0, 0, inside);
+            }
+            (upto(k + 1.0), upto(k), inside)
+        }
+    }
 }
 
 fn holds(op: CmpOp, x: f64, k: f64) -> bool {
@@ -473,18 +742,7 @@ fn flip(op: CmpOp) -> CmpOp {
     }
 }
 
-fn compare_lit(op: CmpOp, a: &[f64], k: f64, out: &mut Words) {
-    match op {
-        CmpOp::Eq => pack(out, |i| a[i] == k),
-        CmpOp::Ne => pack(out, |i| a[i] != k),
-        CmpOp::Lt => pack(out, |i| a[i] < k),
-        CmpOp::Le => pack(out, |i| a[i] <= k),
-        CmpOp::Gt => pack(out, |i| a[i] > k),
-        CmpOp::Ge => pack(out, |i| a[i] >= k),
-    }
-}
-
-fn compare(op: CmpOp, a: &[f64], b: &[f64], out: &mut Words) {
+fn compare(op: CmpOp, a: &[f64], b: &[f64], out: &mut [u64]) {
     match op {
         CmpOp::Eq => pack(out, |i| a[i] == b[i]),
         CmpOp::Ne => pack(out, |i| a[i] != b[i]),

@@ -45,10 +45,10 @@ pub(super) enum P<'a> {
     Fallback(&'a Expr),
 }
 
-fn owned<'a>(l: LeafSets) -> P<'a> {
+fn owned(l: LeafSets<'_>) -> P<'_> {
     P::Leaf {
         t: Cow::Owned(l.t),
-        known: l.known.map(Cow::Owned),
+        known: l.known,
     }
 }
 
@@ -85,10 +85,15 @@ pub(super) fn prepare<'a>(n: &'a BoolNode, ctx: &Ctx<'a>) -> P<'a> {
             a: b(a),
             b: b(y),
         },
-        BoolNode::NumCmp { op, a, b: y, expr } => match numeric::prepare_cmp(*op, a, y, ctx) {
-            Some(t) => P::Num(t),
-            None => P::Fallback(expr),
-        },
+        BoolNode::NumCmp { op, a, b: y, expr } => {
+            if let Some(leaf) = numeric::size_leaf(*op, a, y, ix) {
+                return owned(leaf);
+            }
+            match numeric::prepare_cmp(*op, a, y, ctx) {
+                Some(t) => P::Num(t),
+                None => P::Fallback(expr),
+            }
+        }
         BoolNode::NumIn { a, items, expr } => match numeric::prepare_in(a, items, ctx) {
             Some(t) => P::Num(t),
             None => P::Fallback(expr),

@@ -4,15 +4,21 @@
 use super::node::{StrPred, StrSrc};
 use crate::index::PopulationIndex;
 use roaring::{MultiOps, RoaringBitmap};
+use std::borrow::Cow;
 
 /// Where a leaf is true, and where it is known (`None`: everywhere).
-pub(super) struct LeafSets {
+pub(super) struct LeafSets<'a> {
     pub t: RoaringBitmap,
-    pub known: Option<RoaringBitmap>,
+    /// Borrowed from the index where it is one of its bitmaps (no copy per run).
+    pub known: Option<Cow<'a, RoaringBitmap>>,
 }
 
 /// `pred` over the strings of `src`.
-pub(super) fn string_leaf(ix: &PopulationIndex, src: &StrSrc, pred: &StrPred) -> LeafSets {
+pub(super) fn string_leaf<'a>(
+    ix: &'a PopulationIndex,
+    src: &StrSrc,
+    pred: &StrPred,
+) -> LeafSets<'a> {
     match src {
         StrSrc::Kind => LeafSets {
             t: pick(&[
@@ -26,13 +32,13 @@ pub(super) fn string_leaf(ix: &PopulationIndex, src: &StrSrc, pred: &StrPred) ->
                 (pred.test("male"), &ix.male),
                 (pred.test("female"), &ix.female),
             ]),
-            known: Some(&ix.male | &ix.female),
+            known: Some(Cow::Owned(&ix.male | &ix.female)),
         },
         StrSrc::Attr(name) => {
             let text = &ix.attr(name).text;
             LeafSets {
                 t: text_matching(ix, name, |v| pred.test(v)),
-                known: Some(text.present.clone()),
+                known: Some(Cow::Borrowed(&text.present)),
             }
         }
     }
@@ -63,7 +69,7 @@ pub(super) fn text_matching(
 }
 
 /// `'e' in name` over list values.
-pub(super) fn list_has(ix: &PopulationIndex, name: &str, elem: &str) -> LeafSets {
+pub(super) fn list_has<'a>(ix: &'a PopulationIndex, name: &str, elem: &str) -> LeafSets<'a> {
     let list = &ix.attr(name).list;
     LeafSets {
         t: list
@@ -71,26 +77,26 @@ pub(super) fn list_has(ix: &PopulationIndex, name: &str, elem: &str) -> LeafSets
             .code(elem)
             .map(|c| list.by_elem[c as usize].clone())
             .unwrap_or_default(),
-        known: Some(list.present.clone()),
+        known: Some(Cow::Borrowed(&list.present)),
     }
 }
 
 /// `name.contains('x')`: a substring of a string value, an element of a list value.
-pub(super) fn attr_contains(ix: &PopulationIndex, name: &str, needle: &str) -> LeafSets {
+pub(super) fn attr_contains<'a>(ix: &'a PopulationIndex, name: &str, needle: &str) -> LeafSets<'a> {
     let a = ix.attr(name);
     let mut t = text_matching(ix, name, |v| v.contains(needle));
     t |= list_has(ix, name, needle).t;
     LeafSets {
         t,
-        known: Some(&a.text.present | &a.list.present),
+        known: Some(Cow::Owned(&a.text.present | &a.list.present)),
     }
 }
 
 /// `name in []`: false where the value is a string or a number.
-pub(super) fn empty_in(ix: &PopulationIndex, name: &str) -> LeafSets {
+pub(super) fn empty_in<'a>(ix: &'a PopulationIndex, name: &str) -> LeafSets<'a> {
     let a = ix.attr(name);
     LeafSets {
         t: RoaringBitmap::new(),
-        known: Some(&a.text.present | &a.num.present),
+        known: Some(Cow::Owned(&a.text.present | &a.num.present)),
     }
 }
