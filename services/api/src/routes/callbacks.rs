@@ -242,21 +242,22 @@ impl LateReceipts {
     }
 }
 
-/// Whether a receipt may touch its push: the push (when the receipt names it) is of the
-/// route's channel, still waiting for a receipt, and carries no other provider id.
-async fn may_apply(s: &AppState, r: &Receipt, channel: Channel) -> anyhow::Result<bool> {
-    let Some(id) = &r.push_id else {
-        return Ok(true);
-    };
-    let Some(push) = s.store.get_push(id).await? else {
-        return Ok(r.provider_id.is_some());
+/// Whether a receipt may touch its push: the push (`push`, read when the receipt names
+/// one) is of the route's channel, still waiting for a receipt, and carries no other
+/// provider id.
+fn may_apply(r: &Receipt, push: Option<&store::PushRecord>, channel: Channel) -> bool {
+    if r.push_id.is_none() {
+        return true;
+    }
+    let Some(push) = push else {
+        return r.provider_id.is_some();
     };
     let state_ok = matches!(push.status, PushStatus::Sending | PushStatus::Sent);
     let id_ok = match (&push.provider_id, &r.provider_id) {
         (Some(ours), Some(theirs)) => ours == theirs,
         _ => true,
     };
-    Ok(push.channel == channel && state_ok && id_ok)
+    push.channel == channel && state_ok && id_ok
 }
 
 async fn apply(
@@ -278,24 +279,22 @@ async fn apply(
     let mut matched = 0usize;
     let mut ignored = 0usize;
     for r in &receipts {
-        match may_apply(s, r, channel).await {
-            Ok(true) => {}
-            Ok(false) => {
-                ignored += 1;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "cannot read the push of a receipt; the provider will retry");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
-            }
-        }
-        let retry_at = match call_retry(s, r, now).await {
-            Ok(at) => at,
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "cannot read the push of a call report; the provider will retry");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
-            }
+        // The push is read once: both checks below go by it.
+        let push = match &r.push_id {
+            Some(id) => match s.store.get_push(id).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the push of a receipt; the provider will retry");
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+                }
+            },
+            None => None,
         };
+        if !may_apply(r, push.as_ref(), channel) {
+            ignored += 1;
+            continue;
+        }
+        let retry_at = call_retry(s, r, push.as_ref(), now);
         let update = ReceiptUpdate {
             provider_id: r.provider_id.clone(),
             push_id: r.push_id.clone(),
@@ -347,34 +346,27 @@ const CALL_AGAIN: [&str; 2] = ["200002", "200003"];
 /// When a call that found the line busy or went unanswered should be tried again, on the
 /// hotline's retry schedule; `None` for every other receipt, and once the schedule's
 /// deadline has passed (the push then fails with the call's status).
-async fn call_retry(
+fn call_retry(
     s: &AppState,
     r: &Receipt,
+    push: Option<&store::PushRecord>,
     now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+) -> Option<chrono::DateTime<chrono::Utc>> {
     let busy = !r.delivered
         && r.error
             .as_deref()
             .is_some_and(|e| CALL_AGAIN.iter().any(|c| e.starts_with(c)));
     if !busy || r.provider_id.is_none() {
-        return Ok(None);
+        return None;
     }
-    let Some(push) = (match &r.push_id {
-        Some(id) => s.store.get_push(id).await?,
-        None => None,
-    }) else {
-        return Ok(None);
-    };
-    if push.channel != domain::Channel::Hotline {
-        return Ok(None);
-    }
-    Ok(pipeline::retry::CALLS.next_attempt_scaled(
+    let push = push.filter(|p| p.channel == domain::Channel::Hotline)?;
+    pipeline::retry::CALLS.next_attempt_scaled(
         push.attempts,
         push.created_at,
         now,
         None,
         s.pipeline.config.retry_scale,
-    ))
+    )
 }
 
 /// Hotline key presses: 1 sends the recipient link by SMS, 0 opts out of our notices.
