@@ -81,6 +81,12 @@ pub struct PipelineConfig {
     /// may run side by side, so only claims older than the lease (longer than any send
     /// takes) are settled, at start and then every quarter lease.
     pub sending_lease: Option<Duration>,
+    /// `None`: every subject write reaches this process's population index directly (one
+    /// process). `Some(window)`: the index follows other processes' writes over the bus,
+    /// so before planning a launch the planner also indexes subjects written in the last
+    /// `window` straight from the store (a write just before a launch may not have
+    /// arrived yet).
+    pub index_catch_up: Option<Duration>,
 }
 
 impl Default for PipelineConfig {
@@ -99,6 +105,7 @@ impl Default for PipelineConfig {
             retry_scale: 1.0,
             sweep_interval: None,
             sending_lease: None,
+            index_catch_up: None,
         }
     }
 }

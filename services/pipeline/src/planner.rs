@@ -3,7 +3,7 @@
 //! reaches are recorded as unreachable. Planning is idempotent (a subject already planned
 //! for the campaign is left alone), so a planner killed half-way simply runs again.
 
-use crate::matching::{for_each_subject, Criteria};
+use crate::matching::Criteria;
 use crate::{codes, Pipeline};
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -12,11 +12,16 @@ use domain::policy::CheckedPolicy;
 use domain::push::{PushPurpose, SkipReason};
 use domain::template::RenderContext;
 use domain::{Channel, Facts, Subject};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use store::{CampaignRecord, NewPush, OptOut};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Subjects per planning batch (one store read, one render pass, one transaction).
 const BATCH: usize = 2_000;
+/// Batches read and rendered ahead of the one being written.
+const PREPARE_AHEAD: usize = 3;
 
 /// Everything needed to write one campaign's pushes.
 pub struct CampaignPlan {
@@ -164,48 +169,88 @@ pub fn recipient(channel: Channel, subject: &Subject) -> Option<String> {
 }
 
 /// Writes every push of a launched campaign and marks its plan written.
+///
+/// The audience comes from the population index (a bitmap plan, milliseconds), not from
+/// paging through every subject: only the audience's rows are read from the store, a
+/// batch at a time, and checked again on those fresh rows. While one batch is written,
+/// the next ones are read and rendered (rendering runs on the blocking pool, in parallel
+/// with the async workers); pushes are written in bulk, one transaction per batch.
 pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64> {
     let id = campaign.id.clone();
-    let plan = CampaignPlan::load(p, campaign).await?;
+    let plan = Arc::new(CampaignPlan::load(p, campaign).await?);
     let today = p.today();
-    let mut eligible: Vec<(Subject, Vec<String>)> = Vec::new();
-    for_each_subject(p.store.as_ref(), |s, tags| {
-        if plan.criteria.matches(&Facts::new(s, tags, today)) {
-            eligible.push((s.clone(), tags.to_vec()));
-        }
-    })
-    .await?;
+    let started = std::time::Instant::now();
+    catch_up_index(p).await?;
+    let keys: Vec<String> = {
+        let index = p.index.read().expect("population index lock");
+        let members = plan.criteria.plan().run(&index, today);
+        members.iter().map(|i| index.key(i).to_string()).collect()
+    };
+    tracing::info!(campaign = %id, audience = keys.len(), "planning from the population index");
     let mut written = 0;
-    for batch in eligible.chunks(BATCH) {
-        written += write_batch(p, &plan, &id, batch, today).await?;
+    // Batches are read and rendered by tasks of their own, up to PREPARE_AHEAD ahead of
+    // the one being written (in order, so `seq` follows the audience order).
+    let mut ahead: VecDeque<JoinHandle<anyhow::Result<PreparedBatch>>> = VecDeque::new();
+    let mut chunks = keys.chunks(BATCH);
+    loop {
+        while ahead.len() < PREPARE_AHEAD {
+            let Some(ids) = chunks.next() else { break };
+            let (p, plan, ids) = (p.clone(), plan.clone(), ids.to_vec());
+            ahead.push_back(tokio::spawn(async move {
+                let subjects = p.store.get_subjects(&ids).await?;
+                prepare_batch(&p, plan, subjects, today, true).await
+            }));
+        }
+        let Some(next) = ahead.pop_front() else { break };
+        let (pushes, skips) = next.await??;
+        written += p
+            .store
+            .insert_plan_batch(&id, &pushes, &skips, p.now())
+            .await?;
         p.wake.notify_waiters();
     }
     p.store.finish_plan(&id, p.now()).await?;
     p.wake.notify_waiters();
-    tracing::info!(campaign = %id, pushes = written, "campaign planned");
+    tracing::info!(campaign = %id, pushes = written, ms = started.elapsed().as_millis() as u64, "campaign planned");
     Ok(written)
 }
 
-/// Runs CPU-bound work without stalling the async workers: in place on a multi-threaded
-/// runtime (`block_in_place` hands this worker's other tasks to another), directly on a
-/// current-thread runtime (tests), where there is no other worker to hand them to.
-fn off_async<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
+/// A batch's pushes and the subjects it skips.
+type PreparedBatch = (Vec<NewPush>, Vec<(String, SkipReason)>);
+
+/// Where the index follows other processes' writes over the bus
+/// ([`crate::PipelineConfig::index_catch_up`]), indexes the subjects written in the last
+/// moments straight from the store, so a subject changed just before a launch is planned
+/// by what it is now.
+async fn catch_up_index(p: &Pipeline) -> anyhow::Result<()> {
+    let Some(window) = p.config.index_catch_up else {
+        return Ok(());
+    };
+    let since = chrono::Utc::now() - chrono::Duration::from_std(window)?;
+    let mut after: Option<String> = None;
+    loop {
+        let page = p
+            .store
+            .subjects_changed_since(since, after.as_deref(), BATCH as u32)
+            .await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.id.as_str().to_string());
+        crate::matching::index_subjects(&p.index, &page);
     }
 }
 
-/// Plans eligible subjects of one campaign, honouring their opt-outs, in one transaction.
-async fn write_batch(
+/// The pushes and skips of a batch of subjects: opt-outs and other campaigns of the same
+/// policy read in one query each, then rendering off the async workers. With `recheck`,
+/// subjects that no longer match the campaign's criteria are left out.
+async fn prepare_batch(
     p: &Pipeline,
-    plan: &CampaignPlan,
-    campaign_id: &str,
-    batch: &[(Subject, Vec<String>)],
+    plan: Arc<CampaignPlan>,
+    batch: Vec<(Subject, Vec<String>)>,
     today: NaiveDate,
-) -> anyhow::Result<u64> {
+    recheck: bool,
+) -> anyhow::Result<PreparedBatch> {
     let ids: Vec<String> = batch
         .iter()
         .map(|(s, _)| s.id.as_str().to_string())
@@ -216,17 +261,20 @@ async fn write_batch(
     }
     // A subject never gets the same policy twice: skip those another campaign of the
     // policy already has a (not failed) push for.
-    let duplicates: std::collections::HashSet<String> = p
+    let duplicates: HashSet<String> = p
         .store
-        .subjects_with_policy(&plan.campaign.policy_id, campaign_id, &ids, false)
+        .subjects_with_policy(&plan.campaign.policy_id, &plan.campaign.id, &ids, false)
         .await?
         .into_iter()
         .collect();
-    // Rendering a batch of templates is CPU work: off the async workers.
-    let (pushes, skips) = off_async(|| {
+    // Rendering a batch of templates is CPU work: on the blocking pool.
+    let prepared = tokio::task::spawn_blocking(move || {
         let mut pushes = Vec::with_capacity(batch.len());
         let mut skips = Vec::new();
-        for (s, tags) in batch {
+        for (s, tags) in &batch {
+            if recheck && !plan.criteria.matches(&Facts::new(s, tags, today)) {
+                continue;
+            }
             if duplicates.contains(s.id.as_str()) {
                 skips.push((s.id.as_str().to_string(), SkipReason::Duplicate));
                 continue;
@@ -238,10 +286,9 @@ async fn write_batch(
             }
         }
         (pushes, skips)
-    });
-    Ok(p.store
-        .insert_plan_batch(campaign_id, &pushes, &skips, p.now())
-        .await?)
+    })
+    .await?;
+    Ok(prepared)
 }
 
 /// Plans changed subjects into every running continuous campaign they now match, at
@@ -264,7 +311,15 @@ pub async fn plan_subjects(
             .filter(|(s, tags)| plan.criteria.matches(&Facts::new(s, tags, today)))
             .cloned()
             .collect();
-        if !matching.is_empty() && write_batch(p, &plan, &id, &matching, today).await? > 0 {
+        if matching.is_empty() {
+            continue;
+        }
+        let (pushes, skips) = prepare_batch(p, Arc::new(plan), matching, today, false).await?;
+        if p.store
+            .insert_plan_batch(&id, &pushes, &skips, p.now())
+            .await?
+            > 0
+        {
             planned.push(id);
         }
     }
@@ -287,6 +342,9 @@ pub async fn run(p: Pipeline, shutdown: CancellationToken) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot list campaigns to plan"),
+        }
+        if let Err(e) = p.store.fold_tallies().await {
+            tracing::error!(error = %e, "cannot fold campaign tallies");
         }
         match p.store.complete_finished_campaigns(p.now()).await {
             Ok(done) => {

@@ -136,6 +136,9 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             frequency_window: cfg.frequency_window,
             retry_scale: cfg.retry_scale,
             sending_lease: cfg.sending_lease,
+            // Split roles: this process's index follows other processes' writes over the
+            // bus; a planner catches up from the store before planning a launch.
+            index_catch_up: cfg.split.then_some(std::time::Duration::from_secs(60)),
             ..Default::default()
         },
     );

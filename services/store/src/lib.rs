@@ -80,6 +80,15 @@ pub trait SubjectStore: Send + Sync {
         batch: u32,
     ) -> Result<Vec<(Subject, Vec<String>)>>;
     async fn count_subjects(&self) -> Result<i64>;
+    /// The subjects of `ids` that exist, with their tags (in no particular order).
+    async fn get_subjects(&self, ids: &[String]) -> Result<Vec<(Subject, Vec<String>)>>;
+    /// Subjects written at or after `since`, in id order, `batch` at a time from `after`.
+    async fn subjects_changed_since(
+        &self,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+        batch: u32,
+    ) -> Result<Vec<(Subject, Vec<String>)>>;
     /// Replaces the tags of many subjects at once.
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()>;
 }
@@ -168,7 +177,13 @@ pub trait PushStore: Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<PushRecord>>;
+    /// A campaign's counts, read off its tallies (kept with every state change), never
+    /// by scanning its pushes.
     async fn campaign_counts(&self, campaign_id: &str) -> Result<CampaignCounts>;
+    /// Folds tally changes appended by concurrent writers into the campaign tallies
+    /// (PostgreSQL; nothing to do on SQLite); returns the change rows folded. Counts are
+    /// exact either way: this only keeps what readers add up small.
+    async fn fold_tallies(&self) -> Result<u64>;
     /// Completes running `once` campaigns whose plan is written and whose pushes are all final.
     async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>>;
     /// Pushes in the given statuses (for reconciliation and tests).

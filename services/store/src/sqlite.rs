@@ -61,6 +61,7 @@ impl Backend for Sqlite {
     const LIST_CHUNK: usize = 500;
     const BYTE_ORDER: &'static str = "COLLATE BINARY";
     const SKIP_LOCKED: &'static str = "";
+    const TALLY_CHANGES: bool = false;
 
     fn in_list(first: usize, n: usize) -> String {
         let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
@@ -99,8 +100,11 @@ impl Backend for Sqlite {
         each_row(
             conn,
             "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status,
-               content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $13, $13
+               content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at,
+               district, kind)
+             SELECT $1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $13, $13,
+               COALESCE(CAST(json_extract(s.attributes, '$.district') AS TEXT), ''), COALESCE(s.kind, '')
+             FROM (SELECT 1) AS one LEFT JOIN subjects s ON s.id = $3
              -- A subject skipped at send time (capped, duplicate, opted out) stays skipped.
              WHERE NOT EXISTS (SELECT 1 FROM campaign_skips k WHERE k.campaign_id = $2
                                AND k.subject_id = $3 AND k.reason <> 'unreachable')
@@ -132,7 +136,10 @@ impl Backend for Sqlite {
     ) -> Result<()> {
         each_row(
             conn,
-            "INSERT INTO campaign_skips (campaign_id, subject_id, reason) VALUES ($1, $2, $3)
+            "INSERT INTO campaign_skips (campaign_id, subject_id, reason, district, kind)
+             SELECT $1, $2, $3,
+               COALESCE(CAST(json_extract(s.attributes, '$.district') AS TEXT), ''), COALESCE(s.kind, '')
+             FROM (SELECT 1) AS one LEFT JOIN subjects s ON s.id = $2 WHERE true
              ON CONFLICT DO NOTHING",
             skips,
             |q, (subject_id, reason)| q.bind(campaign_id).bind(subject_id).bind(reason.as_str()),

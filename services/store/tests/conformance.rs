@@ -112,6 +112,8 @@ conformance!(
     subject_history_and_operators,
     params_round_trip_with_dated_values,
     campaign_subjects_are_those_planned,
+    tallies_follow_every_change_and_fold_exactly,
+    concurrent_writers_keep_tallies_exact,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -1542,4 +1544,219 @@ async fn ops_policy_reviews_latest_counts(s: Arc<dyn Store>) {
     assert_eq!(latest.disclosure, Disclosure::PublicOnRequest);
     assert!(latest.passed);
     assert_eq!(latest.reviewed_by, "op-r");
+}
+
+// ---------------------------------------------------------------- tallies
+
+/// Counts the hard way, from the rows themselves: what the tallies must always equal.
+async fn counted_from_rows(s: &dyn Store, cid: &str) -> CampaignCounts {
+    let mut c = CampaignCounts::default();
+    let pushes = s.campaign_pushes(cid, 0, 1_000_000).await.unwrap();
+    for p in &pushes {
+        match p.status {
+            PushStatus::Queued => c.queued += 1,
+            PushStatus::Sending => c.sending += 1,
+            PushStatus::Sent => c.sent += 1,
+            PushStatus::Delivered => c.delivered += 1,
+            PushStatus::Failed => c.failed += 1,
+        }
+        *c.by_channel
+            .entry(p.channel.as_str().to_string())
+            .or_default() += 1;
+    }
+    let cells = s.report_cells(cid).await.unwrap();
+    for k in &cells.skips {
+        match k.reason.as_str() {
+            "unreachable" => c.unreachable += k.subjects,
+            "opted_out" => c.opted_out += k.subjects,
+            _ => {}
+        }
+    }
+    let skipped: i64 = cells.skips.iter().map(|k| k.subjects).sum();
+    c.eligible = pushes.len() as i64 + skipped;
+    c.clicked = s.campaign_counts(cid).await.unwrap().clicked;
+    c
+}
+
+async fn assert_tallies_exact(s: &dyn Store, cid: &str, step: &str) {
+    let want = counted_from_rows(s, cid).await;
+    assert_eq!(
+        s.campaign_counts(cid).await.unwrap(),
+        want,
+        "{step}: before a fold"
+    );
+    s.fold_tallies().await.unwrap();
+    assert_eq!(
+        s.campaign_counts(cid).await.unwrap(),
+        want,
+        "{step}: after a fold"
+    );
+    assert_eq!(
+        s.fold_tallies().await.unwrap(),
+        0,
+        "{step}: nothing left to fold"
+    );
+}
+
+async fn tallies_follow_every_change_and_fold_exactly(s: Arc<dyn Store>) {
+    let subjects: Vec<_> = (0..12)
+        .map(|n| {
+            let district = if n % 2 == 0 {
+                "浦东新区"
+            } else {
+                "徐汇区"
+            };
+            (person(n, json!({"district": district})), vec![])
+        })
+        .collect();
+    s.upsert_subjects(&subjects).await.unwrap();
+    running_campaign(&*s, "t1", CampaignMode::Once).await;
+    let pushes: Vec<_> = (0..10).map(|n| new_push("t1", n, Channel::Sms)).collect();
+    let skips = vec![
+        (resident_id(10), SkipReason::Unreachable),
+        (resident_id(11), SkipReason::OptedOut),
+    ];
+    s.insert_plan_batch("t1", &pushes, &skips, Utc::now())
+        .await
+        .unwrap();
+    // Written again (a planner that ran twice): nothing changes.
+    s.insert_plan_batch("t1", &pushes, &skips, Utc::now())
+        .await
+        .unwrap();
+    assert_tallies_exact(&*s, "t1", "planned").await;
+    s.finish_plan("t1", Utc::now()).await.unwrap();
+    let c = s.campaign_counts("t1").await.unwrap();
+    assert_eq!((c.eligible, c.unreachable, c.opted_out), (12, 1, 1));
+
+    // The report's district cells come from the tallies too.
+    let cells = s.report_cells("t1").await.unwrap();
+    let pudong: i64 = cells
+        .pushes
+        .iter()
+        .filter(|c| c.district == "浦东新区")
+        .map(|c| c.pushes)
+        .sum();
+    assert_eq!(pudong, 5);
+    assert!(cells.pushes.iter().all(|c| c.kind == "person"));
+
+    let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
+    s.take_undispatched(Utc::now() + Duration::seconds(1), 100)
+        .await
+        .unwrap();
+    s.claim_for_sending(&ids[..8], Utc::now()).await.unwrap();
+    assert_tallies_exact(&*s, "t1", "claimed").await;
+    s.record_outcomes(
+        &[
+            PushOutcome::Sent {
+                push_id: ids[0].clone(),
+                provider_id: "bz-0".into(),
+            },
+            PushOutcome::Sent {
+                push_id: ids[1].clone(),
+                provider_id: "bz-1".into(),
+            },
+            PushOutcome::Failed {
+                push_id: ids[2].clone(),
+                error: "isv.MOBILE_NUMBER_ILLEGAL".into(),
+            },
+            PushOutcome::Defer {
+                push_id: ids[3].clone(),
+                at: Utc::now(),
+                reason: "quiet hours".into(),
+            },
+            PushOutcome::Requeue {
+                push_id: ids[4].clone(),
+                at: Utc::now(),
+                error: "fallback".into(),
+                channel: Some(Channel::Hotline),
+                recipient: None,
+                content: None,
+            },
+        ],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_tallies_exact(&*s, "t1", "outcomes").await;
+    s.skip_sending(&[(ids[5].clone(), SkipReason::Capped)])
+        .await
+        .unwrap();
+    assert_tallies_exact(&*s, "t1", "skipped at send time").await;
+    let receipt = |id: &str, delivered| ReceiptUpdate {
+        provider_id: Some(id.into()),
+        push_id: None,
+        delivered,
+        error: None,
+        retry_at: None,
+    };
+    s.apply_receipt(&receipt("bz-0", true), Utc::now())
+        .await
+        .unwrap();
+    s.apply_receipt(&receipt("bz-1", false), Utc::now())
+        .await
+        .unwrap();
+    // A repeated receipt changes nothing.
+    s.apply_receipt(&receipt("bz-0", true), Utc::now())
+        .await
+        .unwrap();
+    s.record_click(&ids[0], Utc::now()).await.unwrap();
+    assert_tallies_exact(&*s, "t1", "receipts").await;
+    s.replay_failed(&ids[..3], Utc::now()).await.unwrap();
+    let counts = s.campaign_counts("t1").await.unwrap();
+    assert_eq!(counts.clicked, 1);
+    assert_eq!(counts.failed, 0, "both failed pushes replayed");
+    assert_tallies_exact(&*s, "t1", "replayed").await;
+}
+
+async fn concurrent_writers_keep_tallies_exact(s: Arc<dyn Store>) {
+    running_campaign(&*s, "t2", CampaignMode::Once).await;
+    let pushes: Vec<_> = (0..400).map(|n| new_push("t2", n, Channel::Sms)).collect();
+    s.insert_plan_batch("t2", &pushes, &[], Utc::now())
+        .await
+        .unwrap();
+    s.take_undispatched(Utc::now() + Duration::seconds(1), 1000)
+        .await
+        .unwrap();
+    let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
+    // Four workers claim, record and receive receipts at once, in overlapping sets.
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = s.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            for chunk in ids.chunks(25).skip(w).step_by(2) {
+                let won = s.claim_for_sending(chunk, Utc::now()).await.unwrap();
+                let outcomes: Vec<_> = won
+                    .iter()
+                    .map(|p| PushOutcome::Sent {
+                        push_id: p.id.clone(),
+                        provider_id: format!("bz-{}", p.id),
+                    })
+                    .collect();
+                s.record_outcomes(&outcomes, Utc::now()).await.unwrap();
+                for p in won.iter().step_by(3) {
+                    s.apply_receipt(
+                        &ReceiptUpdate {
+                            provider_id: Some(format!("bz-{}", p.id)),
+                            push_id: None,
+                            delivered: true,
+                            error: None,
+                            retry_at: None,
+                        },
+                        Utc::now(),
+                    )
+                    .await
+                    .unwrap();
+                }
+                s.fold_tallies().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let c = s.campaign_counts("t2").await.unwrap();
+    assert_eq!(c.queued + c.sending, 0, "{c:?}");
+    assert_eq!(c.sent + c.delivered, 400, "{c:?}");
+    assert_tallies_exact(&*s, "t2", "after concurrent writers").await;
 }

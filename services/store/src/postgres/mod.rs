@@ -130,6 +130,7 @@ impl Backend for Postgres {
     const LIST_CHUNK: usize = CHUNK;
     const BYTE_ORDER: &'static str = "COLLATE \"C\"";
     const SKIP_LOCKED: &'static str = "FOR UPDATE OF p SKIP LOCKED";
+    const TALLY_CHANGES: bool = true;
 
     fn in_list(first: usize, _n: usize) -> String {
         format!("= ANY(${first})")
@@ -172,13 +173,16 @@ impl Backend for Postgres {
             let segments: Vec<_> = chunk.iter().map(|p| p.segments).collect();
             let done = sqlx::query(
                 "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status,
-                   content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at)
+                   content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at,
+                   district, kind)
                  SELECT u.id, $1, u.subject_id, u.purpose, $2 + u.ord, u.channel, u.recipient, 'queued',
-                   u.content, u.link_code, u.explanation, u.benefit, u.segments, $3, $3, $3
+                   u.content, u.link_code, u.explanation, u.benefit, u.segments, $3, $3, $3,
+                   COALESCE(s.attributes->>'district', ''), COALESCE(s.kind, '')
                  FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::text[], $11::text[], $12::float8[], $13::int8[])
                       WITH ORDINALITY AS u(id, subject_id, purpose, channel, recipient, content,
                                            link_code, explanation, benefit, segments, ord)
+                 LEFT JOIN subjects s ON s.id = u.subject_id
                  -- A subject skipped at send time (capped, duplicate, opted out) stays skipped.
                  WHERE NOT EXISTS (SELECT 1 FROM campaign_skips k WHERE k.campaign_id = $1
                                    AND k.subject_id = u.subject_id AND k.reason <> 'unreachable')
@@ -215,8 +219,10 @@ impl Backend for Postgres {
             let (subjects, reasons): (Vec<&str>, Vec<&str>) =
                 chunk.iter().map(|(s, r)| (s.as_str(), r.as_str())).unzip();
             sqlx::query(
-                "INSERT INTO campaign_skips (campaign_id, subject_id, reason)
-                 SELECT $1, u.subject_id, u.reason FROM UNNEST($2::text[], $3::text[]) AS u(subject_id, reason)
+                "INSERT INTO campaign_skips (campaign_id, subject_id, reason, district, kind)
+                 SELECT $1, u.subject_id, u.reason, COALESCE(s.attributes->>'district', ''), COALESCE(s.kind, '')
+                 FROM UNNEST($2::text[], $3::text[]) AS u(subject_id, reason)
+                 LEFT JOIN subjects s ON s.id = u.subject_id
                  ON CONFLICT DO NOTHING",
             )
             .bind(campaign_id)

@@ -26,6 +26,7 @@ mod params;
 mod pushes;
 mod reports;
 mod subjects;
+mod tallies;
 
 use crate::{NewPush, Result, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -82,6 +83,11 @@ pub trait Backend: Database<Row: Get> {
     const BYTE_ORDER: &'static str;
     /// The lock clause that ends a query taking outbox rows `p` nobody else holds.
     const SKIP_LOCKED: &'static str;
+    /// Whether writers append campaign tally changes to `campaign_tally_changes` for
+    /// [`crate::PushStore::fold_tallies`] to fold in (PostgreSQL: concurrent writers never
+    /// wait on a shared counter row), rather than updating `campaign_tallies` in place
+    /// (SQLite: one writer at a time).
+    const TALLY_CHANGES: bool;
 
     /// The test `IN` a list of `n` values bound by [`Q::bind_list`] from placeholder
     /// `$first` on: `= ANY($first)` or `IN ($first, …)`.

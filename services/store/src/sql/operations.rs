@@ -19,7 +19,8 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
         let mut done = 0;
         for (push_id, reason) in skips {
             let row = Q::<DB>::new(
-                "DELETE FROM pushes WHERE id = $1 AND status = 'sending' RETURNING campaign_id, subject_id",
+                "DELETE FROM pushes WHERE id = $1 AND status = 'sending'
+                 RETURNING campaign_id, subject_id, district, kind",
             )
             .bind(push_id)
             .fetch_optional(&mut tx)
@@ -27,13 +28,18 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
             let Some(row) = row else { continue };
             let campaign_id: String = row.col("campaign_id")?;
             let subject_id: String = row.col("subject_id")?;
+            let district: String = row.col("district")?;
+            let kind: String = row.col("kind")?;
             Q::<DB>::new(
-                "INSERT INTO campaign_skips (campaign_id, subject_id, reason) VALUES ($1, $2, $3)
+                "INSERT INTO campaign_skips (campaign_id, subject_id, reason, district, kind)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (campaign_id, subject_id) DO UPDATE SET reason = excluded.reason",
             )
             .bind(&campaign_id)
             .bind(&subject_id)
             .bind(reason.as_str())
+            .bind(&district)
+            .bind(&kind)
             .execute(&mut tx)
             .await?;
             done += 1;

@@ -6,6 +6,7 @@
 //! it as on the bus), then moves only rows still `queued` to `sending`, so two connector
 //! workers never both claim a row. On SQLite every writer holds the database lock.
 
+use super::tallies::{tally_sum, SKIP};
 use super::{corrupt, parsed, Backend, Get, SqlStore, Q};
 use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
 use async_trait::async_trait;
@@ -89,17 +90,17 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()> {
-        Q::<DB>::new(
-            "UPDATE campaigns SET planned_at = $2,
-               eligible = (SELECT COUNT(*) FROM pushes WHERE campaign_id = $1)
-                        + (SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = $1),
-               unreachable = (SELECT COUNT(*) FROM campaign_skips WHERE campaign_id = $1 AND reason = 'unreachable')
-             WHERE id = $1",
-        )
-        .bind(campaign_id)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
+        let sql =
+            format!(
+            "UPDATE campaigns SET planned_at = $2, eligible = {}, unreachable = {} WHERE id = $1",
+            tally_sum("$1", "true"),
+            tally_sum("$1", &format!("bucket = '{SKIP}' AND state = 'unreachable'")),
+        );
+        Q::<DB>::new(&sql)
+            .bind(campaign_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -318,11 +319,14 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn record_click(&self, push_id: &str, at: DateTime<Utc>) -> Result<()> {
-        Q::<DB>::new("INSERT INTO clicks (push_id, clicked_at) VALUES ($1, $2)")
-            .bind(push_id)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
+        Q::<DB>::new(
+            "INSERT INTO clicks (push_id, clicked_at, campaign_id)
+             SELECT $1, $2, (SELECT campaign_id FROM pushes WHERE id = $1)",
+        )
+        .bind(push_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -346,70 +350,54 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
 
     async fn campaign_counts(&self, campaign_id: &str) -> Result<CampaignCounts> {
         let mut c = CampaignCounts::default();
-        let rows = Q::<DB>::new(
-            "SELECT status, COUNT(*) AS n FROM pushes WHERE campaign_id = $1 GROUP BY status",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut pushes = 0;
-        for r in rows {
-            let status: String = r.col("status")?;
-            let n: i64 = r.col("n")?;
-            pushes += n;
-            match PushStatus::parse(&status) {
-                Some(PushStatus::Queued) => c.queued = n,
-                Some(PushStatus::Sending) => c.sending = n,
-                Some(PushStatus::Sent) => c.sent = n,
-                Some(PushStatus::Delivered) => c.delivered = n,
-                Some(PushStatus::Failed) => c.failed = n,
-                None => return Err(corrupt("push status", status)),
+        for t in self.tallies(campaign_id).await? {
+            c.eligible += t.n;
+            if t.bucket == SKIP {
+                match t.state.as_str() {
+                    "unreachable" => c.unreachable += t.n,
+                    "opted_out" => c.opted_out += t.n,
+                    _ => {}
+                }
+                continue;
             }
+            match PushStatus::parse(&t.state) {
+                Some(PushStatus::Queued) => c.queued += t.n,
+                Some(PushStatus::Sending) => c.sending += t.n,
+                Some(PushStatus::Sent) => c.sent += t.n,
+                Some(PushStatus::Delivered) => c.delivered += t.n,
+                Some(PushStatus::Failed) => c.failed += t.n,
+                None => return Err(corrupt("push status", &t.state)),
+            }
+            *c.by_channel.entry(t.channel).or_default() += t.n;
         }
-        for r in Q::<DB>::new(
-            "SELECT channel, COUNT(*) AS n FROM pushes WHERE campaign_id = $1 GROUP BY channel",
-        )
-        .bind(campaign_id)
-        .fetch_all(&self.pool)
-        .await?
-        {
-            c.by_channel.insert(r.col("channel")?, r.col("n")?);
-        }
-        let skips = Q::<DB>::new(
-            "SELECT COUNT(*) AS all_skips, COUNT(*) FILTER (WHERE reason = 'unreachable') AS unreachable,
-               COUNT(*) FILTER (WHERE reason = 'opted_out') AS opted_out
-             FROM campaign_skips WHERE campaign_id = $1",
-        )
-        .bind(campaign_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
-        c.unreachable = skips.col("unreachable")?;
-        c.opted_out = skips.col("opted_out")?;
-        c.eligible = pushes + skips.col::<i64>("all_skips")?;
-        c.clicked = Q::<DB>::new(
-            "SELECT COUNT(DISTINCT k.push_id) FROM clicks k JOIN pushes p ON p.id = k.push_id WHERE p.campaign_id = $1",
-        )
-        .bind(campaign_id)
-        .scalar(&self.pool)
-        .await?;
+        c.clicked =
+            Q::<DB>::new("SELECT COUNT(DISTINCT push_id) FROM clicks WHERE campaign_id = $1")
+                .bind(campaign_id)
+                .scalar(&self.pool)
+                .await?;
         Ok(c)
     }
 
+    async fn fold_tallies(&self) -> Result<u64> {
+        self.fold_tally_changes().await
+    }
+
     async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
-        Q::<DB>::new(
+        // Pushes still to send are read off the tallies, not the pushes.
+        let sql = format!(
             "UPDATE campaigns SET status = 'completed', completed_at = $1
              WHERE status = 'running' AND mode = 'once' AND planned_at IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM pushes p WHERE p.campaign_id = campaigns.id
-                               AND p.status IN ('queued', 'sending'))
+               AND {} = 0
                -- a recurring campaign waits for its next run
                AND NOT EXISTS (SELECT 1 FROM campaign_ops o WHERE o.campaign_id = campaigns.id
                                AND o.next_run_at IS NOT NULL)
              RETURNING id",
-        )
-        .bind(now)
-        .scalars(&self.pool)
-        .await
+            tally_sum(
+                "campaigns.id",
+                &format!("bucket <> '{SKIP}' AND state IN ('queued', 'sending')")
+            )
+        );
+        Q::<DB>::new(&sql).bind(now).scalars(&self.pool).await
     }
 
     async fn count_pushes(&self, status: PushStatus) -> Result<i64> {

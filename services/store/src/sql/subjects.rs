@@ -5,7 +5,7 @@
 use super::{corrupt, Backend, Get, Json, SqlStore, Q};
 use crate::{Result, SubjectStore};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::{Subject, SubjectDoc};
 
 const COLUMNS: &str = "id, kind, name, mobile, wechat_openid, attributes, tags";
@@ -63,6 +63,42 @@ impl<DB: Backend> SubjectStore for SqlStore<DB> {
         Q::<DB>::new("SELECT COUNT(*) FROM subjects")
             .scalar(&self.pool)
             .await
+    }
+
+    async fn get_subjects(&self, ids: &[String]) -> Result<Vec<(Subject, Vec<String>)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(DB::LIST_CHUNK) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM subjects WHERE id {}",
+                DB::in_list(1, chunk.len())
+            );
+            for r in Q::<DB>::new(&sql)
+                .bind_list(chunk)
+                .fetch_all(&self.pool)
+                .await?
+            {
+                out.push(subject_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn subjects_changed_since(
+        &self,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+        batch: u32,
+    ) -> Result<Vec<(Subject, Vec<String>)>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subjects WHERE updated_at >= $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows = Q::<DB>::new(&sql)
+            .bind(since)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(batch))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(subject_from_row).collect()
     }
 
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()> {
