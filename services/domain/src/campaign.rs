@@ -293,12 +293,14 @@ impl CheckedCampaign {
     }
 
     /// Renders every binding for a sample recipient of this campaign (the policy's own
-    /// values, a link of the real length, a typical name) and checks each value against
-    /// the provider's rules. Values that depend on the recipient (attributes, benefit) are
-    /// checked when they render to something; every push is checked again when planned.
+    /// values, `benefit` when the policy has one, a link of the real length, a typical
+    /// name) and checks each value against the provider's rules. Values that depend on the
+    /// recipient (attributes, benefit) are checked when they render to something; every
+    /// push is checked again when planned.
     pub fn check_samples(
         &self,
         policy: &serde_json::Map<String, serde_json::Value>,
+        benefit: Option<f64>,
         link: &str,
         link_code: &str,
     ) -> Result<(), CampaignError> {
@@ -307,7 +309,7 @@ impl CheckedCampaign {
                 .into_iter()
                 .collect(),
             policy: policy.clone(),
-            benefit: None,
+            benefit,
             link: link.to_string(),
         };
         for (&channel, b) in &self.bindings {
@@ -572,7 +574,7 @@ mod binding_tests {
     fn saved(bindings: serde_json::Value, title: &str) -> Result<CheckedCampaign, CampaignError> {
         let mut c = draft(bindings).check()?;
         c.attach(&registry())?;
-        c.check_samples(&policy(title), "https://push.example.gov.cn/l/x", "x")?;
+        c.check_samples(&policy(title), None, "https://push.example.gov.cn/l/x", "x")?;
         Ok(c)
     }
 

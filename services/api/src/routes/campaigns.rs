@@ -30,6 +30,9 @@ fn campaign_error(e: CampaignError) -> ApiError {
     }
 }
 
+/// The benefit of the sample recipient a binding is checked with, when the policy has one.
+const SAMPLE_BENEFIT: f64 = 12_345.0;
+
 /// The provider templates a campaign names, checked against the registry: each binding
 /// finds its registered template and every value a sample recipient of this policy would
 /// get passes the provider's rules; free text needs a registered catch-all.
@@ -51,6 +54,7 @@ pub(crate) async fn check_provider_templates(
     checked
         .check_samples(
             &domain::template::RenderContext::policy_values(policy),
+            policy.benefit.as_ref().map(|_| SAMPLE_BENEFIT),
             &link,
             &code,
         )
