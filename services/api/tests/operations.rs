@@ -7,7 +7,9 @@
 //!   next campaign;
 //! - SMS replies (Alibaba SmsUp, Tencent reply) opt a number we texted out of SMS, only
 //!   through callback URLs with the provider's secret;
-//! - forged receipts and key presses change nothing, even with the secret.
+//! - forged receipts and key presses change nothing, even with the secret;
+//! - a campaign bound to a registered provider template is refused at save when a value
+//!   breaks the provider's rule, and otherwise delivers exactly the registered text.
 
 use api::auth::token_hash;
 use api::{ApiConfig, AppState};
@@ -70,13 +72,26 @@ async fn start(config: ApiConfig) -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let sandbox = simulators::SandboxLog::open_in_memory().await.unwrap();
+    // As the server does: the providers settings' templates (the simulators' catch-alls)
+    // join the registry, and the simulators accept them and the provider-template test's.
+    let providers_cfg = connectors::config::ProvidersConfig::simulator(&base);
+    for t in &providers_cfg.templates {
+        store
+            .put_provider_template(t, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let mut sim_templates = providers_cfg.templates.clone();
+    sim_templates.push(registered_sms_template());
     let sim = simulators::SimulatorState::new(
-        simulators::SimulatorConfig::default(),
+        simulators::SimulatorConfig {
+            templates: sim_templates,
+            ..Default::default()
+        },
         sandbox.clone(),
         Arc::new(simulators::NoAttribution),
     );
-    let providers =
-        connectors::build_providers(&connectors::config::ProvidersConfig::simulator(&base));
+    let providers = connectors::build_providers(&providers_cfg);
     let pipeline = Pipeline::new(
         store.clone(),
         Arc::new(bus::memory::MemoryBus::new()),
@@ -794,4 +809,196 @@ async fn forged_receipts_and_key_presses_change_nothing_even_with_the_secret() {
         app.store.get_push(&push_id).await.unwrap().unwrap().status,
         before.status
     );
+}
+
+/// The Alibaba SMS template the provider-template test registers (the simulators know it).
+fn registered_sms_template() -> domain::provider_template::ProviderTemplate {
+    serde_json::from_value(json!({
+        "provider": "aliyun_sms", "code": "SMS_468201", "name": "政策申领提醒",
+        "sign_name": "人社服务",
+        "text": "${name}您好，您可能符合${policy}申领条件，请于${deadline}前办理，详见 https://push.example.gov.cn/l/${code} 拒收请回复R",
+        "variables": [{"name": "name", "kind": "name", "max_chars": 10},
+                      {"name": "policy", "max_chars": 20},
+                      {"name": "deadline", "kind": "date"},
+                      {"name": "code", "kind": "code", "max_chars": 32}]}))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_bind_registered_templates_checked_at_save_and_rendered_exactly() {
+    let app = start(ApiConfig::default()).await;
+    // Register through the API: the simulators' copy and the registry agree.
+    let mut sms = serde_json::to_value(registered_sms_template()).unwrap();
+    for k in ["provider", "code"] {
+        sms.as_object_mut().unwrap().remove(k);
+    }
+    let (st, v) = app
+        .call(
+            "PUT",
+            EDITOR,
+            "/api/v1/provider-templates/aliyun_sms/SMS_468201",
+            Some(sms.clone()),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = app
+        .call(
+            "PUT",
+            VIEWER,
+            "/api/v1/provider-templates/aliyun_sms/SMS_468201",
+            Some(sms),
+        )
+        .await;
+    assert_eq!(st, 403, "{v}");
+    let tencent = json!({"sign_name": "人社服务", "text": "您可能符合{1}申领条件，请于{2}前办理。",
+        "variables": [{"name": "1"}, {"name": "2", "kind": "date"}]});
+    let (st, v) = app
+        .call(
+            "PUT",
+            EDITOR,
+            "/api/v1/provider-templates/tencent_sms/1843021",
+            Some(tencent),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    // The providers' review refuses a template that is nothing but a variable.
+    let (st, v) = app
+        .call(
+            "PUT",
+            EDITOR,
+            "/api/v1/provider-templates/tencent_sms/1843022",
+            Some(json!({"sign_name": "人社服务", "text": "{1}", "variables": [{"name": "1"}]})),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_template")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing but variables"),
+        "{v}"
+    );
+    let (_, list) = app.get(VIEWER, "/api/v1/provider-templates").await;
+    let codes: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"SMS_468201")
+            && codes.contains(&"1843021")
+            && codes.contains(&"SMS_POLICY_PUSH"),
+        "{list}"
+    );
+
+    app.subject(1, false).await;
+    app.subject(2, false).await;
+    let pid = app.policy("小微企业一次性扩岗补助申领", "就业补贴").await;
+    app.pass_review(&pid).await;
+
+    // Tencent, not enterprise-verified: 12 characters per variable; the title has 13.
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/campaigns",
+            json!({"policy_id": pid, "name": "c", "channels": ["sms"],
+            "bindings": {"sms": {"template": "1843021",
+                "variables": {"1": "{{ policy.title }}", "2": "2025-12-31"}}}}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_binding")),
+        "{v}"
+    );
+    assert_eq!(
+        v["error"]["message"],
+        "bindings.sms: variable `1`: has 13 characters; Tencent allows at most 12 per variable \
+         for accounts that are not enterprise-verified \
+         (InvalidParameterValue.TemplateParameterLengthLimit) (sample value \"小微企业一次性扩岗补助申领\")"
+    );
+    // A link inside a variable.
+    let (st, v) = app
+        .post(EDITOR, "/api/v1/campaigns", json!({"policy_id": pid, "name": "c", "channels": ["sms"],
+            "bindings": {"sms": {"template": "SMS_468201", "variables": {"name": "{{ subject.name }}",
+                "policy": "{{ policy.title }}", "deadline": "2025-12-31", "code": "{{ link }}"}}}}))
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("bindings.sms: variable `code`: holds a link"),
+        "{v}"
+    );
+
+    // Bound properly: each number gets its own name, the link code fills the fixed link.
+    let (st, v) = app
+        .post(EDITOR, "/api/v1/campaigns", json!({"policy_id": pid, "name": "c", "channels": ["sms"],
+            "bindings": {"sms": {"template": "SMS_468201", "variables": {"name": "{{ subject.name }}",
+                "policy": "{{ policy.title }}", "deadline": "2025-12-31", "code": "{{ link_code }}"}}}}))
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let cid = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["bindings"]["sms"]["template"], "SMS_468201");
+    // A template a campaign still to send (this draft) binds cannot be removed.
+    let resp = app
+        .http
+        .delete(format!(
+            "{}/api/v1/provider-templates/aliyun_sms/SMS_468201",
+            app.base
+        ))
+        .bearer_auth(EDITOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    app.launch_and_wait_sent(&cid, 2).await;
+    let (_, pushes) = app
+        .get(ADMIN, &format!("/api/v1/campaigns/{cid}/pushes"))
+        .await;
+    // The harness attributes no campaign: this is the only campaign that sends.
+    let (_, record) = app.get(ADMIN, "/api/v1/sandbox/messages").await;
+    let record = record["items"].as_array().unwrap().clone();
+    assert_eq!(record.len(), 2, "{record:?}");
+    for p in pushes["items"].as_array().unwrap() {
+        let bound =
+            domain::provider_template::BoundContent::from_content(p["content"].as_str().unwrap())
+                .expect("a bound push");
+        let got = record
+            .iter()
+            .find(|m| m["push_ref"] == p["id"])
+            .expect("recorded");
+        // Subject n has mobile 139{n:08} and name 居民{n}.
+        let n: u32 = got["to"].as_str().unwrap()[3..].parse().unwrap();
+        let code = bound
+            .params
+            .iter()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .clone();
+        let expected = format!(
+            "【人社服务】居民{n}您好，您可能符合小微企业一次性扩岗补助申领申领条件，请于2025-12-31前办理，详见 https://push.example.gov.cn/l/{code} 拒收请回复R"
+        );
+        assert_eq!(got["content"].as_str().unwrap(), expected);
+        assert_eq!(got["template"], "SMS_468201");
+        assert_eq!(bound.text, expected);
+    }
+    let resp = app
+        .http
+        .delete(format!(
+            "{}/api/v1/provider-templates/tencent_sms/1843021",
+            app.base
+        ))
+        .bearer_auth(EDITOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
 }

@@ -25,9 +25,12 @@
 //! concern every number alike (signature, template, credentials, system errors) are that
 //! outcome for each message of the request.
 //!
-//! The rendered text goes in the template parameter as `{"content": "…"}` against a
-//! template whose registered text is `${content}` (`template_code`, default
-//! `SMS_POLICY_PUSH`).
+//! **Templates.** A push bound to a registered template ([`crate::bound`]) sends its
+//! `TemplateCode`, its signature and `TemplateParam` = its variables by name; a request
+//! carries pushes of one template only, each number with its own parameters
+//! (`TemplateParamJson`), so a batch with per-number variables is one `SendBatchSms`. Free
+//! text goes in the parameter as `{"content": "…"}` against the catch-all template whose
+//! registered text is `${content}` (`template_code`, default `SMS_POLICY_PUSH`).
 
 use crate::aliyun_rpc::{str_field, AliyunRpc};
 use crate::config::AliyunSmsConfig;
@@ -36,6 +39,7 @@ use crate::receipts::Receipt;
 use crate::{Lookup, OutgoingMessage, Provider, PullError, SendOutcome};
 use chrono::{Datelike, NaiveDate};
 use domain::ids::MobileNumber;
+use domain::provider_template::{params_json, BoundContent, Provider as Registered};
 use futures::stream::{self, StreamExt};
 
 const VERSION: &str = "2017-05-25";
@@ -44,6 +48,12 @@ const PAGE_SIZE: u32 = 50;
 pub const MAX_NUMBERS: usize = 100;
 /// `OutId`: "a string shorter than 256 characters".
 pub const MAX_OUT_ID: usize = 255;
+
+/// One message of a batch: its free text, or the template it is bound to.
+struct Message<'a> {
+    content: &'a str,
+    bound: Option<BoundContent>,
+}
 
 /// The Alibaba Cloud SMS connector.
 pub struct AliyunSms {
@@ -97,34 +107,51 @@ impl AliyunSms {
         Self { cfg, rpc }
     }
 
-    fn param(msg: &OutgoingMessage) -> serde_json::Value {
-        serde_json::json!({ "content": msg.content })
+    /// Template code, sign name and `TemplateParam` of one message.
+    fn message(&self, msg: &Message<'_>) -> (String, String, serde_json::Value) {
+        match &msg.bound {
+            Some(b) => (
+                b.template.clone(),
+                b.sign_name
+                    .clone()
+                    .unwrap_or_else(|| self.cfg.sign_name.clone()),
+                params_json(&b.params),
+            ),
+            None => (
+                self.cfg.template_code.clone(),
+                self.cfg.sign_name.clone(),
+                serde_json::json!({ "content": msg.content }),
+            ),
+        }
     }
 
-    /// One request (`SendSms` for one number, else `SendBatchSms`): `Ok(BizId)` or the
-    /// request's refusal.
+    /// One request (`SendSms` for one number, else `SendBatchSms`; every message of it has
+    /// the same template): `Ok(BizId)` or the request's refusal.
     async fn send_request(
         &self,
         batch: &[OutgoingMessage],
+        messages: &[Message<'_>],
         req: &Request,
     ) -> Result<String, SendOutcome> {
         let out_id = pack::joined_ref(req.iter().map(|(i, _)| batch[*i].push_id.as_str()));
-        let business = if let [(i, mobile)] = req.as_slice() {
+        let parts: Vec<(String, String, serde_json::Value)> = req
+            .iter()
+            .map(|(i, _)| self.message(&messages[*i]))
+            .collect();
+        let code = parts[0].0.clone();
+        let business = if let [(_, mobile)] = req.as_slice() {
+            let (_, sign, param) = &parts[0];
             vec![
                 ("PhoneNumbers".to_string(), mobile.as_str().to_string()),
-                ("SignName".to_string(), self.cfg.sign_name.clone()),
-                ("TemplateCode".to_string(), self.cfg.template_code.clone()),
-                (
-                    "TemplateParam".to_string(),
-                    Self::param(&batch[*i]).to_string(),
-                ),
+                ("SignName".to_string(), sign.clone()),
+                ("TemplateCode".to_string(), code),
+                ("TemplateParam".to_string(), param.to_string()),
                 ("OutId".to_string(), out_id),
             ]
         } else {
             let phones: Vec<&str> = req.iter().map(|(_, m)| m.as_str()).collect();
-            let signs = vec![self.cfg.sign_name.as_str(); req.len()];
-            let params: Vec<serde_json::Value> =
-                req.iter().map(|(i, _)| Self::param(&batch[*i])).collect();
+            let signs: Vec<&str> = parts.iter().map(|(_, s, _)| s.as_str()).collect();
+            let params: Vec<&serde_json::Value> = parts.iter().map(|(_, _, p)| p).collect();
             vec![
                 (
                     "PhoneNumberJson".to_string(),
@@ -134,10 +161,10 @@ impl AliyunSms {
                     "SignNameJson".to_string(),
                     serde_json::to_string(&signs).unwrap_or_default(),
                 ),
-                ("TemplateCode".to_string(), self.cfg.template_code.clone()),
+                ("TemplateCode".to_string(), code),
                 (
                     "TemplateParamJson".to_string(),
-                    serde_json::Value::from(params).to_string(),
+                    serde_json::to_string(&params).unwrap_or_default(),
                 ),
                 ("OutId".to_string(), out_id),
             ]
@@ -261,12 +288,45 @@ impl Provider for AliyunSms {
     }
 
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
-        let (mut outcomes, mut work) = pack::requests(batch, |_| "", MAX_NUMBERS, MAX_OUT_ID);
+        let mut refused: Vec<Option<SendOutcome>> = vec![None; batch.len()];
+        let messages: Vec<Message<'_>> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Message {
+                content: &m.content,
+                bound: crate::bound(m, Registered::AliyunSms).unwrap_or_else(|o| {
+                    refused[i] = Some(o);
+                    None
+                }),
+            })
+            .collect();
+        // One template per request; messages refused above go in no request.
+        let keys: Vec<String> = messages
+            .iter()
+            .zip(&refused)
+            .enumerate()
+            .map(|(i, (m, r))| match (r, &m.bound) {
+                (Some(_), _) => format!("refused:{i}"),
+                (None, Some(b)) => b.template.clone(),
+                (None, None) => String::new(),
+            })
+            .collect();
+        let (mut outcomes, mut work) =
+            pack::requests(batch, |i| keys[i].as_str(), MAX_NUMBERS, MAX_OUT_ID);
+        for (i, r) in refused.into_iter().enumerate() {
+            if let Some(o) = r {
+                outcomes[i] = Some(o);
+            }
+        }
+        work.retain(|req| req.iter().all(|(i, _)| outcomes[*i].is_none()));
         // Rounds: every request of a round in flight at once (bounded); a request refused
         // for what one of its numbers may have caused comes back as two halves.
         while !work.is_empty() {
             // Futures built first (not in a stream closure) so the async-trait future is Send.
-            let calls: Vec<_> = work.iter().map(|r| self.send_request(batch, r)).collect();
+            let calls: Vec<_> = work
+                .iter()
+                .map(|r| self.send_request(batch, &messages, r))
+                .collect();
             let answers: Vec<_> = stream::iter(calls)
                 .buffered(self.cfg.concurrency.max(1))
                 .collect()

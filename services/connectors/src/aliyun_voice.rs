@@ -1,8 +1,10 @@
 //! Alibaba Cloud voice (dyvmsapi 2017-05-25 `SingleCallByTts`) for the 12333 hotline
 //! channel: one call per message, same V2 signing as SMS.
 //!
-//! Parameters: `CalledNumber` (11 digits), `TtsCode` (default `TTS_POLICY_PUSH`, a template
-//! whose registered text is `${content}`), `TtsParam` = `{"content": "…"}` (Alibaba wants
+//! Parameters: `CalledNumber` (11 digits), `TtsCode` and `TtsParam`: a push bound to a
+//! registered template ([`crate::bound`]) sends its code and variables by name; free text
+//! goes to the catch-all `tts_code` (default `TTS_POLICY_PUSH`, registered text
+//! `${content}`) as `TtsParam` = `{"content": "…"}` (Alibaba wants
 //! the whole JSON under 250 characters: longer is refused here as
 //! `Permanent { code: "tts_too_long" }`), `PlayTimes` (default 2), optional
 //! `CalledShowNumber`, and `OutId`.
@@ -22,6 +24,7 @@ use crate::aliyun_rpc::{str_field, AliyunRpc};
 use crate::config::AliyunVoiceConfig;
 use crate::{Lookup, OutgoingMessage, Provider, SendOutcome};
 use domain::ids::MobileNumber;
+use domain::provider_template::{params_json, Provider as Registered};
 use futures::stream::{self, StreamExt};
 use sha2::{Digest, Sha256};
 
@@ -84,7 +87,14 @@ impl AliyunVoice {
             Ok(m) => m,
             Err(e) => return SendOutcome::permanent("invalid_mobile", e.to_string()),
         };
-        let param = serde_json::json!({ "content": msg.content }).to_string();
+        let (code, param) = match crate::bound(msg, Registered::AliyunVoice) {
+            Ok(Some(b)) => (b.template, params_json(&b.params).to_string()),
+            Ok(None) => (
+                self.cfg.tts_code.clone(),
+                serde_json::json!({ "content": msg.content }).to_string(),
+            ),
+            Err(o) => return o,
+        };
         let chars = param.chars().count();
         if chars >= TTS_PARAM_MAX_CHARS {
             return SendOutcome::permanent(
@@ -94,7 +104,7 @@ impl AliyunVoice {
         }
         let mut business = vec![
             ("CalledNumber".to_string(), mobile.as_str().to_string()),
-            ("TtsCode".to_string(), self.cfg.tts_code.clone()),
+            ("TtsCode".to_string(), code),
             ("TtsParam".to_string(), param),
             ("PlayTimes".to_string(), self.cfg.play_times.to_string()),
             ("OutId".to_string(), voice_out_id(&msg.push_id)),

@@ -5,8 +5,13 @@
 //! sandbox credentials; [`ProvidersConfig::simulator`] does the same for another address.
 //! Going live means setting each `base_url` to the provider's endpoint and the real
 //! credentials; nothing else changes. All structs deserialize with defaults for missing
-//! keys, so a config file only lists what differs.
+//! keys, so a config file only lists what differs — except `templates`: a settings file
+//! lists the templates its accounts registered, and has none otherwise (the catch-alls
+//! are the simulators' alone).
 
+use domain::provider_template::{
+    Provider as Registered, ProviderTemplate, TemplateVariable, VarKind,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -195,7 +200,7 @@ impl Default for AliyunVoiceConfig {
 const DEFAULT_SIMULATOR: &str = "http://127.0.0.1:8080";
 
 /// Everything [`crate::build_providers`] needs.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProvidersConfig {
     pub sms_provider: SmsProviderKind,
@@ -204,6 +209,79 @@ pub struct ProvidersConfig {
     pub wechat: WechatConfig,
     pub aliyun_voice: AliyunVoiceConfig,
     pub http: HttpConfig,
+    /// The templates registered with the providers (loaded into the product's registry at
+    /// start, and given to the built-in simulators). A settings file lists its own; none
+    /// when it lists none. [`ProvidersConfig::default`] (the simulators) registers only the
+    /// catch-all templates of [`catch_all_templates`].
+    #[serde(default)]
+    pub templates: Vec<ProviderTemplate>,
+}
+
+impl Default for ProvidersConfig {
+    fn default() -> Self {
+        let mut cfg = Self {
+            sms_provider: SmsProviderKind::default(),
+            aliyun_sms: AliyunSmsConfig::default(),
+            tencent_sms: TencentSmsConfig::default(),
+            wechat: WechatConfig::default(),
+            aliyun_voice: AliyunVoiceConfig::default(),
+            http: HttpConfig::default(),
+            templates: Vec::new(),
+        };
+        cfg.templates = catch_all_templates(&cfg);
+        cfg
+    }
+}
+
+/// The simulators' catch-all templates (a whole rendered message in one variable) under
+/// the configured codes: `${content}` for Alibaba SMS and voice, `{1}` for Tencent, and
+/// `thing1`…`thing5` for WeChat free text cut into 20-character keywords. No real
+/// account has them: the providers' review refuses a template that is only a variable.
+pub fn catch_all_templates(cfg: &ProvidersConfig) -> Vec<ProviderTemplate> {
+    let one = |provider, code: &str, text: &str, var: &str, sign: Option<&str>| ProviderTemplate {
+        provider,
+        code: code.to_string(),
+        name: "catch-all (simulators)".into(),
+        text: text.to_string(),
+        sign_name: sign.map(str::to_string),
+        variables: vec![TemplateVariable {
+            name: var.to_string(),
+            kind: VarKind::Text,
+            max_chars: None,
+        }],
+        catch_all: true,
+        enterprise: false,
+    };
+    vec![
+        one(
+            Registered::AliyunSms,
+            &cfg.aliyun_sms.template_code,
+            "${content}",
+            "content",
+            Some(&cfg.aliyun_sms.sign_name),
+        ),
+        one(
+            Registered::TencentSms,
+            &cfg.tencent_sms.template_id,
+            "{1}",
+            "1",
+            Some(&cfg.tencent_sms.sign_name),
+        ),
+        one(
+            Registered::Wechat,
+            &cfg.wechat.template_id,
+            "{{thing1.DATA}}",
+            "thing1",
+            None,
+        ),
+        one(
+            Registered::AliyunVoice,
+            &cfg.aliyun_voice.tts_code,
+            "${content}",
+            "content",
+            None,
+        ),
+    ]
 }
 
 impl ProvidersConfig {
@@ -253,5 +331,14 @@ mod tests {
         assert_eq!(cfg.sms_provider, SmsProviderKind::Tencent);
         assert_eq!(cfg.wechat.template_id, "T1");
         assert_eq!(cfg.wechat.app_id, "wxsimulator00000001");
+        // A settings file registers only what it lists; the simulators have catch-alls.
+        assert!(cfg.templates.is_empty());
+        let sim = ProvidersConfig::simulator("http://10.0.0.1:9000");
+        assert_eq!(sim.templates.len(), 4);
+        assert!(sim
+            .templates
+            .iter()
+            .all(|t| t.catch_all && t.check().is_ok()));
+        assert_eq!(sim.templates[0].code, "SMS_POLICY_PUSH");
     }
 }

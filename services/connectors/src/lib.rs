@@ -6,6 +6,11 @@
 //! the server's callback routes and are parsed by [`receipts`]; a receipt that never came
 //! can be asked for ([`Provider::query_receipt`], [`Provider::pull_receipts`]).
 //!
+//! A push bound to a registered provider template ([`bound`]) goes out as the template's
+//! code and variables (Alibaba `TemplateParam` by name, Tencent `TemplateParamSet` in
+//! order, WeChat `data` keywords, Alibaba voice `TtsParam`); free text goes through the
+//! catch-all template configured in [`ProvidersConfig`].
+//!
 //! Every connector speaks the provider's own wire protocol (paths, signatures, error
 //! codes), so switching between the built-in simulators and the real provider is a change
 //! of base URL and credentials in [`ProvidersConfig`], nothing else.
@@ -69,7 +74,10 @@ pub struct OutgoingMessage {
     pub subject_id: String,
     /// 11-digit mobile (sms / hotline) or openid (wechat). Never logged unmasked.
     pub to: String,
-    /// The text rendered for this channel. For WeChat: `keyword: value` lines (see
+    /// What the planner rendered for this channel. A push bound to a registered provider
+    /// template holds [`domain::provider_template::BoundContent`] JSON: the code and the
+    /// variables go out as the provider's template parameters ([`bound`]). Otherwise free
+    /// text for the configured catch-all template: for WeChat `keyword: value` lines (see
     /// [`wechat_fields`]); for SMS the whole body (it already contains the link); for the
     /// hotline the TTS text.
     pub content: String,
@@ -126,6 +134,25 @@ impl SendOutcome {
             message: message.into(),
             retry_after: None,
         }
+    }
+}
+
+/// The registered template `msg` is bound to, if any. A template registered with another
+/// provider than the connector's (the settings switched provider after planning) is
+/// `Permanent { code: "template_provider_mismatch" }`: it cannot be sent here.
+pub fn bound(
+    msg: &OutgoingMessage,
+    provider: domain::provider_template::Provider,
+) -> Result<Option<domain::provider_template::BoundContent>, SendOutcome> {
+    match domain::provider_template::BoundContent::from_content(&msg.content) {
+        Some(b) if b.provider != provider => Err(SendOutcome::permanent(
+            "template_provider_mismatch",
+            format!(
+                "template {} is registered with {}, this connector is {provider}",
+                b.template, b.provider
+            ),
+        )),
+        other => Ok(other),
     }
 }
 

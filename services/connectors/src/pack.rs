@@ -14,11 +14,11 @@ use std::collections::HashSet;
 /// One request to make: indices into the batch, with their parsed numbers.
 pub(crate) type Request = Vec<(usize, MobileNumber)>;
 
-/// The requests for `batch` (messages grouped by `key`), and the outcomes already known:
+/// The requests for `batch` (messages grouped by `key`, of a message's index), and the outcomes already known:
 /// `Permanent(invalid_mobile)` for a number that does not parse (never sent).
-pub(crate) fn requests(
+pub(crate) fn requests<'k>(
     batch: &[OutgoingMessage],
-    key: impl Fn(&OutgoingMessage) -> &str,
+    key: impl Fn(usize) -> &'k str,
     max_numbers: usize,
     max_ref: usize,
 ) -> (Vec<Option<SendOutcome>>, Vec<Request>) {
@@ -37,7 +37,7 @@ pub(crate) fn requests(
             index: k,
             phone: mobile.as_str(),
             push_id: &batch[*i].push_id,
-            key: key(&batch[*i]),
+            key: key(*i),
         })
         .collect();
     let requests = pack(&items, max_numbers, max_ref)

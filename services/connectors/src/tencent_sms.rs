@@ -1,10 +1,12 @@
 //! Tencent Cloud SMS (API 3.0 `SendSms`, version 2021-01-11, TC3-HMAC-SHA256).
 //!
 //! `TemplateParamSet` is shared by every number of one request, so messages whose
-//! parameters are identical go out together: up to 200 numbers per `SendSms`
-//! (`PhoneNumberSet = ["+86…", …]`, `TemplateParamSet = [content]` against a template whose
-//! registered text is `{1}`); messages with their own text go one request per distinct
-//! text. Requests are issued concurrently (bounded by `concurrency`). `SessionContext`
+//! template and parameters are identical go out together: up to 200 numbers per `SendSms`
+//! (`PhoneNumberSet = ["+86…", …]`). A push bound to a registered template
+//! ([`crate::bound`]) sends its `TemplateId`, signature and variables in the template's
+//! order; free text goes as `TemplateParamSet = [content]` against the catch-all template
+//! whose registered text is `{1}` (`template_id`). Messages with their own parameters go
+//! one request per distinct set. Requests are issued concurrently (bounded by `concurrency`). `SessionContext`
 //! (echoed back, under 512 bytes) names the pushes of the request, `,`-joined, which bounds
 //! a request to about 30 of our push ids (see `pack`). Each number's own
 //! `SendStatusSet[].Code` (`Ok` or an error, matched by `PhoneNumber`) decides its outcome;
@@ -20,6 +22,7 @@ use crate::receipts::Receipt;
 use crate::tencent_sign::{authorization, CONTENT_TYPE};
 use crate::{classify, http, Lookup, OutgoingMessage, Provider, PullError, SendOutcome};
 use domain::ids::MobileNumber;
+use domain::provider_template::Provider as Registered;
 use futures::stream::{self, StreamExt};
 
 const VERSION: &str = "2021-01-11";
@@ -65,12 +68,28 @@ impl TencentSms {
     async fn send_request(&self, batch: &[OutgoingMessage], req: &Request) -> Vec<SendOutcome> {
         let first = &batch[req[0].0];
         let phones: Vec<String> = req.iter().map(|(_, m)| m.e164()).collect();
+        // Every message of the request has the same content: the first one's says it all.
+        let (sign, template, params) = match crate::bound(first, Registered::TencentSms) {
+            Ok(Some(b)) => (
+                b.sign_name
+                    .clone()
+                    .unwrap_or_else(|| self.cfg.sign_name.clone()),
+                b.template.clone(),
+                b.values().into_iter().map(str::to_string).collect(),
+            ),
+            Ok(None) => (
+                self.cfg.sign_name.clone(),
+                self.cfg.template_id.clone(),
+                vec![first.content.clone()],
+            ),
+            Err(o) => return vec![o; req.len()],
+        };
         let body = serde_json::json!({
             "PhoneNumberSet": phones,
             "SmsSdkAppId": self.cfg.sms_sdk_app_id,
-            "SignName": self.cfg.sign_name,
-            "TemplateId": self.cfg.template_id,
-            "TemplateParamSet": [first.content],
+            "SignName": sign,
+            "TemplateId": template,
+            "TemplateParamSet": params,
             "SessionContext": pack::joined_ref(req.iter().map(|(i, _)| batch[*i].push_id.as_str())),
         })
         .to_string();
@@ -192,7 +211,7 @@ impl Provider for TencentSms {
     async fn send(&self, batch: &[OutgoingMessage]) -> Vec<SendOutcome> {
         let (mut outcomes, requests) = pack::requests(
             batch,
-            |m| m.content.as_str(),
+            |i| batch[i].content.as_str(),
             MAX_NUMBERS,
             MAX_SESSION_CONTEXT,
         );

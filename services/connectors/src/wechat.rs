@@ -8,8 +8,10 @@
 //! retries once.
 //!
 //! **Send.** Template message (`cgi-bin/message/template/send`, default) with `touser`,
-//! `template_id`, `url` = link, `client_msg_id` = push id and `data` built from the content
-//! by [`crate::wechat_fields`], whose limits are checked first (a bad value is
+//! `template_id`, `url` = link, `client_msg_id` = push id and `data`: a push bound to a
+//! registered template ([`crate::bound`]) sends its `template_id` and its variables as the
+//! keywords; free text goes to the configured `template_id` with `data` built from the
+//! content by [`crate::wechat_fields`]. Keyword limits are checked first (a bad value is
 //! `Permanent { code: "field_too_long" | "field_invalid" }`, never sent). Or subscription
 //! notification (`cgi-bin/message/subscribe/bizsend`, `page` = link; it has no
 //! `client_msg_id`).
@@ -22,6 +24,7 @@
 use crate::config::{with_slash, WechatApi, WechatConfig};
 use crate::{classify, http, wechat_fields, Lookup, OutgoingMessage, Provider, SendOutcome};
 use domain::ids::mask_any;
+use domain::provider_template::Provider as Registered;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -232,12 +235,17 @@ impl WechatOfficial {
         })
     }
 
-    fn body<'a>(&'a self, msg: &'a OutgoingMessage, data: &'a [(String, String)]) -> SendBody<'a> {
+    fn body<'a>(
+        &'a self,
+        msg: &'a OutgoingMessage,
+        template_id: &'a str,
+        data: &'a [(String, String)],
+    ) -> SendBody<'a> {
         let data = DataFields(data);
         match self.cfg.api {
             WechatApi::Template => SendBody {
                 touser: &msg.to,
-                template_id: &self.cfg.template_id,
+                template_id,
                 url: Some(&msg.link),
                 page: None,
                 client_msg_id: Some(&msg.push_id),
@@ -245,7 +253,7 @@ impl WechatOfficial {
             },
             WechatApi::Subscribe => SendBody {
                 touser: &msg.to,
-                template_id: &self.cfg.template_id,
+                template_id,
                 url: None,
                 page: Some(&msg.link),
                 client_msg_id: None,
@@ -289,11 +297,21 @@ impl WechatOfficial {
     }
 
     async fn send_inner(&self, msg: &OutgoingMessage) -> SendOutcome {
-        let data = match wechat_fields::build_data(&msg.content) {
-            Ok(d) => d,
-            Err(e) => return SendOutcome::permanent(e.code, e.to_string()),
+        let (template_id, data) = match crate::bound(msg, Registered::Wechat) {
+            Ok(Some(b)) => (b.template, b.params),
+            Ok(None) => match wechat_fields::build_data(&msg.content) {
+                Ok(d) => (self.cfg.template_id.clone(), d),
+                Err(e) => return SendOutcome::permanent(e.code, e.to_string()),
+            },
+            Err(o) => return o,
         };
-        let body = self.body(msg, &data);
+        if let Some(e) = data
+            .iter()
+            .find_map(|(k, v)| wechat_fields::check(k, v).err())
+        {
+            return SendOutcome::permanent(e.code, e.to_string());
+        }
+        let body = self.body(msg, &template_id, &data);
         let mut refused: Option<String> = None;
         for _attempt in 0..2 {
             let token = match self.access_token(refused.as_deref()).await {

@@ -5,7 +5,11 @@
 //! - [`ids`]: resident ID, credit code, mobile number, openid, masking.
 //! - [`subject`]: subjects, attributes, [`subject::Facts`] (what a rule sees).
 //! - [`rule`]: the CEL-subset rule language: parse, check, evaluate, explain.
-//! - [`template`]: per-channel message templates.
+//! - [`template`]: per-channel message templates, and the expressions a binding maps onto a
+//!   provider template's variables.
+//! - [`provider_template`]: templates as the providers register them (code, text, typed
+//!   variables) and each provider's rules for variable values; a bound push's content.
+//! - [`wechat_keywords`]: the value limits of WeChat keyword types.
 //! - [`sms`]: SMS segment counting.
 //! - [`channel`]: channels and reachability.
 //! - [`operator`]: operator roles and permissions.
@@ -18,6 +22,7 @@ pub mod ids;
 pub mod operator;
 pub mod param;
 pub mod policy;
+pub mod provider_template;
 pub mod push;
 pub mod review;
 #[cfg(test)]
@@ -26,6 +31,7 @@ pub mod rule;
 pub mod sms;
 pub mod subject;
 pub mod template;
+pub mod wechat_keywords;
 pub mod window;
 
 pub use channel::Channel;

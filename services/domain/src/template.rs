@@ -135,31 +135,12 @@ impl fmt::Debug for Template {
 
 impl Template {
     pub fn compile(channel: Channel, source: &str) -> Result<Template, TemplateError> {
-        if source.trim().is_empty() {
-            return Err(TemplateError::new("template is empty"));
-        }
-        let chars = source.chars().count();
-        if chars > MAX_TEMPLATE_CHARS {
-            return Err(TemplateError::new(format!(
-                "template is {chars} characters; at most {MAX_TEMPLATE_CHARS}"
-            )));
-        }
         check_text(channel, source)?;
-        let env = environment(source)?;
-        let template = env
-            .get_template(NAME)
-            .map_err(|e| TemplateError::new(e.to_string()))?;
-        let mut variables: Vec<String> = template.undeclared_variables(true).into_iter().collect();
-        variables.sort();
-        for v in &variables {
-            check_variable(v)?;
-        }
+        let (env, variables) = build(source, &[])?;
         let uses_link = variables.iter().any(|v| v == "link");
         if channel == Channel::Hotline {
             check_hotline_variables(&variables)?;
         }
-        trial_render(&env)?;
-        adversarial_render(&env)?;
         Ok(Template {
             channel,
             source: source.to_string(),
@@ -189,6 +170,111 @@ impl Template {
             check_hotline_text(&text)?;
         }
         Ok(text)
+    }
+}
+
+/// Compiles `source` and checks it: not empty, not too long, only known variables (and
+/// `extra`), only known filters, bounded work for long values. Returns the environment and
+/// the variables the source uses, sorted.
+fn build(
+    source: &str,
+    extra: &[&str],
+) -> Result<(Environment<'static>, Vec<String>), TemplateError> {
+    if source.trim().is_empty() {
+        return Err(TemplateError::new("template is empty"));
+    }
+    let chars = source.chars().count();
+    if chars > MAX_TEMPLATE_CHARS {
+        return Err(TemplateError::new(format!(
+            "template is {chars} characters; at most {MAX_TEMPLATE_CHARS}"
+        )));
+    }
+    let env = environment(source)?;
+    let template = env
+        .get_template(NAME)
+        .map_err(|e| TemplateError::new(e.to_string()))?;
+    let mut variables: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    variables.sort();
+    for v in &variables {
+        if !extra.contains(&v.as_str()) {
+            check_variable(v)?;
+        }
+    }
+    trial_render(&env)?;
+    adversarial_render(&env)?;
+    Ok((env, variables))
+}
+
+/// The variables a binding [`Expression`] may use besides a template's: `link_code`, the
+/// recipient link's code (what follows `/l/`), for a registered template whose text holds
+/// the fixed part of the link (providers refuse links inside variables).
+pub const BINDING_EXTRA: &[&str] = &["link_code"];
+
+/// A product expression a campaign maps onto one variable of a registered provider
+/// template (`{{ policy.title }}`, `{{ benefit | yuan }}`, `{{ link_code }}`): compiled and
+/// checked like a template, without a channel's text rules. Cheap to clone.
+#[derive(Clone)]
+pub struct Expression {
+    source: String,
+    env: Arc<Environment<'static>>,
+    variables: Vec<String>,
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+/// What an [`Expression`] is rendered with: a template's context and the link's code.
+#[derive(Serialize)]
+struct ExpressionContext<'a> {
+    #[serde(flatten)]
+    base: &'a RenderContext,
+    link_code: &'a str,
+}
+
+impl Expression {
+    pub fn compile(source: &str) -> Result<Expression, TemplateError> {
+        let (env, variables) = build(source, BINDING_EXTRA)?;
+        Ok(Expression {
+            source: source.to_string(),
+            env: Arc::new(env),
+            variables,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The variables the expression uses (`policy.title`, `link_code`, …), sorted.
+    pub fn variables(&self) -> &[String] {
+        &self.variables
+    }
+
+    /// Whether the value depends on the recipient (`subject.*`, `benefit`), so that a
+    /// save-time check on sample values cannot settle it.
+    pub fn per_subject(&self) -> bool {
+        self.variables
+            .iter()
+            .any(|v| v.starts_with("subject.") || v == "benefit")
+    }
+
+    /// The value, trimmed. `link_code` is the code of `ctx.link`.
+    pub fn render(&self, ctx: &RenderContext, link_code: &str) -> Result<String, TemplateError> {
+        let text = self
+            .env
+            .get_template(NAME)
+            .and_then(|t| {
+                t.render(ExpressionContext {
+                    base: ctx,
+                    link_code,
+                })
+            })
+            .map_err(|e| TemplateError::new(format!("cannot render: {}", describe(&e))))?;
+        check_rendered_size(&text)?;
+        Ok(text.trim().to_string())
     }
 }
 

@@ -33,7 +33,11 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
     }
     let link_code = codes::link_code();
     let link = format!("{}/l/{link_code}", plan.public_url);
-    let content = if plan.checked.templates.contains_key(&Channel::Sms) {
+    // The campaign's own SMS message (free text or its bound template) when it has one;
+    // otherwise a fixed text through the catch-all template.
+    let own_sms = plan.checked.templates.contains_key(&Channel::Sms)
+        || plan.checked.bindings.contains_key(&Channel::Sms);
+    let content = if own_sms {
         plan.render(Channel::Sms, &subject, push.benefit, &link)?
     } else {
         format!(
@@ -47,7 +51,7 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
         purpose: PushPurpose::LinkBySms,
         channel: Channel::Sms,
         recipient: mobile.as_str().to_string(),
-        segments: Some(i64::from(domain::sms::segments(
+        segments: Some(i64::from(domain::provider_template::sms_segments(
             &p.config.sms_sign_name,
             &content,
         ))),

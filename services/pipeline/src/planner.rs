@@ -52,11 +52,14 @@ impl CampaignPlan {
         let params = crate::matching::params_on(p.store.as_ref(), p.today()).await?;
         policy.eligibility = policy.eligibility.bind(&params);
         policy.benefit = policy.benefit.map(|b| b.bind(&params));
-        let checked = campaign
+        let mut checked = campaign
             .draft
             .clone()
             .check()
             .context("stored campaign no longer checks")?;
+        checked
+            .attach(&p.store.list_provider_templates().await?)
+            .context("the campaign's provider templates")?;
         let criteria = Criteria {
             eligibility: policy.eligibility.clone(),
             filter: checked.audience_filter.as_ref().map(|f| f.bind(&params)),
@@ -111,8 +114,12 @@ impl CampaignPlan {
                 }
             };
             let explanation = self.criteria.explain(&facts);
-            let segments = (channel == Channel::Sms)
-                .then(|| i64::from(domain::sms::segments(&self.sms_sign_name, &content)));
+            let segments = (channel == Channel::Sms).then(|| {
+                i64::from(domain::provider_template::sms_segments(
+                    &self.sms_sign_name,
+                    &content,
+                ))
+            });
             return Ok(NewPush {
                 id: codes::push_id(),
                 subject_id: subject.id.as_str().to_string(),
@@ -133,7 +140,10 @@ impl CampaignPlan {
         })
     }
 
-    /// Renders the channel's template; SMS always carries the recipient link.
+    /// Renders the channel's message. A channel bound to a registered provider template
+    /// gets its variables, each checked against the provider's rules, as
+    /// [`domain::provider_template::BoundContent`] JSON (the link only where the template
+    /// binds `link_code`); free text is rendered, and an SMS always carries the link.
     pub fn render(
         &self,
         channel: Channel,
@@ -141,13 +151,20 @@ impl CampaignPlan {
         benefit: Option<f64>,
         link: &str,
     ) -> Result<String, domain::template::TemplateError> {
-        let template = &self.checked.templates[&channel];
         let ctx = RenderContext {
             subject: RenderContext::subject_values(subject),
             policy: self.policy_values.clone(),
             benefit,
             link: link.to_string(),
         };
+        if let Some(binding) = self.checked.bindings.get(&channel) {
+            let link_code = link.rsplit('/').next().unwrap_or_default();
+            return binding
+                .render(&ctx, link_code)
+                .map(|bound| bound.to_content())
+                .map_err(|message| domain::template::TemplateError { message });
+        }
+        let template = &self.checked.templates[&channel];
         let mut content = template.render(&ctx)?;
         if channel == Channel::Sms && !content.contains(link) {
             content.push(' ');

@@ -117,6 +117,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         crate::config::init_logging_to_file(&log_file)?;
     }
     let admin_token = token();
+    // Recipient links are `{server}/l/…`: the fixed part the registered SMS text carries.
+    let link_base = format!("http://{}", args.listen);
     let cfg = ServeConfig {
         roles: crate::config::Role::ALL.to_vec(),
         split: false,
@@ -147,8 +149,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
         callbacks: api::routes::callbacks::CallbackAuth::random(),
+        // The simulators know the catch-alls and the demo's registered templates.
         simulator: simulators::SimulatorConfig {
             receipt_delay: Duration::from_millis(200),
+            templates: connectors::config::catch_all_templates(
+                &connectors::ProvidersConfig::default(),
+            )
+            .into_iter()
+            .chain(population::catalogue::provider_templates(&link_base))
+            .collect(),
             ..Default::default()
         },
     };
@@ -293,8 +302,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     // Campaigns: created and submitted by the editor, approved by the reviewer, launched.
     let mut campaigns = Vec::new();
+    // The templates the bureau registered with its providers; some campaign channels
+    // bind them instead of going through the simulators' catch-all.
+    for t in population::catalogue::provider_templates(&link_base) {
+        client
+            .call(
+                reqwest::Method::PUT,
+                &format!("/provider-templates/{}/{}", t.provider, t.code),
+                Some(serde_json::to_value(&t)?),
+                Some(&editor_token),
+            )
+            .await?;
+    }
+    let bindings = population::catalogue::template_bindings();
     for spec in population::catalogue::campaigns() {
-        let draft = spec.to_draft(&policy_ids[spec.policy_index]);
+        let mut draft = spec.to_draft(&policy_ids[spec.policy_index]);
+        for (_, channel, binding) in bindings.iter().filter(|(i, ..)| *i == spec.policy_index) {
+            draft.templates.remove(*channel);
+            draft.bindings.insert(channel.to_string(), binding.clone());
+        }
         let c = client
             .call(
                 reqwest::Method::POST,
@@ -409,7 +435,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         println!(
             "example push ({}): {}",
             item["channel"],
-            item["content"].as_str().unwrap_or("")
+            domain::provider_template::display_text(item["content"].as_str().unwrap_or(""))
         );
         println!("why: {}", item["explanation"].as_str().unwrap_or(""));
     }

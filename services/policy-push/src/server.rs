@@ -85,6 +85,21 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     let base = format!("http://{addr}");
     let public_url = cfg.public_url.clone().unwrap_or_else(|| base.clone());
 
+    // Real providers are a configuration change: base URLs and credentials.
+    let providers_cfg = cfg
+        .providers
+        .clone()
+        .unwrap_or_else(|| ProvidersConfig::simulator(&base));
+    // The templates the providers settings register (the simulators' catch-alls by
+    // default) join the registry campaigns bind.
+    for t in &providers_cfg.templates {
+        t.check().context("providers settings: templates")?;
+        store
+            .put_provider_template(t, chrono::Utc::now())
+            .await
+            .context("cannot register the providers' templates")?;
+    }
+
     // The built-in simulators play the providers, on this server under their prefixes.
     let in_flight = InFlight::default();
     let mut simulators_here = None;
@@ -93,6 +108,11 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             .await
             .context("cannot open the sandbox record")?;
         let mut sim_cfg = cfg.simulator.clone();
+        // They accept the templates the providers settings register, unless their own
+        // settings list others.
+        if sim_cfg.templates.is_empty() {
+            sim_cfg.templates = providers_cfg.templates.clone();
+        }
         crate::config::fill_callbacks(
             &mut sim_cfg,
             &base,
@@ -107,11 +127,6 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
         );
         simulators_here = Some((sandbox, sim_state));
     }
-    // Real providers are a configuration change: base URLs and credentials.
-    let providers_cfg = cfg
-        .providers
-        .clone()
-        .unwrap_or_else(|| ProvidersConfig::simulator(&base));
     // Replicas on Redis share the WeChat token; the embedded default keeps it in memory.
     let shared_cache = cfg.redis_url.is_some().then(|| limits.cache.clone());
     let providers = connectors::build_providers_with(&providers_cfg, shared_cache);

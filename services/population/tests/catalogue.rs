@@ -335,3 +335,45 @@ fn audience_shares_are_plausible() {
         assert!((0.001..=0.40).contains(&share), "{title}: {share}");
     }
 }
+
+#[test]
+fn demo_provider_templates_register_and_bindings_pass_the_provider_rules() {
+    let templates = catalogue::provider_templates("https://policy.rsj.sh.gov.cn");
+    for t in &templates {
+        t.check().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let policies = catalogue::policies(today());
+    let campaigns = catalogue::campaigns();
+    for (i, channel, binding) in catalogue::template_bindings() {
+        let mut draft = campaigns[i].to_draft(&format!("pol_{i}"));
+        draft.templates.remove(channel);
+        draft.bindings.insert(channel.to_string(), binding);
+        let mut checked = draft.check().unwrap_or_else(|e| panic!("{e}"));
+        checked.attach(&templates).unwrap_or_else(|e| panic!("{e}"));
+        checked
+            .check_samples(
+                &RenderContext::policy_values(&policies[i]),
+                policies[i].benefit.as_ref().map(|_| 12_345.0),
+                "https://policy.rsj.sh.gov.cn/l/Ab3dE9fG2hAb3dE9fG2h12",
+                "Ab3dE9fG2hAb3dE9fG2h12",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        // A large benefit still fits the amount keyword / variable.
+        let ctx = RenderContext {
+            subject: [(
+                "name".to_string(),
+                serde_json::Value::from("上海浦江精密机械制造有限公司"),
+            )]
+            .into_iter()
+            .collect(),
+            policy: RenderContext::policy_values(&policies[i]),
+            benefit: Some(9_876_543.21),
+            link: String::new(),
+        };
+        let ch = Channel::parse(channel).unwrap();
+        let bound = checked.bindings[&ch]
+            .render(&ctx, "Ab3dE9fG2hAb3dE9fG2h12")
+            .unwrap_or_else(|e| panic!("{channel}: {e}"));
+        assert!(bound.text.contains("9,876,543.21"), "{}", bound.text);
+    }
+}

@@ -5,8 +5,8 @@
 //! faults, numbers (`isv.MOBILE_COUNT_OVER_LIMIT` over 1000 / 100 for a batch,
 //! `isv.MOBILE_NUMBER_ILLEGAL`), sign name (`isv.SMS_SIGNATURE_ILLEGAL`), template
 //! (`isv.SMS_TEMPLATE_ILLEGAL`), `TemplateParam` (`isv.INVALID_JSON_PARAM` unless a JSON
-//! object of strings, `isv.TEMPLATE_MISSING_PARAMETERS`), length over 500 characters
-//! (`isv.PARAM_LENGTH_LIMIT`), blacklist (`isv.BLACK_KEY_CONTROL_LIMIT`), the per-number
+//! object of strings, `isv.TEMPLATE_MISSING_PARAMETERS`), length over 500 characters or a
+//! variable over its registered `max_chars` (`isv.PARAM_LENGTH_LIMIT`), blacklist (`isv.BLACK_KEY_CONTROL_LIMIT`), the per-number
 //! limit per sign + template in a rolling 24 h (`isv.BUSINESS_LIMIT_CONTROL`,
 //! `触发天级流控Permits:N`), `OutId` of 256 characters or more (`isv.INVALID_PARAMETERS`).
 //! A request fails whole. Accepted messages are recorded (`【sign】` + template text), one
@@ -38,6 +38,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use domain::ids::MobileNumber;
+use domain::provider_template::Provider;
 use std::time::{Duration, Instant};
 
 const HOST: &str = "dysmsapi.aliyuncs.com";
@@ -128,6 +129,20 @@ fn render(
             &format!("模板缺少变量: {name}"),
         )
     })?;
+    // A registered variable longer than its registration allows.
+    if let Some(t) = st.config.template(Provider::AliyunSms, code) {
+        let too_long = t.variables.iter().any(|v| {
+            v.max_chars.is_some_and(|max| {
+                params
+                    .get(&v.name)
+                    .and_then(|p| p.as_str())
+                    .is_some_and(|p| p.chars().count() > max)
+            })
+        });
+        if too_long {
+            return Err(biz_error("isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"));
+        }
+    }
     let content = format!("【{sign}】{body}");
     if content.chars().count() > MAX_CHARS {
         return Err(biz_error("isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"));

@@ -1,10 +1,13 @@
 //! What the simulators accept, how they answer, where they send receipts, and which faults
 //! they inject. [`SimulatorConfig::default`] accepts the documented sandbox credentials
-//! and any sign name, template and TTS code; every recipient is delivered.
+//! and any sign name, template and TTS code (the catch-all text `${content}` / `{1}`);
+//! every recipient is delivered. Registered templates ([`SimulatorConfig::templates`], the
+//! providers settings' form) make a provider accept exactly those, rendered exactly.
 //!
 //! Deserializes with defaults for missing keys; durations are milliseconds
 //! (`receipt_delay_ms`, …).
 
+use domain::provider_template::{Provider, ProviderTemplate};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -78,6 +81,12 @@ pub struct SimulatorConfig {
     pub wechat_callback_token: String,
 
     // --- registered signatures and templates (None: anything is accepted) ---
+    /// Templates as registered with the providers, in the providers settings' form
+    /// (`domain::provider_template::ProviderTemplate`). Where a provider has any, only its
+    /// registered codes are accepted, each rendered exactly (unless the provider's own map
+    /// below is set, which wins). The embedded server fills this from the providers
+    /// settings when the simulator settings list none.
+    pub templates: Vec<ProviderTemplate>,
     /// Alibaba / Tencent SMS sign names accepted.
     pub sms_sign_names: Option<Vec<String>>,
     /// Alibaba SMS template code → registered text with `${var}` placeholders.
@@ -144,6 +153,7 @@ impl Default for SimulatorConfig {
             wechat_app_secret: "sim-app-secret".into(),
             wechat_token_ttl: Duration::from_secs(7200),
             wechat_callback_token: "sim-callback-token".into(),
+            templates: Vec::new(),
             sms_sign_names: None,
             sms_templates: None,
             tencent_templates: None,
@@ -216,33 +226,61 @@ impl SimulatorConfig {
 
     /// The registered text of an Alibaba SMS template, `None` if not registered.
     pub(crate) fn sms_template(&self, code: &str) -> Option<String> {
-        registered(&self.sms_templates, code, "${content}")
+        self.registered(Provider::AliyunSms, &self.sms_templates, code, "${content}")
     }
 
     pub(crate) fn tencent_template(&self, id: &str) -> Option<String> {
-        registered(&self.tencent_templates, id, "{1}")
+        self.registered(Provider::TencentSms, &self.tencent_templates, id, "{1}")
     }
 
     pub(crate) fn tts_template(&self, code: &str) -> Option<String> {
-        registered(&self.voice_tts_codes, code, "${content}")
+        self.registered(
+            Provider::AliyunVoice,
+            &self.voice_tts_codes,
+            code,
+            "${content}",
+        )
     }
 
     pub(crate) fn wechat_template_allowed(&self, id: &str) -> bool {
-        !id.is_empty()
-            && self
-                .wechat_template_ids
-                .as_ref()
-                .is_none_or(|l| l.iter().any(|s| s == id))
+        if id.is_empty() {
+            return false;
+        }
+        match &self.wechat_template_ids {
+            Some(l) => l.iter().any(|s| s == id),
+            None => !self.lists(Provider::Wechat) || self.template(Provider::Wechat, id).is_some(),
+        }
     }
-}
 
-fn registered(map: &Option<HashMap<String, String>>, code: &str, default: &str) -> Option<String> {
-    if code.is_empty() {
-        return None;
+    /// The registration of `code` in [`Self::templates`].
+    pub(crate) fn template(&self, provider: Provider, code: &str) -> Option<&ProviderTemplate> {
+        self.templates
+            .iter()
+            .find(|t| t.provider == provider && t.code == code)
     }
-    match map {
-        None => Some(default.to_string()),
-        Some(m) => m.get(code).cloned(),
+
+    /// Whether [`Self::templates`] lists any template of `provider`.
+    fn lists(&self, provider: Provider) -> bool {
+        self.templates.iter().any(|t| t.provider == provider)
+    }
+
+    /// The text of `code`: from the provider's map when set, else from the registered
+    /// templates when the provider has any, else `default` for any code.
+    fn registered(
+        &self,
+        provider: Provider,
+        map: &Option<HashMap<String, String>>,
+        code: &str,
+        default: &str,
+    ) -> Option<String> {
+        if code.is_empty() {
+            return None;
+        }
+        match map {
+            Some(m) => m.get(code).cloned(),
+            None if self.lists(provider) => self.template(provider, code).map(|t| t.text.clone()),
+            None => Some(default.to_string()),
+        }
     }
 }
 
@@ -264,5 +302,25 @@ mod tests {
         assert_eq!(c.sms_template("ANY").as_deref(), Some("${content}"));
         assert_eq!(c.sms_template(""), None);
         assert_eq!(c.aliyun_access_key_id, "sim-access-key");
+    }
+
+    #[test]
+    fn registered_templates_replace_the_catch_all() {
+        let c: SimulatorConfig = serde_json::from_value(serde_json::json!({"templates": [
+            {"provider": "aliyun_sms", "code": "SMS_1", "text": "您好${name}，请办理", "sign_name": "人社服务",
+             "variables": [{"name": "name"}]},
+            {"provider": "wechat", "code": "tmpl_1", "text": "事项：{{thing1.DATA}}",
+             "variables": [{"name": "thing1"}]}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            c.sms_template("SMS_1").as_deref(),
+            Some("您好${name}，请办理")
+        );
+        assert_eq!(c.sms_template("SMS_POLICY_PUSH"), None);
+        // Tencent and voice list nothing: any code, the catch-all text.
+        assert_eq!(c.tencent_template("1").as_deref(), Some("{1}"));
+        assert!(c.wechat_template_allowed("tmpl_1"));
+        assert!(!c.wechat_template_allowed("other"));
     }
 }

@@ -7,7 +7,12 @@
 //! `LimitExceeded.PhoneNumberCountLimit` (over 200 numbers),
 //! `FailedOperation.SignatureIncorrectOrUnapproved`,
 //! `FailedOperation.TemplateIncorrectOrUnapproved`,
-//! `FailedOperation.TemplateParamSetNotMatchApprovedTemplate`, `InternalError` (fault).
+//! `FailedOperation.TemplateParamSetNotMatchApprovedTemplate`,
+//! `InvalidParameterValue.ProhibitedUseUrlInTemplateParameter` (a link in a parameter; not
+//! checked for the catch-all `{1}`), `InvalidParameterValue.TemplateParameterLengthLimit`
+//! (over 12 characters, for a registered template of an account that is not
+//! enterprise-verified), `InvalidParameterValue.TemplateParameterFormatError` (a registered
+//! `number` variable given other characters), `InternalError` (fault).
 //! Per number, in `SendStatusSet`: `Ok`, `InvalidParameterValue.IncorrectPhoneNumber`,
 //! `FailedOperation.PhoneNumberInBlacklist`, `LimitExceeded.PhoneNumberDailyLimit`.
 //! `SessionContext` of 512 bytes or more: `InvalidParameterValue` (the whole request).
@@ -31,6 +36,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use domain::ids::MobileNumber;
+use domain::provider_template::{Provider, VarKind};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -165,6 +171,45 @@ fn fill(text: &str, params: &[String]) -> Option<String> {
     (used == params.len() && !out.contains(&format!("{{{}}}", params.len() + 1))).then_some(out)
 }
 
+/// Tencent's checks of the parameters themselves: no link in any (except the simulators'
+/// catch-all `{1}`, which carries whole messages), and for a registered template of an
+/// account that is not enterprise-verified at most 12 characters each; a registered
+/// `number` variable takes digits only.
+fn check_params(st: &SimulatorState, id: &str, text: &str, params: &[String]) -> Option<Reply> {
+    let catch_all = text == "{1}";
+    if !catch_all
+        && params.iter().any(|p| {
+            let p = p.to_ascii_lowercase();
+            p.contains("http://") || p.contains("https://") || p.contains("www.")
+        })
+    {
+        return Some(error(
+            "InvalidParameterValue.ProhibitedUseUrlInTemplateParameter",
+            "模板变量中不允许包含URL",
+        ));
+    }
+    let registered = st.config.template(Provider::TencentSms, id)?;
+    if !registered.enterprise
+        && !registered.catch_all
+        && params.iter().any(|p| p.chars().count() > 12)
+    {
+        return Some(error(
+            "InvalidParameterValue.TemplateParameterLengthLimit",
+            "单个变量值最多支持12个字符",
+        ));
+    }
+    let numbers_ok = registered.variables.iter().zip(params).all(|(v, p)| {
+        v.kind != VarKind::Number || p.chars().all(|c| c.is_ascii_digit() || c == '.')
+    });
+    if !numbers_ok {
+        return Some(error(
+            "InvalidParameterValue.TemplateParameterFormatError",
+            "模板参数格式错误",
+        ));
+    }
+    None
+}
+
 pub(crate) async fn handle(
     State(st): State<SimulatorState>,
     headers: HeaderMap,
@@ -256,6 +301,9 @@ async fn send_sms(st: &SimulatorState, body: &[u8]) -> Reply {
             "模板未审批或内容不匹配",
         );
     };
+    if let Some(refusal) = check_params(st, &req.TemplateId, &text, &req.TemplateParamSet) {
+        return refusal;
+    }
     let Some(body_text) = fill(&text, &req.TemplateParamSet) else {
         return error(
             "FailedOperation.TemplateParamSetNotMatchApprovedTemplate",

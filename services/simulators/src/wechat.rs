@@ -13,8 +13,10 @@
 //!   seen for the same openid within 10 minutes answers the first `msgid` and is not
 //!   recorded again (also across a restart: the log's last 10 minutes are loaded into the
 //!   de-duplication map on the first send). Accepted: `{"errcode":0,"errmsg":"ok","msgid":…}`,
-//!   recorded as the data values joined by `\n` in the request's keyword order, then
-//!   `\n` + url (or page), and reported by an event push (`TEMPLATESENDJOBFINISH` /
+//!   recorded as the registered template's text with every `{{key.DATA}}` filled (a
+//!   keyword missing from `data`: 47003), or, for the catch-all or a template not in
+//!   [`crate::SimulatorConfig::templates`], the data values joined by `\n` in the request's
+//!   keyword order; then `\n` + url (or page); and reported by an event push (`TEMPLATESENDJOBFINISH` /
 //!   `subscribe_msg_sent_event`).
 
 use crate::receipts::cdata;
@@ -25,6 +27,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::Json;
+use domain::provider_template::{placeholders, Provider};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
@@ -242,7 +245,7 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
     let mut values = Vec::with_capacity(req.data.0.len());
     for (key, v) in &req.data.0 {
         match v.get("value").and_then(Value::as_str) {
-            Some(val) if wechat_values::valid(key, val) => values.push(val.to_string()),
+            Some(val) if wechat_values::valid(key, val) => values.push((key, val.to_string())),
             _ => {
                 return err(
                     47003,
@@ -254,6 +257,25 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
     if values.is_empty() {
         return err(47003, "argument invalid! data is empty");
     }
+    // A registered template is delivered as its text with each `{{key.DATA}}` filled.
+    let registered = st.config.template(Provider::Wechat, &req.template_id);
+    let text = match registered.filter(|t| !t.catch_all) {
+        Some(t) => {
+            let mut text = t.text.clone();
+            for key in placeholders(Provider::Wechat, &t.text) {
+                let Some((_, val)) = values.iter().find(|(k, _)| **k == key) else {
+                    return err(47003, &format!("argument invalid! data.{key} is missing"));
+                };
+                text = text.replace(&format!("{{{{{key}.DATA}}}}"), val);
+            }
+            text
+        }
+        None => values
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
     if st.config.unsubscribed(&req.touser) {
         return match api {
             Api::Template => err(43004, "require subscribe"),
@@ -285,7 +307,7 @@ async fn send(st: &SimulatorState, api: Api, token: Option<&String>, body: &[u8]
         unclaim(st, &req.touser, cmid.as_deref(), msgid);
         return err(-1, "system error");
     }
-    let mut content = values.join("\n");
+    let mut content = text;
     if !link.is_empty() {
         content.push('\n');
         content.push_str(&link);

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`records`]: the rows as the rest of the product sees them.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
-//!   [`PushStore`], [`AuditStore`], [`OptOutStore`] and [`ReportStore`]; roles hold an
+//!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
+//!   [`OperationsStore`], [`ParamStore`] and [`ProviderTemplateStore`]; roles hold an
 //!   `Arc<dyn Store>`.
 //! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
 //!   second approvals, disclosure reviews.
@@ -274,6 +275,33 @@ pub trait OperationsStore: Send + Sync {
     async fn latest_policy_review(&self, policy_id: &str) -> Result<Option<PolicyReview>>;
 }
 
+/// The registry of provider templates (`domain::provider_template`), one per provider and
+/// code.
+#[async_trait]
+pub trait ProviderTemplateStore: Send + Sync {
+    /// Inserts or replaces the template of `t.provider` and `t.code`.
+    async fn put_provider_template(
+        &self,
+        t: &domain::provider_template::ProviderTemplate,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Every registered template, by provider and code.
+    async fn list_provider_templates(
+        &self,
+    ) -> Result<Vec<domain::provider_template::ProviderTemplate>>;
+    async fn get_provider_template(
+        &self,
+        provider: domain::provider_template::Provider,
+        code: &str,
+    ) -> Result<Option<domain::provider_template::ProviderTemplate>>;
+    /// False when there was no such template.
+    async fn delete_provider_template(
+        &self,
+        provider: domain::provider_template::Provider,
+        code: &str,
+    ) -> Result<bool>;
+}
+
 /// Everything the product persists.
 pub trait Store:
     OperatorStore
@@ -285,6 +313,7 @@ pub trait Store:
     + ReportStore
     + OperationsStore
     + ParamStore
+    + ProviderTemplateStore
 {
 }
 impl<
@@ -296,7 +325,8 @@ impl<
             + OptOutStore
             + ReportStore
             + OperationsStore
-            + ParamStore,
+            + ParamStore
+            + ProviderTemplateStore,
     > Store for T
 {
 }

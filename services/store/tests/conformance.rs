@@ -114,6 +114,7 @@ conformance!(
     campaign_subjects_are_those_planned,
     tallies_follow_every_change_and_fold_exactly,
     concurrent_writers_keep_tallies_exact,
+    provider_templates_round_trip,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -1759,4 +1760,70 @@ async fn concurrent_writers_keep_tallies_exact(s: Arc<dyn Store>) {
     assert_eq!(c.queued + c.sending, 0, "{c:?}");
     assert_eq!(c.sent + c.delivered, 400, "{c:?}");
     assert_tallies_exact(&*s, "t2", "after concurrent writers").await;
+}
+
+async fn provider_templates_round_trip(s: Arc<dyn Store>) {
+    use domain::provider_template::{Provider, ProviderTemplate, TemplateVariable, VarKind};
+    let t = ProviderTemplate {
+        provider: Provider::TencentSms,
+        code: "1843021".into(),
+        name: "政策提醒".into(),
+        text: "您可能符合{1}申领条件，请于{2}前申请。".into(),
+        sign_name: Some("人社服务".into()),
+        variables: vec![
+            TemplateVariable {
+                name: "1".into(),
+                kind: VarKind::Text,
+                max_chars: None,
+            },
+            TemplateVariable {
+                name: "2".into(),
+                kind: VarKind::Date,
+                max_chars: Some(11),
+            },
+        ],
+        catch_all: false,
+        enterprise: true,
+    };
+    let same_code = ProviderTemplate {
+        provider: Provider::AliyunSms,
+        text: "${content}".into(),
+        variables: vec![TemplateVariable {
+            name: "content".into(),
+            kind: VarKind::Text,
+            max_chars: None,
+        }],
+        catch_all: true,
+        enterprise: false,
+        ..t.clone()
+    };
+    let now = Utc::now();
+    s.put_provider_template(&t, now).await.unwrap();
+    s.put_provider_template(&same_code, now).await.unwrap();
+    assert_eq!(
+        s.get_provider_template(Provider::TencentSms, "1843021")
+            .await
+            .unwrap(),
+        Some(t.clone())
+    );
+    let mut changed = t.clone();
+    changed.name = "改名".into();
+    s.put_provider_template(&changed, now).await.unwrap();
+    let all = s.list_provider_templates().await.unwrap();
+    assert_eq!(all, vec![same_code.clone(), changed]);
+    assert!(s
+        .delete_provider_template(Provider::TencentSms, "1843021")
+        .await
+        .unwrap());
+    assert!(!s
+        .delete_provider_template(Provider::TencentSms, "1843021")
+        .await
+        .unwrap());
+    assert_eq!(s.list_provider_templates().await.unwrap(), vec![same_code]);
+    assert_eq!(
+        s.get_provider_template(Provider::Wechat, "1843021")
+            .await
+            .unwrap(),
+        None
+    );
 }

@@ -24,7 +24,41 @@ fn campaign_error(e: CampaignError) -> ApiError {
         }
         CampaignError::Invalid(m) => ApiError::bad_request("invalid_campaign", m),
         CampaignError::Schedule(m) => ApiError::bad_request("invalid_schedule", m),
+        e @ CampaignError::Binding { .. } => {
+            ApiError::bad_request("invalid_binding", e.to_string())
+        }
     }
+}
+
+/// The benefit of the sample recipient a binding is checked with, when the policy has one.
+const SAMPLE_BENEFIT: f64 = 12_345.0;
+
+/// The provider templates a campaign names, checked against the registry: each binding
+/// finds its registered template and every value a sample recipient of this policy would
+/// get passes the provider's rules; free text needs a registered catch-all.
+pub(crate) async fn check_provider_templates(
+    s: &AppState,
+    checked: &mut domain::campaign::CheckedCampaign,
+    policy: &domain::policy::PolicyDraft,
+) -> ApiResult<()> {
+    let registry = s.store.list_provider_templates().await?;
+    checked
+        .require_catch_all(&registry)
+        .map_err(campaign_error)?;
+    checked.attach(&registry).map_err(campaign_error)?;
+    let code = pipeline::codes::link_code();
+    let link = format!(
+        "{}/l/{code}",
+        s.pipeline.config.public_url.trim_end_matches('/')
+    );
+    checked
+        .check_samples(
+            &domain::template::RenderContext::policy_values(policy),
+            policy.benefit.as_ref().map(|_| SAMPLE_BENEFIT),
+            &link,
+            &code,
+        )
+        .map_err(campaign_error)
 }
 
 async fn campaign_json(s: &AppState, c: &CampaignRecord) -> ApiResult<serde_json::Value> {
@@ -53,6 +87,7 @@ fn campaign_json_base(c: &CampaignRecord, counts: &store::CampaignCounts) -> ser
     serde_json::json!({
         "id": c.id, "policy_id": c.policy_id, "name": c.name, "mode": c.mode.as_str(),
         "status": c.status.as_str(), "channels": c.draft.channels, "templates": c.draft.templates,
+        "bindings": c.draft.bindings,
         "audience_filter": c.draft.audience_filter, "schedule": c.draft.schedule,
         "created_by": c.created_by, "approved_by": c.approved_by, "created_at": c.created_at,
         "launched_at": c.launched_at, "planned_at": c.planned_at, "completed_at": c.completed_at,
@@ -109,16 +144,17 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     op.require(Action::WriteCatalogue)?;
     let draft: CampaignDraft = parse_json(&body)?;
-    let checked = draft.clone().check().map_err(campaign_error)?;
+    let mut checked = draft.clone().check().map_err(campaign_error)?;
     if let Some(f) = &checked.audience_filter {
         super::params::check_rule_params(&s, "audience_filter", f).await?;
     }
-    if s.store.get_policy(&checked.policy_id).await?.is_none() {
+    let Some(policy) = s.store.get_policy(&checked.policy_id).await? else {
         return Err(ApiError::bad_request(
             "invalid_campaign",
             format!("policy {} does not exist", checked.policy_id),
         ));
-    }
+    };
+    check_provider_templates(&s, &mut checked, &policy.draft).await?;
     let rec = CampaignRecord {
         id: pipeline::codes::record_id("cmp"),
         policy_id: checked.policy_id.clone(),

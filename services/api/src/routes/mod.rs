@@ -9,6 +9,7 @@ pub(crate) mod operations;
 mod operators;
 mod params;
 mod policies;
+mod provider_templates;
 mod recipient;
 mod reports;
 mod sandbox;
@@ -39,6 +40,13 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/operators", post(operators::create))
         .route("/subjects/{id}", put(subjects::put).get(subjects::get))
+        .route("/provider-templates", get(provider_templates::list))
+        .route(
+            "/provider-templates/{provider}/{code}",
+            put(provider_templates::put)
+                .get(provider_templates::get)
+                .delete(provider_templates::delete),
+        )
         .route("/tags", get(tags::list))
         .route("/tags/{name}", put(tags::put).get(tags::get))
         .route("/params", get(params::list))

@@ -37,6 +37,7 @@ impl CampaignSpec {
             mode: self.mode.to_string(),
             channels: self.channels.iter().map(|c| c.to_string()).collect(),
             templates: self.templates.clone(),
+            bindings: BTreeMap::new(),
             audience_filter: self.audience_filter.clone(),
             schedule: None,
             throttle_per_second: None,

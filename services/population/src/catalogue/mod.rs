@@ -17,15 +17,19 @@
 //! - [`campaigns`](fn@campaigns): one campaign per policy, with channel plan and templates.
 //! - [`params`](fn@params): the policy parameters the rules read (`params.<name>`), with
 //!   dated values and (illustrative) legal references.
+//! - [`provider_templates`](fn@provider_templates): the templates the demo registered with
+//!   its providers; [`template_bindings`]: the campaign channels that bind them.
 
 mod campaigns;
 mod params;
 mod policies;
+mod provider_templates;
 mod tags;
 
 pub use campaigns::{campaigns, CampaignSpec, HOTLINE_CLOSING, SMS_CLOSING};
 pub use params::{param_values, params};
 pub use policies::{policies, CONTRIBUTION_BASE_MIN};
+pub use provider_templates::{provider_templates, template_bindings};
 pub use tags::{tags, TagSpec};
 
 use chrono::{Datelike, NaiveDate};

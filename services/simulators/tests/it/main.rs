@@ -6,6 +6,7 @@ mod helpers;
 mod receipts;
 mod sandbox;
 mod sms;
+mod templates;
 mod tencent;
 mod voice;
 mod wechat;

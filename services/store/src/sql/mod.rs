@@ -15,7 +15,7 @@
 //! - [`Q`]: a statement with its arguments, run on a pool or in a transaction.
 //! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
-//!   `operations`.
+//!   `operations`, `templates`.
 
 mod audit;
 mod catalogue;
@@ -27,6 +27,7 @@ mod pushes;
 mod reports;
 mod subjects;
 mod tallies;
+mod templates;
 
 use crate::{NewPush, Result, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};

@@ -263,24 +263,34 @@ async fn samples(
         if !personal {
             shown.name = domain::ids::mask_any(&shown.name);
         }
-        let (content, error) = match plan.render(channel, &shown, benefit, &link) {
+        let (raw, error) = match plan.render(channel, &shown, benefit, &link) {
             Ok(t) => (t, None),
             Err(e) => (String::new(), Some(e.to_string())),
         };
+        // A bound template shows the text as the provider delivers it.
+        let bound = domain::provider_template::BoundContent::from_content(&raw);
+        let content = domain::provider_template::display_text(&raw).into_owned();
         let chars = content.chars().count();
-        let (segments, sms_chars) = if channel == domain::Channel::Sms {
-            (
+        let (segments, sms_chars) = match (channel, &bound) {
+            (domain::Channel::Sms, None) => (
                 Some(domain::sms::segments(&plan.sms_sign_name, &content)),
                 Some(domain::sms::total_chars(&plan.sms_sign_name, &content)),
-            )
-        } else {
-            (None, None)
+            ),
+            (domain::Channel::Sms, Some(_)) => (
+                Some(domain::provider_template::sms_segments(
+                    &plan.sms_sign_name,
+                    &raw,
+                )),
+                Some(chars),
+            ),
+            _ => (None, None),
         };
         out.push(context! {
             channel => channel.as_str(),
             subject => if personal { subject.id.as_str().to_string() } else { subject.id.masked() },
             content, error, chars, segments, sms_chars,
-            sign => plan.sms_sign_name.clone(),
+            // A bound text already begins with its 【signature】.
+            sign => if bound.is_some() { String::new() } else { plan.sms_sign_name.clone() },
             hotline_max => domain::template::HOTLINE_MAX_CHARS,
         });
     }
