@@ -136,6 +136,8 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             frequency_window: cfg.frequency_window,
             retry_scale: cfg.retry_scale,
             sending_lease: cfg.sending_lease,
+            receipt_deadline: cfg.receipt_deadline,
+            receipt_give_up: cfg.receipt_give_up,
             ..Default::default()
         },
     );
