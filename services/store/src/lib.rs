@@ -11,7 +11,7 @@
 //! - [`reports`]: campaign reports, subject histories and applications.
 //! - [`sql`]: every query, written once for both databases: [`sql::SqlStore`] implements
 //!   the traits over a pool of either, through the small dialect seam [`sql::Backend`]
-//!   (transactions, row locks, id lists, JSON extraction, bulk writes) and one
+//!   (transactions, row locks, id lists, rows tables, JSON extraction, bulk writes) and one
 //!   bind/decode path per value ([`sql::Param`], [`sql::Column`], [`sql::Ts`] for times).
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
 //!   `migrations/sqlite/`; writers take `BEGIN IMMEDIATE`).

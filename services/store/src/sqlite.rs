@@ -4,7 +4,8 @@
 //! Timestamps are stored as fixed-width UTC text (`2026-11-29T06:03:23.000000Z`) so that
 //! text order is time order (see [`crate::sql::Ts`]), documents as JSON text. Writers
 //! take the database lock up front (`BEGIN IMMEDIATE`); bulk writes are one prepared
-//! statement a row inside that one transaction (no network round trip to amortise).
+//! statement a row inside that one transaction (no network round trip to amortise);
+//! rows tables (receipt batches) are a multi-row `VALUES`.
 
 use crate::sql::{Backend, Cell, Json, Param, Query, SqlStore, Ts};
 use crate::{NewPush, Result};

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - this module: connecting (`?pool_max=N`), migrations, and what PostgreSQL does its
-//!   own way: row locks, `= ANY($n)` id lists, `->>` JSON extraction, and the bulk writes
+//!   own way: row locks, `= ANY($n)` id lists, `UNNEST` rows tables (receipt batches),
+//!   `->>` JSON extraction, and the bulk writes
 //!   (subject upserts, tags, plan batches, sent and failed outcomes) as one multi-row
 //!   `UNNEST` statement a chunk. The queries themselves are in [`crate::sql`], shared
 //!   with SQLite (the conformance suite in `services/store/tests/` runs the same cases on
