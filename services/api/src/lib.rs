@@ -10,12 +10,14 @@
 //!   sandbox, callbacks, recipient pages, health).
 //! - [`import`]: streaming NDJSON / CSV subject import.
 //! - [`metrics`]: `GET /metrics` and the HTTP request metrics.
+//! - [`receipts`]: the queue between the receipt callbacks and the store (batched writes).
 
 pub mod auth;
 pub mod error;
 pub mod guard;
 pub mod import;
 pub mod metrics;
+pub mod receipts;
 #[cfg(test)]
 mod robustness;
 pub mod routes;
@@ -84,8 +86,8 @@ pub struct AppState {
     pub tag_rules: Arc<RwLock<Arc<TagRules>>>,
     /// Rate limiters and the public concurrency bound.
     pub guard: Arc<guard::Guard>,
-    /// Receipts waiting for their send to be recorded.
-    pub late_receipts: Arc<routes::callbacks::LateReceipts>,
+    /// Receipts the callbacks accepted, written in batches.
+    pub receipts: Arc<receipts::ReceiptQueue>,
 }
 
 impl AppState {
@@ -97,7 +99,7 @@ impl AppState {
         let store = pipeline.store.clone();
         let rules = TagRules::load(store.as_ref(), pipeline.today()).await?;
         Ok(Self {
-            late_receipts: routes::callbacks::LateReceipts::start(store.clone()),
+            receipts: receipts::ReceiptQueue::start(store.clone()),
             guard: Arc::new(guard::Guard::new(&config.rate_limits)),
             store,
             pipeline,

@@ -30,6 +30,8 @@ struct App {
     aliyun_token: String,
     tencent_token: String,
     store: Arc<dyn Store>,
+    /// The callbacks' receipt queue.
+    receipts: Arc<api::receipts::ReceiptQueue>,
     http: reqwest::Client,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -113,6 +115,7 @@ async fn start(config: ApiConfig) -> App {
     let state = AppState::new(pipeline.clone(), config, Some(Arc::new(sandbox)))
         .await
         .unwrap();
+    let receipts = state.receipts.clone();
     let app = api::router(state).merge(simulators::router(sim));
     let shutdown = CancellationToken::new();
     let s = shutdown.clone();
@@ -131,6 +134,7 @@ async fn start(config: ApiConfig) -> App {
         aliyun_token,
         tencent_token,
         store,
+        receipts,
         http: reqwest::Client::new(),
         shutdown,
         _dir: dir,
@@ -792,6 +796,10 @@ async fn forged_receipts_and_key_presses_change_nothing_even_with_the_secret() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    // Whatever the callbacks queued has been written before looking.
+    while app.receipts.pending() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let after = app.store.get_push(&push_id).await.unwrap().unwrap();
     assert_eq!(after.status, before.status);
     assert_eq!(after.error, before.error);

@@ -6,7 +6,8 @@
 //!  launch ─► planner ──(push rows, committed)──► outbox ─► relay ─► bus push.<channel>
 //!                                                                      │
 //!   provider ◄── connector worker (claim queued→sending, send, record) ◄┘
-//!       └── receipts ─► API callbacks ─► store
+//!       ├── receipts ─► API callbacks ─► queue ─► store (batches)
+//!       └── status queries / pulls ◄── settle (pushes `sent` past the receipt deadline)
 //! ```
 //!
 //! # Layout
@@ -15,6 +16,8 @@
 //! - [`relay`]: moves committed queued push rows onto the bus.
 //! - [`delivery`]: the connector worker of one channel.
 //! - [`reconcile`]: settles pushes left in `sending` by a dead process.
+//! - [`settle`]: settles pushes left in `sent` whose receipt never came (asks the
+//!   provider; fails them after the give-up deadline), run with each connector role.
 //! - [`followup`]: what a recipient's answer asks for (hotline key 1: the link by SMS;
 //!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
@@ -39,6 +42,7 @@ pub mod reconcile;
 pub mod relay;
 pub mod retry;
 pub mod schedule;
+pub mod settle;
 pub mod sweep;
 
 use connectors::ProviderSet;
@@ -87,6 +91,12 @@ pub struct PipelineConfig {
     /// `window` straight from the store (a write just before a launch may not have
     /// arrived yet).
     pub index_catch_up: Option<Duration>,
+    /// A push `sent` this long without a receipt is asked about at the provider
+    /// ([`settle`]).
+    pub receipt_deadline: Duration,
+    /// A push without a final status this long after it was sent is failed ("no receipt
+    /// from provider"): providers keep receipts about three days.
+    pub receipt_give_up: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -106,6 +116,8 @@ impl Default for PipelineConfig {
             sweep_interval: None,
             sending_lease: None,
             index_catch_up: None,
+            receipt_deadline: Duration::from_secs(10 * 60),
+            receipt_give_up: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -240,6 +252,7 @@ impl Pipeline {
                 }
                 RoleName::Connector(channel) => {
                     reconcile::settle_sending(self, channel).await?;
+                    set.spawn(settle::run(self.clone(), channel, shutdown.clone()));
                     if let Some(lease) = self.config.sending_lease {
                         set.spawn(reconcile::run(
                             self.clone(),

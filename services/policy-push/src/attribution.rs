@@ -62,4 +62,17 @@ impl Provider for Attributing {
     async fn lookup(&self, msg: &OutgoingMessage, sent_on: chrono::NaiveDate) -> Lookup {
         self.inner.lookup(msg, sent_on).await
     }
+    async fn query_receipt(
+        &self,
+        msg: &OutgoingMessage,
+        sent_on: chrono::NaiveDate,
+    ) -> Result<Option<connectors::Receipt>, connectors::PullError> {
+        self.inner.query_receipt(msg, sent_on).await
+    }
+    async fn pull_receipts(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<connectors::Receipt>, connectors::PullError> {
+        self.inner.pull_receipts(limit).await
+    }
 }

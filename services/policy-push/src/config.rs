@@ -43,6 +43,14 @@ pub struct ServeArgs {
     /// settled with the provider (split deployments: longer than any send takes).
     #[arg(long, env = "POLICY_PUSH_SENDING_LEASE_SECS", default_value_t = 60)]
     pub sending_lease_secs: u64,
+    /// Seconds a push may wait in `sent` for its delivery receipt before the provider is
+    /// asked for its status (a lost callback); see docs/connectors.md.
+    #[arg(long, env = "POLICY_PUSH_RECEIPT_DEADLINE_SECS", default_value_t = 600)]
+    pub receipt_deadline_secs: u64,
+    /// Hours after sending at which a push still without a final status is failed ("no
+    /// receipt from provider"); providers keep receipts about 72 hours.
+    #[arg(long, env = "POLICY_PUSH_RECEIPT_GIVE_UP_HOURS", default_value_t = 72)]
+    pub receipt_give_up_hours: u64,
     /// Base of recipient links; default: `http://<listen address>`.
     #[arg(long, env = "POLICY_PUSH_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -288,6 +296,10 @@ pub struct ServeConfig {
     /// Serve the built-in provider simulators (no providers config, no simulator URL).
     pub builtin_simulators: bool,
     pub sending_lease: Option<std::time::Duration>,
+    /// A push `sent` this long without a receipt is asked about at the provider.
+    pub receipt_deadline: std::time::Duration,
+    /// A push without a final status this long after sending is failed.
+    pub receipt_give_up: std::time::Duration,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub database_url: String,
@@ -394,6 +406,12 @@ impl ServeConfig {
         // Connector processes side by side settle only claims older than the lease;
         // the one process of `serve` settles every claim left at start.
         let sending_lease = split.then(|| std::time::Duration::from_secs(a.sending_lease_secs));
+        if a.receipt_deadline_secs < 1 {
+            bail!("POLICY_PUSH_RECEIPT_DEADLINE_SECS must be at least 1");
+        }
+        if a.receipt_give_up_hours.saturating_mul(3600) <= a.receipt_deadline_secs {
+            bail!("POLICY_PUSH_RECEIPT_GIVE_UP_HOURS must be longer than the receipt deadline");
+        }
         if !(a.rate_per_second >= 0.0 && a.rate_per_second.is_finite()) {
             bail!("POLICY_PUSH_RATE_PER_SECOND must be a number ≥ 0 (0 = unlimited)");
         }
@@ -480,6 +498,10 @@ impl ServeConfig {
             redis_prefix: a.redis_prefix,
             builtin_simulators,
             sending_lease,
+            receipt_deadline: std::time::Duration::from_secs(a.receipt_deadline_secs),
+            receipt_give_up: std::time::Duration::from_secs(
+                a.receipt_give_up_hours.saturating_mul(3600),
+            ),
             providers,
             wechat_callback_token,
             callbacks,

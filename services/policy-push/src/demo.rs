@@ -127,6 +127,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         redis_prefix: "policy-push:".into(),
         builtin_simulators: true,
         sending_lease: None,
+        receipt_deadline: pipeline::PipelineConfig::default().receipt_deadline,
+        receipt_give_up: pipeline::PipelineConfig::default().receipt_give_up,
         data_dir: args.data_dir.clone(),
         listen: args.listen,
         database_url: format!(

@@ -154,6 +154,8 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             // Split roles: this process's index follows other processes' writes over the
             // bus; a planner catches up from the store before planning a launch.
             index_catch_up: cfg.split.then_some(std::time::Duration::from_secs(60)),
+            receipt_deadline: cfg.receipt_deadline,
+            receipt_give_up: cfg.receipt_give_up,
             ..Default::default()
         },
     );

@@ -2,7 +2,8 @@
 //! (errors, duplicated and lost receipts) still end with exactly one message per subject;
 //! fallback on a blacklisted number records an opt-out; hotline hours defer calls; key
 //! presses send the link by SMS (1) or opt out (0); a signature the provider refuses pauses
-//! the campaign with an alert; dead letters can be replayed.
+//! the campaign with an alert; dead letters can be replayed; receipts the provider never
+//! sent are asked for once the receipt deadline passes.
 
 mod support;
 
@@ -353,4 +354,51 @@ fn busy_calls_are_tried_again_later() {
         .filter(|p| p["attempts"].as_i64().unwrap() >= 2)
         .count();
     assert_eq!(retried, 1, "only the busy line is called again");
+}
+
+#[test]
+fn receipts_the_provider_never_sent_are_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every receipt callback is dropped; QuerySendDetails still knows each message's fate.
+    let failing = mobile(3);
+    let sim = json!({"fault": {"receipt_loss_rate": 1.0}, "failing_recipients": [failing],
+                     "receipt_delay_ms": 20, "enforce_limits": false});
+    let server = start(
+        dir.path(),
+        sim,
+        &[("POLICY_PUSH_RECEIPT_DEADLINE_SECS", "1".to_string())],
+    );
+    let api = server.api();
+    let ids = import(&api, 20, |i| (Some(mobile(i)), None));
+    let cid = campaign(
+        &api,
+        json!(["sms"]),
+        json!({"sms": "{{ policy.title }} {{ link }}"}),
+    );
+    api.wait_completed(&cid, Duration::from_secs(60));
+    wait_for("every push settled", Duration::from_secs(60), || {
+        let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
+        c["counts"]["sent"].as_u64() == Some(0)
+    });
+    let pushes = api.pushes(&cid);
+    assert_eq!(pushes.len(), ids.len());
+    assert!(
+        pushes
+            .iter()
+            .all(|p| p["status"] == "delivered" || p["status"] == "failed"),
+        "{pushes:?}"
+    );
+    let failed: Vec<&Value> = pushes.iter().filter(|p| p["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "only the failing number: {failed:?}");
+    assert!(
+        failed[0]["error"].as_str().unwrap().starts_with("MK:0001"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(
+        pushes.iter().filter(|p| p["status"] == "delivered").count(),
+        ids.len() - 1
+    );
+    let seen = per_subject(&api.sandbox(&cid));
+    assert!(seen.values().all(|n| *n == 1), "nobody twice: {seen:?}");
 }

@@ -12,7 +12,7 @@
 //! - [`reports`]: campaign reports, subject histories and applications.
 //! - [`sql`]: every query, written once for both databases: [`sql::SqlStore`] implements
 //!   the traits over a pool of either, through the small dialect seam [`sql::Backend`]
-//!   (transactions, row locks, id lists, JSON extraction, bulk writes) and one
+//!   (transactions, row locks, id lists, rows tables, JSON extraction, bulk writes) and one
 //!   bind/decode path per value ([`sql::Param`], [`sql::Column`], [`sql::Ts`] for times).
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
 //!   `migrations/sqlite/`; writers take `BEGIN IMMEDIATE`).
@@ -169,7 +169,32 @@ pub trait PushStore: Send + Sync {
     ) -> Result<Vec<PushRecord>>;
     /// Applies a provider receipt by provider id or push id; false when it matched nothing.
     async fn apply_receipt(&self, receipt: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool>;
+    /// Applies receipts in one transaction with a few set-based statements a chunk, with
+    /// the outcome of applying them one at a time in slice order: whether each changed a
+    /// push. A final receipt moves a push still waiting for one (`sending`/`sent`) that
+    /// carries its provider id or has its push id to `delivered`/`failed`; a call-again
+    /// receipt (`retry_at`) moves only the push carrying its provider id back to the
+    /// queue. A repeated receipt (in the batch or after it) changes nothing; a receipt
+    /// whose push is not recorded as sent yet matches nothing (`false`: keep it and try
+    /// again).
+    async fn apply_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>>;
     async fn get_push(&self, id: &str) -> Result<Option<PushRecord>>;
+    /// The pushes with these ids that exist, in no particular order.
+    async fn get_pushes(&self, ids: &[String]) -> Result<Vec<PushRecord>>;
+    /// Pushes of `channel` the provider accepted (`sent`) but no receipt settled, whose
+    /// last change is no later than `sent_before`: oldest first, after `after` (the
+    /// `updated_at` and id of the last push of the previous page).
+    async fn sent_without_receipt(
+        &self,
+        channel: domain::Channel,
+        sent_before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>>;
     async fn push_by_link(&self, code: &str) -> Result<Option<PushRecord>>;
     async fn record_click(&self, push_id: &str, at: DateTime<Utc>) -> Result<()>;
     async fn campaign_pushes(

@@ -4,9 +4,10 @@
 //! Timestamps are stored as fixed-width UTC text (`2026-11-29T06:03:23.000000Z`) so that
 //! text order is time order (see [`crate::sql::Ts`]), documents as JSON text. Writers
 //! take the database lock up front (`BEGIN IMMEDIATE`); bulk writes are one prepared
-//! statement a row inside that one transaction (no network round trip to amortise).
+//! statement a row inside that one transaction (no network round trip to amortise);
+//! rows tables (receipt batches) are a multi-row `VALUES`.
 
-use crate::sql::{Backend, Json, Param, Query, SqlStore, Ts};
+use crate::sql::{Backend, Cell, Json, Param, Query, SqlStore, Ts};
 use crate::{NewPush, Result};
 use chrono::{DateTime, Utc};
 use domain::push::SkipReason;
@@ -82,6 +83,31 @@ impl Backend for Sqlite {
 
     fn bind_list<'q>(q: Query<'q, Self>, items: &'q [String]) -> Query<'q, Self> {
         items.iter().fold(q, |q, id| q.bind(id))
+    }
+
+    fn rows_cte(name: &str, first: usize, columns: &[(&str, Cell)], rows: usize) -> String {
+        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let width = columns.len();
+        let values: Vec<String> = (0..rows)
+            .map(|r| {
+                let row: Vec<String> = (0..width)
+                    .map(|c| format!("${}", first + r * width + c))
+                    .collect();
+                format!("({})", row.join(", "))
+            })
+            .collect();
+        format!(
+            "{name}({}) AS (VALUES {})",
+            names.join(", "),
+            values.join(", ")
+        )
+    }
+
+    fn bind_rows<'q>(q: Query<'q, Self>, columns: &'q [Vec<Option<String>>]) -> Query<'q, Self> {
+        let rows = columns.first().map_or(0, Vec::len);
+        (0..rows).fold(q, |q, r| {
+            columns.iter().fold(q, |q, col| q.bind(col[r].as_deref()))
+        })
     }
 
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>> {

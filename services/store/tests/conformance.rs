@@ -101,6 +101,9 @@ conformance!(
     concurrent_relays_never_take_the_same_push,
     a_claim_racing_the_relays_confirmation_takes_every_push,
     receipts_clicks_and_links,
+    receipt_batches_apply_as_one_at_a_time,
+    receipt_batches_span_chunks,
+    sent_without_receipt_pages_oldest_first,
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
     ops_send_time_skips_replace_the_push,
@@ -896,6 +899,239 @@ async fn receipts_clicks_and_links(s: Arc<dyn Store>) {
     s.record_click(&all[1], Utc::now()).await.unwrap();
     let c = s.campaign_counts("c1").await.unwrap();
     assert_eq!((c.clicked, c.delivered, c.failed), (2, 2, 1));
+}
+
+fn receipt(
+    provider_id: Option<&str>,
+    push_id: Option<&str>,
+    delivered: bool,
+    error: Option<&str>,
+) -> ReceiptUpdate {
+    ReceiptUpdate {
+        provider_id: provider_id.map(Into::into),
+        push_id: push_id.map(Into::into),
+        delivered,
+        error: error.map(Into::into),
+        retry_at: None,
+    }
+}
+
+/// Pushes of `cid` (planned, claimed) recorded as sent under `biz-<n>`, for the given `n`.
+async fn sent_as_biz(s: &dyn Store, ids: &[String], sent: std::ops::Range<usize>) {
+    s.claim_for_sending(ids, Utc::now()).await.unwrap();
+    let outcomes: Vec<PushOutcome> = sent
+        .map(|n| PushOutcome::Sent {
+            push_id: ids[n].clone(),
+            provider_id: format!("biz-{n}"),
+        })
+        .collect();
+    s.record_outcomes(&outcomes, Utc::now()).await.unwrap();
+}
+
+async fn receipt_batches_apply_as_one_at_a_time(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 8).await;
+    let p: Vec<String> = (0..8).map(|n| format!("p-c1-{n:05}")).collect();
+    // 0-5 sent as biz-0..biz-5; 6 and 7 still sending (their receipts overtake the send).
+    sent_as_biz(&*s, &p, 0..6).await;
+    let call_again_at = Utc::now() + Duration::minutes(30);
+    let batch = vec![
+        receipt(Some("biz-0"), None, true, None),
+        // The same receipt again in the batch.
+        receipt(Some("biz-0"), None, true, None),
+        receipt(None, Some(&p[1]), false, Some("UNDELIV")),
+        // A second receipt for the same push by its other key: the first one won.
+        receipt(Some("biz-1"), Some(&p[1]), true, None),
+        ReceiptUpdate {
+            retry_at: Some(call_again_at),
+            ..receipt(Some("biz-2"), None, false, Some("200002: busy"))
+        },
+        // The push went back to the queue: a final receipt of that call is too late.
+        receipt(Some("biz-2"), None, true, None),
+        // Early: nobody carries biz-6 yet.
+        receipt(Some("biz-6"), None, true, None),
+        // A call-again receipt of another attempt than the push's current one.
+        ReceiptUpdate {
+            retry_at: Some(call_again_at),
+            ..receipt(Some("biz-3-earlier"), Some(&p[3]), false, Some("200003"))
+        },
+        // Early, naming the push: it applies and keeps the provider id.
+        receipt(Some("biz-7"), Some(&p[7]), true, None),
+        receipt(Some("biz-4"), None, false, None),
+        receipt(Some("biz-5"), None, true, None),
+        receipt(Some("nope"), None, true, None),
+    ];
+    let got = s.apply_receipts(&batch, Utc::now()).await.unwrap();
+    assert_eq!(
+        got,
+        [true, false, true, false, true, false, false, false, true, true, true, false]
+    );
+    let push = |n: usize| {
+        let s = s.clone();
+        let id = p[n].clone();
+        async move { s.get_push(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(push(0).await.status, PushStatus::Delivered);
+    let p1 = push(1).await;
+    assert_eq!(
+        (p1.status, p1.error.as_deref()),
+        (PushStatus::Failed, Some("UNDELIV"))
+    );
+    let p2 = push(2).await;
+    assert_eq!(
+        (p2.status, p2.error.as_deref(), p2.provider_id.as_deref()),
+        (PushStatus::Queued, Some("200002: busy"), Some("biz-2"))
+    );
+    // Back in the queue at the call-again time, handed to the relay then.
+    assert!(s
+        .take_undispatched(call_again_at - Duration::seconds(1), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let due = s.take_undispatched(call_again_at, 10).await.unwrap();
+    assert_eq!(ids(&due), BTreeSet::from([p[2].clone()]));
+    assert_eq!(push(3).await.status, PushStatus::Sent);
+    let p4 = push(4).await;
+    assert_eq!((p4.status, p4.error), (PushStatus::Failed, None));
+    assert_eq!(push(5).await.status, PushStatus::Delivered);
+    assert_eq!(push(6).await.status, PushStatus::Sending);
+    let p7 = push(7).await;
+    assert_eq!(
+        (p7.status, p7.provider_id.as_deref()),
+        (PushStatus::Delivered, Some("biz-7"))
+    );
+
+    // Once its send is recorded, the early receipt applies; the whole batch again changes
+    // nothing else.
+    s.record_outcomes(
+        &[PushOutcome::Sent {
+            push_id: p[6].clone(),
+            provider_id: "biz-6".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let again = s.apply_receipts(&batch, Utc::now()).await.unwrap();
+    let applied: Vec<usize> = (0..batch.len()).filter(|i| again[*i]).collect();
+    assert_eq!(applied, [6]);
+    assert_eq!(push(6).await.status, PushStatus::Delivered);
+    assert_eq!(push(1).await.error.as_deref(), Some("UNDELIV"));
+    assert_eq!(push(2).await.status, PushStatus::Queued);
+    assert_eq!(push(3).await.status, PushStatus::Sent);
+    assert!(s.apply_receipts(&[], Utc::now()).await.unwrap().is_empty());
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!((c.delivered, c.failed, c.sent, c.queued), (4, 2, 1, 1));
+}
+
+async fn receipt_batches_span_chunks(s: Arc<dyn Store>) {
+    const N: usize = 700;
+    planned(&*s, "c1", N as u32).await;
+    let p: Vec<String> = (0..N).map(|n| format!("p-c1-{n:05}")).collect();
+    sent_as_biz(&*s, &p, 0..N).await;
+    // Every receipt twice, the copies far apart (in later statements on SQLite); the odd
+    // ones failed.
+    let once: Vec<ReceiptUpdate> = (0..N)
+        .map(|n| {
+            let biz = format!("biz-{n}");
+            receipt(
+                Some(&biz),
+                None,
+                n % 2 == 0,
+                (n % 2 == 1).then_some("MK:0001"),
+            )
+        })
+        .collect();
+    let batch: Vec<ReceiptUpdate> = once.iter().chain(once.iter()).cloned().collect();
+    let got = s.apply_receipts(&batch, Utc::now()).await.unwrap();
+    assert_eq!(got.len(), 2 * N);
+    assert!(got[..N].iter().all(|m| *m), "first copies apply");
+    assert!(got[N..].iter().all(|m| !*m), "second copies change nothing");
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!(
+        (c.delivered, c.failed, c.sent),
+        (N as i64 / 2, N as i64 / 2, 0)
+    );
+    let last = s.get_push(&p[N - 1]).await.unwrap().unwrap();
+    assert_eq!(last.error.as_deref(), Some("MK:0001"));
+}
+
+async fn sent_without_receipt_pages_oldest_first(s: Arc<dyn Store>) {
+    running_campaign(&*s, "c1", CampaignMode::Once).await;
+    let channels = [
+        Channel::Sms,
+        Channel::Wechat,
+        Channel::Sms,
+        Channel::Sms,
+        Channel::Sms,
+    ];
+    let pushes: Vec<NewPush> = channels
+        .iter()
+        .enumerate()
+        .map(|(n, c)| new_push("c1", n as u32, *c))
+        .collect();
+    s.insert_plan_batch("c1", &pushes, &[], Utc::now())
+        .await
+        .unwrap();
+    let p: Vec<String> = pushes.iter().map(|x| x.id.clone()).collect();
+    s.claim_for_sending(&p, Utc::now()).await.unwrap();
+    let t0 = Utc::now() - Duration::hours(2);
+    // Sent at t0 + n minutes, except push 3 and 4 sent at the same instant.
+    for (n, id) in p.iter().enumerate() {
+        let at = t0 + Duration::minutes(n.min(3) as i64);
+        s.record_outcomes(
+            &[PushOutcome::Sent {
+                push_id: id.clone(),
+                provider_id: format!("biz-{n}"),
+            }],
+            at,
+        )
+        .await
+        .unwrap();
+    }
+    // Push 0 got its receipt: not waiting any more.
+    s.apply_receipts(&[receipt(Some("biz-0"), None, true, None)], Utc::now())
+        .await
+        .unwrap();
+    let all = s
+        .sent_without_receipt(Channel::Sms, Utc::now(), None, 10)
+        .await
+        .unwrap();
+    let order: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(order, [p[2].as_str(), p[3].as_str(), p[4].as_str()]);
+    // Only those sent by the deadline.
+    let early = s
+        .sent_without_receipt(Channel::Sms, t0 + Duration::minutes(2), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&early), BTreeSet::from([p[2].clone()]));
+    // Page by page, the two sent at one instant included once each.
+    let first = s
+        .sent_without_receipt(Channel::Sms, Utc::now(), None, 2)
+        .await
+        .unwrap();
+    let last = first.last().unwrap();
+    let rest = s
+        .sent_without_receipt(
+            Channel::Sms,
+            Utc::now(),
+            Some((last.updated_at, last.id.clone())),
+            2,
+        )
+        .await
+        .unwrap();
+    let paged: Vec<String> = first.iter().chain(&rest).map(|r| r.id.clone()).collect();
+    assert_eq!(paged, [p[2].clone(), p[3].clone(), p[4].clone()]);
+    let wechat = s
+        .sent_without_receipt(Channel::Wechat, Utc::now(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&wechat), BTreeSet::from([p[1].clone()]));
+    // Several pushes read at once.
+    let got = s
+        .get_pushes(&[p[4].clone(), "nope".into(), p[1].clone()])
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), BTreeSet::from([p[1].clone(), p[4].clone()]));
 }
 
 async fn once_campaigns_complete_when_every_push_is_final(s: Arc<dyn Store>) {

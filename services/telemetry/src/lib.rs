@@ -38,6 +38,14 @@ pub struct Metrics {
     pub bus_messages: IntCounterVec,
     /// `policy_push_audience_seconds`: computing one audience over the population index.
     pub audience_seconds: Histogram,
+    /// `policy_push_receipts_total{stage}`: delivery receipts through the callbacks'
+    /// queue (`queued`, `refused` when full, `applied`, `late` when no push matched yet,
+    /// `expired`) and the settling job (`settled`: final status asked of the provider,
+    /// `given_up`: failed without a receipt).
+    pub receipts: IntCounterVec,
+    /// `policy_push_receipt_queue_depth{queue}`: receipts waiting to be written
+    /// (`incoming`) or for their send to be recorded (`late`).
+    pub receipt_queue_depth: IntGaugeVec,
     /// `policy_push_http_requests_total{method,route,status}`.
     pub http_requests: IntCounterVec,
     /// `policy_push_http_request_seconds{method,route}`.
@@ -131,6 +139,25 @@ impl Metrics {
                         "Audience computation over the population index",
                     )
                     .buckets(fast.clone()),
+                )
+                .expect("valid metric"),
+            ),
+            receipts: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("policy_push_receipts_total", "Delivery receipts by stage"),
+                    &["stage"],
+                )
+                .expect("valid metric"),
+            ),
+            receipt_queue_depth: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "policy_push_receipt_queue_depth",
+                        "Receipts waiting in the callbacks' queue",
+                    ),
+                    &["queue"],
                 )
                 .expect("valid metric"),
             ),

@@ -1,6 +1,10 @@
 //! Provider receipt callbacks. Each answers in the provider's own reply shape; a repeated
 //! receipt changes nothing (the push already left `sent`).
 //!
+//! A callback checks its receipts (one store read for the pushes they name), queues them
+//! ([`crate::receipts::ReceiptQueue`], written in batches by one applier task) and
+//! answers at once; with the queue full it answers 503 and the provider sends again.
+//!
 //! | path | provider callback |
 //! |---|---|
 //! | `POST /callbacks/aliyun/sms-report?token=…` | Alibaba Cloud SmsReport (JSON array) |
@@ -19,8 +23,8 @@
 //! What a caller may change: a receipt only a push of the route's channel that is still
 //! `sending`/`sent` (and, when the push already has the provider's id, only with that
 //! id); a key press only a hotline push whose call id matches. A receipt that names a
-//! provider id no push carries yet waits in a bounded queue ([`LateReceipts`]) for the
-//! send to be recorded, then expires.
+//! provider id no push carries yet waits (bounded) for the send to be recorded, then
+//! expires; the settling job asks the provider about a push whose receipt never came.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -34,10 +38,8 @@ use bytes::Bytes;
 use connectors::receipts::{self, Receipt, ReceiptError};
 use domain::push::PushStatus;
 use domain::Channel;
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 use store::ReceiptUpdate;
 
 /// Who may call the provider callbacks.
@@ -168,80 +170,6 @@ pub async fn authenticate(State(s): State<AppState>, req: Request, next: Next) -
     refused()
 }
 
-/// Receipts that named a provider id no push carried yet (the receipt overtook the
-/// provider's answer to the send): retried every [`LateReceipts::EVERY`] until they
-/// match or expire. Bounded: when full, the oldest is dropped.
-pub struct LateReceipts {
-    queue: Mutex<VecDeque<(tokio::time::Instant, ReceiptUpdate)>>,
-}
-
-impl LateReceipts {
-    /// Receipts held at most.
-    pub const CAPACITY: usize = 10_000;
-    /// How long a receipt waits for its send.
-    pub const TTL: Duration = Duration::from_secs(30);
-    /// How often the waiting receipts are tried.
-    pub const EVERY: Duration = Duration::from_millis(200);
-
-    /// A queue and the task that drains it (which ends when the queue is dropped).
-    pub fn start(store: Arc<dyn store::Store>) -> Arc<Self> {
-        let me = Arc::new(Self {
-            queue: Mutex::new(VecDeque::new()),
-        });
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(Self::drain(Arc::downgrade(&me), store));
-        }
-        me
-    }
-
-    pub fn len(&self) -> usize {
-        self.queue.lock().expect("late receipts lock").len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn add(&self, update: ReceiptUpdate) {
-        let mut q = self.queue.lock().expect("late receipts lock");
-        if q.len() >= Self::CAPACITY {
-            q.pop_front();
-            tracing::warn!("late receipt queue full; dropped the oldest");
-        }
-        q.push_back((tokio::time::Instant::now() + Self::TTL, update));
-    }
-
-    async fn drain(me: Weak<Self>, store: Arc<dyn store::Store>) {
-        loop {
-            tokio::time::sleep(Self::EVERY).await;
-            let Some(me) = me.upgrade() else { return };
-            let now = tokio::time::Instant::now();
-            let due: Vec<(tokio::time::Instant, ReceiptUpdate)> = {
-                let mut q = me.queue.lock().expect("late receipts lock");
-                q.retain(|(exp, _)| *exp > now);
-                q.drain(..).collect()
-            };
-            let mut keep = Vec::new();
-            for (exp, update) in due {
-                match store.apply_receipt(&update, chrono::Utc::now()).await {
-                    Ok(true) => {}
-                    Ok(false) => keep.push((exp, update)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot record a late receipt");
-                        keep.push((exp, update));
-                    }
-                }
-            }
-            let mut q = me.queue.lock().expect("late receipts lock");
-            for item in keep.into_iter().rev() {
-                if q.len() < Self::CAPACITY {
-                    q.push_front(item);
-                }
-            }
-        }
-    }
-}
-
 /// Whether a receipt may touch its push: the push (`push`, read when the receipt names
 /// one) is of the route's channel, still waiting for a receipt, and carries no other
 /// provider id.
@@ -276,50 +204,48 @@ async fn apply(
         }
     };
     let now = chrono::Utc::now();
-    let mut matched = 0usize;
-    let mut ignored = 0usize;
+    // The pushes the receipts name, read once: the checks below and key presses go by them.
+    let ids: Vec<String> = receipts.iter().filter_map(|r| r.push_id.clone()).collect();
+    let pushes: HashMap<String, store::PushRecord> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        match s.store.get_pushes(&ids).await {
+            Ok(found) => found.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the pushes of receipts; the provider will retry");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
+            }
+        }
+    };
+    let push_of = |r: &Receipt| r.push_id.as_ref().and_then(|id| pushes.get(id));
+    let mut updates = Vec::with_capacity(receipts.len());
     for r in &receipts {
-        // The push is read once: both checks below go by it.
-        let push = match &r.push_id {
-            Some(id) => match s.store.get_push(id).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the push of a receipt; the provider will retry");
-                    return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
-                }
-            },
-            None => None,
-        };
-        if !may_apply(r, push.as_ref(), channel) {
-            ignored += 1;
+        let push = push_of(r);
+        if !may_apply(r, push, channel) {
             continue;
         }
-        let retry_at = call_retry(s, r, push.as_ref(), now);
-        let update = ReceiptUpdate {
+        updates.push(ReceiptUpdate {
             provider_id: r.provider_id.clone(),
             push_id: r.push_id.clone(),
             delivered: r.delivered,
             error: r.error.clone(),
-            retry_at,
-        };
-        match s.store.apply_receipt(&update, now).await {
-            Ok(true) => matched += 1,
-            Ok(false) => {
-                if update.provider_id.is_some() {
-                    s.late_receipts.add(update);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot record a receipt; the provider will retry");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
-            }
-        }
+            retry_at: call_retry(s, r, push, now),
+        });
+    }
+    let ignored = receipts.len() - updates.len();
+    let queued = updates.len();
+    if !updates.is_empty() && !s.receipts.offer(updates) {
+        tracing::warn!(
+            receipts = queued,
+            "receipt queue full; the provider is asked to send again"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, "retry").into_response();
     }
     for r in receipts
         .iter()
         .filter(|r| r.dtmf.as_deref().is_some_and(|d| !d.is_empty()))
     {
-        if let Err(e) = key_press(s, r).await {
+        if let Err(e) = key_press(s, r, push_of(r)).await {
             tracing::error!(error = %format!("{e:#}"), "cannot act on a key press; the provider will retry");
             return (StatusCode::INTERNAL_SERVER_ERROR, "retry").into_response();
         }
@@ -331,7 +257,7 @@ async fn apply(
             "receipts for pushes that cannot take them were ignored"
         );
     }
-    tracing::debug!(receipts = receipts.len(), matched, "receipts applied");
+    tracing::debug!(receipts = receipts.len(), queued, "receipts queued");
     let ct = if json {
         "application/json"
     } else {
@@ -372,12 +298,12 @@ fn call_retry(
 /// Hotline key presses: 1 sends the recipient link by SMS, 0 opts out of our notices.
 /// Both are idempotent, so a repeated report changes nothing. Only for a hotline push
 /// that was called (sent or delivered) under the reported call id.
-async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
+async fn key_press(
+    s: &AppState,
+    r: &Receipt,
+    push: Option<&store::PushRecord>,
+) -> anyhow::Result<()> {
     let keys = r.dtmf.as_deref().unwrap_or("");
-    let push = match &r.push_id {
-        Some(id) => s.store.get_push(id).await?,
-        None => None,
-    };
     let Some(push) = push.filter(|p| key_press_matches(p, r)) else {
         tracing::warn!("key press for a call we cannot match; ignored");
         return Ok(());
@@ -385,7 +311,7 @@ async fn key_press(s: &AppState, r: &Receipt) -> anyhow::Result<()> {
     if keys.contains('0') {
         pipeline::followup::opt_out(&s.pipeline, &push.subject_id, None, "hotline_dtmf_0").await?;
     } else if keys.contains('1') {
-        pipeline::followup::link_by_sms(&s.pipeline, &push).await?;
+        pipeline::followup::link_by_sms(&s.pipeline, push).await?;
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - this module: connecting (`?pool_max=N`), migrations, and what PostgreSQL does its
-//!   own way: row locks, `= ANY($n)` id lists, `->>` JSON extraction, and the bulk writes
+//!   own way: row locks, `= ANY($n)` id lists, `UNNEST` rows tables (receipt batches),
+//!   `->>` JSON extraction, and the bulk writes
 //!   (subject upserts, tags, plan batches, sent and failed outcomes) as one multi-row
 //!   `UNNEST` statement a chunk. The queries themselves are in [`crate::sql`], shared
 //!   with SQLite (the conformance suite in `services/store/tests/` runs the same cases on
@@ -19,7 +20,7 @@
 
 pub mod admin;
 
-use crate::sql::{Backend, Param, Query, SqlStore, Ts};
+use crate::sql::{Backend, Cell, Param, Query, SqlStore, Ts};
 use crate::{NewPush, Result, StoreError};
 use chrono::{DateTime, Utc};
 use domain::push::SkipReason;
@@ -150,6 +151,27 @@ impl Backend for Postgres {
 
     fn bind_list<'q>(q: Query<'q, Self>, items: &'q [String]) -> Query<'q, Self> {
         q.bind(items)
+    }
+
+    fn rows_cte(name: &str, first: usize, columns: &[(&str, Cell)], _rows: usize) -> String {
+        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let arrays: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (_, cell))| match cell {
+                Cell::Text => format!("${}::text[]", first + i),
+                Cell::Time => format!("${}::text[]::timestamptz[]", first + i),
+            })
+            .collect();
+        format!(
+            "{name}({}) AS (SELECT * FROM UNNEST({}))",
+            names.join(", "),
+            arrays.join(", ")
+        )
+    }
+
+    fn bind_rows<'q>(q: Query<'q, Self>, columns: &'q [Vec<Option<String>>]) -> Query<'q, Self> {
+        columns.iter().fold(q, |q, col| q.bind(col))
     }
 
     async fn begin(pool: &Pool<Self>) -> Result<Transaction<'static, Self>> {

@@ -13,6 +13,8 @@
 //!   (`TIMESTAMPTZ`, or fixed-width UTC text on SQLite so that text order is time order),
 //!   JSON columns go through [`Json`] (`JSONB`, or text on SQLite).
 //! - [`Q`]: a statement with its arguments, run on a pool or in a transaction.
+//! - [`Rows`]: a table of values bound as arguments (`UNNEST` arrays or multi-row
+//!   `VALUES`), which set-based writes join as a `WITH` table.
 //! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
 //!   `operations`, `templates`.
@@ -103,6 +105,12 @@ pub trait Backend: Database<Row: Get> {
     fn bind<'q, T: Param<'q>>(q: Query<'q, Self>, v: T) -> Query<'q, Self>;
     /// Binds the values of an [`Backend::in_list`] test.
     fn bind_list<'q>(q: Query<'q, Self>, items: &'q [String]) -> Query<'q, Self>;
+    /// The `WITH` table `name(column, …)` of `rows` rows whose cells [`Backend::bind_rows`]
+    /// binds from placeholder `$first` on: `AS (SELECT * FROM UNNEST($first::text[], …))`
+    /// or `AS (VALUES ($first, …), …)`.
+    fn rows_cte(name: &str, first: usize, columns: &[(&str, Cell)], rows: usize) -> String;
+    /// Binds the cells of a [`Backend::rows_cte`] table, given by column.
+    fn bind_rows<'q>(q: Query<'q, Self>, columns: &'q [Vec<Option<String>>]) -> Query<'q, Self>;
 
     /// Begins a transaction that writes (on SQLite it takes the write lock at once, so
     /// that two writers never deadlock upgrading a read lock).
@@ -220,6 +228,11 @@ impl<'q, DB: Backend> Q<'q, DB> {
         Q(DB::bind_list(self.0, items))
     }
 
+    /// Binds the cells of `rows` (its [`Rows::cte`] names the placeholders).
+    pub fn bind_rows(self, rows: &'q Rows) -> Self {
+        Q(DB::bind_rows(self.0, &rows.cells))
+    }
+
     /// Rows affected.
     pub async fn execute<'a>(self, e: impl Into<Exec<'a, DB>>) -> Result<u64>
     where
@@ -259,6 +272,56 @@ impl<'q, DB: Backend> Q<'q, DB> {
             Some(row) => row.col(0),
             None => Err(sqlx::Error::RowNotFound.into()),
         }
+    }
+}
+
+/// The type of a [`Rows`] column. Cells are bound as text either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Text,
+    /// A timestamp, written by [`Ts::text`].
+    Time,
+}
+
+/// A table of values that one set-based statement joins, as `WITH name(column, …)`:
+/// `UNNEST` of one array a column on PostgreSQL, multi-row `VALUES` on SQLite.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    columns: &'static [(&'static str, Cell)],
+    /// By column; `None` is NULL.
+    cells: Vec<Vec<Option<String>>>,
+}
+
+impl Rows {
+    pub fn new(columns: &'static [(&'static str, Cell)]) -> Self {
+        Self {
+            columns,
+            cells: vec![Vec::new(); columns.len()],
+        }
+    }
+
+    /// Adds a row, one cell a column in column order.
+    pub fn push(&mut self, row: impl IntoIterator<Item = Option<String>>) {
+        let mut n = 0;
+        for (col, cell) in self.cells.iter_mut().zip(row) {
+            col.push(cell);
+            n += 1;
+        }
+        assert_eq!(n, self.columns.len(), "a row has one cell a column");
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.first().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `name(column, …) AS (…)` for a `WITH` clause, its cells bound from `$first` on by
+    /// [`Q::bind_rows`].
+    pub fn cte<DB: Backend>(&self, name: &str, first: usize) -> String {
+        DB::rows_cte(name, first, self.columns, self.len())
     }
 }
 
@@ -398,6 +461,13 @@ impl Get for PgRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Ts(pub DateTime<Utc>);
 
+impl Ts {
+    /// The SQLite column text, which PostgreSQL reads as a `TIMESTAMPTZ` too.
+    pub fn text(&self) -> String {
+        self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+}
+
 mod ts {
     use super::Ts;
     use chrono::{DateTime, Utc};
@@ -421,8 +491,7 @@ mod ts {
             &self,
             buf: &mut Vec<SqliteArgumentValue<'q>>,
         ) -> Result<IsNull, BoxDynError> {
-            let text = self.0.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-            <String as Encode<'q, Sqlite>>::encode(text, buf)
+            <String as Encode<'q, Sqlite>>::encode(self.text(), buf)
         }
     }
 

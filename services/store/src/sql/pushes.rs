@@ -7,12 +7,13 @@
 //! workers never both claim a row. On SQLite every writer holds the database lock.
 
 use super::tallies::{tally_sum, SKIP};
-use super::{corrupt, parsed, Backend, Get, SqlStore, Q};
+use super::{corrupt, parsed, Backend, Cell, Get, Rows, SqlStore, Ts, Q};
 use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::{PushPurpose, PushStatus, SkipReason};
 use domain::Channel;
+use std::collections::{HashMap, HashSet};
 
 pub(super) const COLUMNS: &str = "id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code, explanation, benefit, segments, provider_id, error, attempts, created_at, updated_at";
 
@@ -48,6 +49,172 @@ fn returned_pushes(rows: &[impl Get]) -> Result<Vec<PushRecord>> {
     let mut out = pushes_from_rows(rows)?;
     out.sort_by(|a, b| (&a.campaign_id, a.seq).cmp(&(&b.campaign_id, b.seq)));
     Ok(out)
+}
+
+/// Columns of the rows a chunk of final receipts writes: the push, its new status and
+/// error, and the receipt's own keys (checked again as the row is written).
+const FINAL_ROWS: &[(&str, Cell)] = &[
+    ("target", Cell::Text),
+    ("outcome", Cell::Text),
+    ("error", Cell::Text),
+    ("by_provider", Cell::Text),
+    ("by_push", Cell::Text),
+];
+
+/// The pushes a receipt chunk writes that still wait for a receipt (locked in id order
+/// where rows are locked).
+const TARGETS_WAITING: &str = "id IN (SELECT target FROM u) AND status IN ('sending', 'sent')";
+
+/// Columns of the rows a chunk of call-again receipts writes.
+const RETRY_ROWS: &[(&str, Cell)] = &[
+    ("target", Cell::Text),
+    ("at", Cell::Time),
+    ("error", Cell::Text),
+    ("by_provider", Cell::Text),
+];
+
+/// Applies a chunk of receipts in `tx`, as [`PushStore::apply_receipts`] says: one read
+/// of the pushes the chunk names that still wait for a receipt, then one write of the
+/// final receipts and one of the call-again receipts, each by push id.
+///
+/// Which push a receipt takes is decided here in slice order, as applying them one at a
+/// time would: a receipt takes every waiting push that carries its provider id or (a
+/// final receipt only) has its push id, unless an earlier receipt of the batch took it.
+/// The writes check status and keys again, so a push that changed since the read is left
+/// alone and its receipt reported unmatched (to be tried again), never misapplied.
+async fn apply_receipt_chunk<DB: Backend>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    receipts: &[ReceiptUpdate],
+    now: DateTime<Utc>,
+) -> Result<Vec<bool>> {
+    let mut keys: Vec<String> = receipts
+        .iter()
+        .flat_map(|r| [r.provider_id.clone(), r.push_id.clone()])
+        .flatten()
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut taken_by: Vec<Option<usize>> = Vec::new();
+    let mut waiting: Vec<(String, Option<String>)> = Vec::new();
+    if !keys.is_empty() {
+        let list = DB::in_list(1, keys.len());
+        let sql = format!(
+            "SELECT id, provider_id FROM pushes
+             WHERE status IN ('sending', 'sent') AND (provider_id {list} OR id {list})"
+        );
+        for row in Q::<DB>::new(&sql)
+            .bind_list(&keys)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            waiting.push((row.col("id")?, row.col("provider_id")?));
+        }
+        taken_by = vec![None; waiting.len()];
+    }
+    let mut by_provider: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    for (i, (id, provider_id)) in waiting.iter().enumerate() {
+        by_id.insert(id, i);
+        if let Some(p) = provider_id {
+            by_provider.entry(p).or_default().push(i);
+        }
+    }
+    let mut finals = Rows::new(FINAL_ROWS);
+    let mut retries = Rows::new(RETRY_ROWS);
+    for (n, r) in receipts.iter().enumerate() {
+        let mut targets: Vec<usize> = r
+            .provider_id
+            .as_deref()
+            .and_then(|p| by_provider.get(p))
+            .cloned()
+            .unwrap_or_default();
+        if r.retry_at.is_none() {
+            targets.extend(r.push_id.as_deref().and_then(|id| by_id.get(id)).copied());
+        }
+        for t in targets {
+            if taken_by[t].is_some() {
+                continue;
+            }
+            taken_by[t] = Some(n);
+            let target = Some(waiting[t].0.clone());
+            match r.retry_at {
+                Some(at) => retries.push([
+                    target,
+                    Some(Ts(at).text()),
+                    r.error.clone(),
+                    r.provider_id.clone(),
+                ]),
+                None => finals.push([
+                    target,
+                    Some(if r.delivered { "delivered" } else { "failed" }.to_string()),
+                    r.error.clone(),
+                    r.provider_id.clone(),
+                    r.push_id.clone(),
+                ]),
+            }
+        }
+    }
+    let mut written: HashSet<String> = HashSet::new();
+    // `= NULL` is never true, so an absent key matches nothing.
+    written.extend(
+        write_receipts::<DB>(
+            tx,
+            &finals,
+            "status = u.outcome, error = COALESCE(u.error, pushes.error),
+             provider_id = COALESCE(pushes.provider_id, u.by_provider)",
+            "(pushes.provider_id = u.by_provider OR pushes.id = u.by_push)",
+            now,
+        )
+        .await?,
+    );
+    // Only the attempt the receipt is about (its provider id), so a late receipt of an
+    // earlier call never touches a newer one.
+    written.extend(
+        write_receipts::<DB>(
+            tx,
+            &retries,
+            "status = 'queued', dispatched = 0, next_attempt_at = u.at, error = u.error",
+            "pushes.provider_id = u.by_provider",
+            now,
+        )
+        .await?,
+    );
+    let mut matched = vec![false; receipts.len()];
+    for (t, by) in taken_by.iter().enumerate() {
+        if let Some(n) = by {
+            if written.contains(&waiting[t].0) {
+                matched[*n] = true;
+            }
+        }
+    }
+    Ok(matched)
+}
+
+/// One receipt write of [`apply_receipt_chunk`]: `set` on the pushes named by `rows` (the
+/// `WITH` table `u`) that still wait for a receipt and pass `filter`; the ids written.
+async fn write_receipts<DB: Backend>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    rows: &Rows,
+    set: &str,
+    filter: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH {} UPDATE pushes SET {set}, updated_at = $1
+         FROM u
+         WHERE pushes.id = u.target AND {} AND pushes.status IN ('sending', 'sent') AND {filter}
+         RETURNING id",
+        rows.cte::<DB>("u", 2),
+        DB::locked_in_id_order(TARGETS_WAITING)
+    );
+    Q::<DB>::new(&sql)
+        .bind(now)
+        .bind_rows(rows)
+        .scalars(&mut *tx)
+        .await
 }
 
 impl<DB: Backend> SqlStore<DB> {
@@ -272,37 +439,69 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn apply_receipt(&self, r: &ReceiptUpdate, now: DateTime<Utc>) -> Result<bool> {
-        if let Some(at) = r.retry_at {
-            // Only the attempt the receipt is about (its provider id), so a late receipt
-            // of an earlier call never touches a newer one.
-            let done = Q::<DB>::new(
-                "UPDATE pushes SET status = 'queued', dispatched = 0, next_attempt_at = $1, error = $2, updated_at = $3
-                 WHERE status IN ('sending', 'sent') AND provider_id = $4",
-            )
-            .bind(at)
-            .bind(&r.error)
-            .bind(now)
-            .bind(&r.provider_id)
-            .execute(&self.pool)
-            .await?;
-            return Ok(done > 0);
+        let matched = self.apply_receipts(std::slice::from_ref(r), now).await?;
+        Ok(matched.first().copied().unwrap_or(false))
+    }
+
+    async fn apply_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        let mut matched = Vec::with_capacity(receipts.len());
+        if receipts.is_empty() {
+            return Ok(matched);
         }
-        let status = if r.delivered { "delivered" } else { "failed" };
-        // A repeated receipt matches no row in 'sending'/'sent' any more and changes nothing.
-        // `= NULL` is never true, so an absent id matches nothing.
-        let done = Q::<DB>::new(
-            "UPDATE pushes SET status = $1, error = COALESCE($2, error),
-               provider_id = COALESCE(provider_id, $3), updated_at = $4
-             WHERE status IN ('sending', 'sent') AND (provider_id = $3 OR id = $5)",
-        )
-        .bind(status)
-        .bind(&r.error)
-        .bind(&r.provider_id)
-        .bind(now)
-        .bind(&r.push_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done > 0)
+        let mut tx = DB::begin(&self.pool).await?;
+        // A chunk's statements see the chunks before it, so the batch acts as if applied
+        // one receipt at a time.
+        for chunk in receipts.chunks(DB::LIST_CHUNK / 2) {
+            matched.extend(apply_receipt_chunk::<DB>(&mut tx, chunk, now).await?);
+        }
+        tx.commit().await?;
+        Ok(matched)
+    }
+
+    async fn get_pushes(&self, ids: &[String]) -> Result<Vec<PushRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(DB::LIST_CHUNK) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM pushes WHERE id {}",
+                DB::in_list(1, chunk.len())
+            );
+            let rows = Q::<DB>::new(&sql)
+                .bind_list(chunk)
+                .fetch_all(&self.pool)
+                .await?;
+            out.extend(pushes_from_rows(&rows)?);
+        }
+        Ok(out)
+    }
+
+    async fn sent_without_receipt(
+        &self,
+        channel: Channel,
+        sent_before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u32,
+    ) -> Result<Vec<PushRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM pushes
+             WHERE status = 'sent' AND channel = $1 AND updated_at <= $2
+               AND ($3 IS NULL OR updated_at > $3 OR (updated_at = $3 AND id {order} > $4))
+             ORDER BY updated_at, id {order} LIMIT $5",
+            order = DB::BYTE_ORDER
+        );
+        let (after_at, after_id) = after.unzip();
+        let rows = Q::<DB>::new(&sql)
+            .bind(channel.as_str())
+            .bind(sent_before)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        pushes_from_rows(&rows)
     }
 
     async fn get_push(&self, id: &str) -> Result<Option<PushRecord>> {
