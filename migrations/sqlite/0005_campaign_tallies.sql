@@ -87,9 +87,6 @@ CREATE TRIGGER skips_tally_delete AFTER DELETE ON campaign_skips BEGIN
     ON CONFLICT (campaign_id, bucket, channel, district, kind, state) DO UPDATE SET n = n + excluded.n;
 END;
 
--- Completion detection and the relay read running campaigns' pushes by status.
-CREATE INDEX pushes_campaign_status ON pushes (campaign_id, status);
-
 -- Planning from the index catches up with subjects written in the last moments (a
 -- planner process whose index follows the bus may not have seen them yet).
 CREATE INDEX subjects_updated ON subjects (updated_at);

@@ -214,16 +214,30 @@ pub async fn plan(p: &Pipeline, campaign: CampaignRecord) -> anyhow::Result<u64>
             let Some(ids) = chunks.next() else { break };
             let (p, plan, ids) = (p.clone(), plan.clone(), ids.to_vec());
             ahead.push_back(tokio::spawn(async move {
+                let t = std::time::Instant::now();
                 let subjects = p.store.get_subjects(&ids).await?;
-                prepare_batch(&p, plan, subjects, today, true).await
+                let read = t.elapsed();
+                let prepared = prepare_batch(&p, plan, subjects, today, true).await;
+                tracing::debug!(
+                    read_ms = read.as_millis() as u64,
+                    prepare_ms = (t.elapsed() - read).as_millis() as u64,
+                    "planning batch read and prepared"
+                );
+                prepared
             }));
         }
         let Some(next) = ahead.pop_front() else { break };
         let (pushes, skips) = next.await??;
+        let t = std::time::Instant::now();
         written += p
             .store
             .insert_plan_batch(&id, &pushes, &skips, p.now())
             .await?;
+        tracing::debug!(
+            pushes = pushes.len(),
+            write_ms = t.elapsed().as_millis() as u64,
+            "planning batch written"
+        );
         p.wake.notify_waiters();
     }
     p.store.finish_plan(&id, p.now()).await?;

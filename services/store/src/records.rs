@@ -153,6 +153,9 @@ pub struct CampaignCounts {
     pub opted_out: i64,
     /// Pushes by their (current) channel.
     pub by_channel: std::collections::BTreeMap<String, i64>,
+    /// Eligible subjects without a push, by skip reason (unreachable, opted out,
+    /// duplicate, capped).
+    pub skipped: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1803,6 +1803,7 @@ async fn counted_from_rows(s: &dyn Store, cid: &str) -> CampaignCounts {
     }
     let cells = s.report_cells(cid).await.unwrap();
     for k in &cells.skips {
+        *c.skipped.entry(k.reason.clone()).or_default() += k.subjects;
         match k.reason.as_str() {
             "unreachable" => c.unreachable += k.subjects,
             "opted_out" => c.opted_out += k.subjects,

@@ -66,12 +66,8 @@ async fn campaign_json(s: &AppState, c: &CampaignRecord) -> ApiResult<serde_json
     let ops = s.store.get_campaign_ops(&c.id).await?;
     let mut v = campaign_json_base(c, &counts);
     // Skips decided at send time (frequency cap, de-duplication) by reason.
-    let mut skipped = std::collections::BTreeMap::<String, i64>::new();
-    for cell in s.store.report_cells(&c.id).await?.skips {
-        *skipped.entry(cell.reason).or_default() += cell.subjects;
-    }
     for reason in ["capped", "duplicate"] {
-        v["counts"][reason] = skipped.get(reason).copied().unwrap_or(0).into();
+        v["counts"][reason] = counts.skipped.get(reason).copied().unwrap_or(0).into();
     }
     v["throttle_per_second"] = serde_json::json!(c.draft.throttle_per_second);
     v["approvals_needed"] = serde_json::json!(ops.as_ref().map_or(1, |o| o.approvals_needed));
