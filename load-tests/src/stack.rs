@@ -183,6 +183,9 @@ impl Proc {
             .arg("127.0.0.1:0")
             .env("POLICY_PUSH_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("POLICY_PUSH_LOG", "warn")
+            // One operator drives the load: the four-eyes approval (on by default) would
+            // need a second; it is not what this measures.
+            .env("POLICY_PUSH_REQUIRE_APPROVAL", "false")
             .env("POLICY_PUSH_HOTLINE_HOURS", "always")
             .env("POLICY_PUSH_SMS_HOURS", "always")
             .env("POLICY_PUSH_WECHAT_HOURS", "always")

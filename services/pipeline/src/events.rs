@@ -169,25 +169,17 @@ pub async fn follow_subject_changes(
         }
         ids.sort();
         ids.dedup();
-        let mut loaded = Vec::with_capacity(ids.len());
-        let mut failed = false;
-        for id in &ids {
-            match p.store.get_subject(id).await {
-                Ok(Some(s)) => loaded.push(s),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot load changed subjects; will retry");
-                    failed = true;
-                    break;
-                }
+        // One store read for the whole batch of changes.
+        let loaded = match p.store.get_subjects(&ids).await {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load changed subjects; will retry");
+                // Not acknowledged: on Kafka the group reads them again after a restart;
+                // here wait a little and carry on with the next batch.
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
             }
-        }
-        if failed {
-            // Not acknowledged: on Kafka the group reads them again after a restart; here
-            // wait a little and carry on with the next batch.
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
-        }
+        };
         crate::matching::index_subjects(&p.index, &loaded);
         if let Err(e) = sub.ack(&batch).await {
             tracing::warn!(error = %e, "cannot acknowledge subject changes");
