@@ -258,18 +258,15 @@ async fn catch_up_index(p: &Pipeline) -> anyhow::Result<()> {
         return Ok(());
     };
     let since = chrono::Utc::now() - chrono::Duration::from_std(window)?;
-    let mut after: Option<String> = None;
-    loop {
-        let page = p
-            .store
-            .subjects_changed_since(since, after.as_deref(), BATCH as u32)
-            .await?;
-        let Some((last, _)) = page.last() else {
-            return Ok(());
-        };
-        after = Some(last.id.as_str().to_string());
-        crate::matching::index_subjects(&p.index, &page);
+    let ids = p.store.subject_ids_changed_since(since).await?;
+    for chunk in ids.chunks(BATCH) {
+        let subjects = p.store.get_subjects(chunk).await?;
+        crate::matching::index_subjects(&p.index, &subjects);
     }
+    if !ids.is_empty() {
+        tracing::debug!(subjects = ids.len(), "index caught up with recent writes");
+    }
+    Ok(())
 }
 
 /// The pushes and skips of a batch of subjects: opt-outs and other campaigns of the same

@@ -83,13 +83,9 @@ pub trait SubjectStore: Send + Sync {
     async fn count_subjects(&self) -> Result<i64>;
     /// The subjects of `ids` that exist, with their tags (in no particular order).
     async fn get_subjects(&self, ids: &[String]) -> Result<Vec<(Subject, Vec<String>)>>;
-    /// Subjects written at or after `since`, in id order, `batch` at a time from `after`.
-    async fn subjects_changed_since(
-        &self,
-        since: DateTime<Utc>,
-        after: Option<&str>,
-        batch: u32,
-    ) -> Result<Vec<(Subject, Vec<String>)>>;
+    /// The ids of subjects written at or after `since` (one index range scan; read the
+    /// rows with [`SubjectStore::get_subjects`]).
+    async fn subject_ids_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<String>>;
     /// Replaces the tags of many subjects at once.
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()>;
 }

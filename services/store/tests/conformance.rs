@@ -117,6 +117,7 @@ conformance!(
     campaign_subjects_are_those_planned,
     tallies_follow_every_change_and_fold_exactly,
     concurrent_writers_keep_tallies_exact,
+    subjects_by_ids_and_recent_writes,
     provider_templates_round_trip,
 );
 
@@ -2062,5 +2063,38 @@ async fn provider_templates_round_trip(s: Arc<dyn Store>) {
             .await
             .unwrap(),
         None
+    );
+}
+
+async fn subjects_by_ids_and_recent_writes(s: Arc<dyn Store>) {
+    let before = Utc::now() - Duration::seconds(1);
+    let first: Vec<_> = (0..3).map(|n| (person(n, json!({})), vec![])).collect();
+    s.upsert_subjects(&first).await.unwrap();
+    let mut got: Vec<String> = s
+        .subject_ids_changed_since(before)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    got.sort();
+    assert_eq!(got, (0..3).map(resident_id).collect::<Vec<_>>());
+    assert!(s
+        .subject_ids_changed_since(Utc::now() + Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
+    let wanted = vec![resident_id(2), resident_id(0), resident_id(99)];
+    let mut found: Vec<String> = s
+        .get_subjects(&wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(subject, _)| subject.id.as_str().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![resident_id(0), resident_id(2)],
+        "unknown ids are left out"
     );
 }

@@ -83,22 +83,11 @@ impl<DB: Backend> SubjectStore for SqlStore<DB> {
         Ok(out)
     }
 
-    async fn subjects_changed_since(
-        &self,
-        since: DateTime<Utc>,
-        after: Option<&str>,
-        batch: u32,
-    ) -> Result<Vec<(Subject, Vec<String>)>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM subjects WHERE updated_at >= $1 AND id > $2 ORDER BY id LIMIT $3"
-        );
-        let rows = Q::<DB>::new(&sql)
+    async fn subject_ids_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<String>> {
+        Q::<DB>::new("SELECT id FROM subjects WHERE updated_at >= $1")
             .bind(since)
-            .bind(after.unwrap_or(""))
-            .bind(i64::from(batch))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(subject_from_row).collect()
+            .scalars(&self.pool)
+            .await
     }
 
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()> {
