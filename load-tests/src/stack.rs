@@ -308,14 +308,15 @@ pub struct StackSettings<'a> {
 impl Stack {
     pub fn start(s: &StackSettings<'_>) -> Result<Stack> {
         let backends = Backends::new(s.admin_url, s.redis_url, s.partitions)?;
-        let api = Proc::start(
-            s.binary,
-            s.work,
-            "api",
-            &["run", "api"],
-            &backends.env(),
-            true,
-        )?;
+        // The API and the simulators share the callback secrets (receipts are refused
+        // without them).
+        let secrets = [
+            ("POLICY_PUSH_ALIYUN_CALLBACK_SECRET", "loadgen-aliyun-secret".to_string()),
+            ("POLICY_PUSH_TENCENT_CALLBACK_SECRET", "loadgen-tencent-secret".to_string()),
+        ];
+        let mut api_env = backends.env();
+        api_env.extend(secrets.iter().cloned());
+        let api = Proc::start(s.binary, s.work, "api", &["run", "api"], &api_env, true)?;
         // The providers accept without limit: no faults, no per-number limits.
         let sim_config = serde_json::json!({
             "enforce_limits": false,
@@ -335,7 +336,7 @@ impl Stack {
                 "--config",
                 &sim_path,
             ],
-            &[],
+            &secrets,
             false,
         )?;
         let mut env = backends.env();
