@@ -311,8 +311,14 @@ impl Stack {
         // The API and the simulators share the callback secrets (receipts are refused
         // without them).
         let secrets = [
-            ("POLICY_PUSH_ALIYUN_CALLBACK_SECRET", "loadgen-aliyun-secret".to_string()),
-            ("POLICY_PUSH_TENCENT_CALLBACK_SECRET", "loadgen-tencent-secret".to_string()),
+            (
+                "POLICY_PUSH_ALIYUN_CALLBACK_SECRET",
+                "loadgen-aliyun-secret".to_string(),
+            ),
+            (
+                "POLICY_PUSH_TENCENT_CALLBACK_SECRET",
+                "loadgen-tencent-secret".to_string(),
+            ),
         ];
         let mut api_env = backends.env();
         api_env.extend(secrets.iter().cloned());
