@@ -257,11 +257,12 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()> {
-        let sql =
-            format!(
+        let sql = format!(
             "UPDATE campaigns SET planned_at = $2, eligible = {}, unreachable = {} WHERE id = $1",
-            tally_sum("$1", "true"),
-            tally_sum("$1", &format!("bucket = '{SKIP}' AND state = 'unreachable'")),
+            tally_sum("campaign_id = $1"),
+            tally_sum(&format!(
+                "campaign_id = $1 AND bucket = '{SKIP}' AND state = 'unreachable'"
+            )),
         );
         Q::<DB>::new(&sql)
             .bind(campaign_id)
@@ -579,7 +580,7 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn fold_tallies(&self) -> Result<u64> {
-        self.fold_tally_changes().await
+        SqlStore::fold_tallies(self).await
     }
 
     async fn complete_finished_campaigns(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
@@ -592,26 +593,23 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
                AND NOT EXISTS (SELECT 1 FROM campaign_ops o WHERE o.campaign_id = campaigns.id
                                AND o.next_run_at IS NOT NULL)
              RETURNING id",
-            tally_sum(
-                "campaigns.id",
-                &format!("bucket <> '{SKIP}' AND state IN ('queued', 'sending')")
-            )
+            tally_sum(&format!(
+                "campaign_id = campaigns.id AND bucket <> '{SKIP}' AND state IN ('queued', 'sending')"
+            ))
         );
         Q::<DB>::new(&sql).bind(now).scalars(&self.pool).await
     }
 
     async fn count_pushes(&self, status: PushStatus) -> Result<i64> {
         // Off the tallies of every campaign (a few rows each), not an index of the pushes.
-        let filter = format!("bucket <> '{SKIP}' AND state = $1");
         let sql = format!(
-            "SELECT CAST((SELECT COALESCE(SUM(n), 0) FROM campaign_tallies WHERE {filter})
-                  + (SELECT COALESCE(SUM(n), 0) FROM campaign_tally_changes WHERE {filter}) AS BIGINT)"
+            "SELECT {}",
+            tally_sum(&format!("bucket <> '{SKIP}' AND state = $1"))
         );
-        let n: Option<i64> = Q::<DB>::new(&sql)
+        Q::<DB>::new(&sql)
             .bind(status.as_str())
             .scalar(&self.pool)
-            .await?;
-        Ok(n.unwrap_or(0))
+            .await
     }
 
     async fn failed_pushes(

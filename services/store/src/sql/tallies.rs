@@ -26,11 +26,11 @@ pub(super) struct Tally {
     pub n: i64,
 }
 
-/// `SUM(n)` of both tally tables for campaign `$1` where `filter` holds.
-pub(super) fn tally_sum(campaign: &str, filter: &str) -> String {
+/// `SUM(n)` of both tally tables over the rows where `filter` holds (a BIGINT).
+pub(super) fn tally_sum(filter: &str) -> String {
     format!(
-        "(SELECT COALESCE(SUM(n), 0) FROM campaign_tallies WHERE campaign_id = {campaign} AND {filter})
-         + (SELECT COALESCE(SUM(n), 0) FROM campaign_tally_changes WHERE campaign_id = {campaign} AND {filter})"
+        "CAST((SELECT COALESCE(SUM(n), 0) FROM campaign_tallies WHERE {filter})
+         + (SELECT COALESCE(SUM(n), 0) FROM campaign_tally_changes WHERE {filter}) AS BIGINT)"
     )
 }
 
@@ -64,7 +64,7 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     /// Folds appended tally changes into the tallies; returns the change rows folded.
-    pub(super) async fn fold_tally_changes(&self) -> Result<u64> {
+    pub(super) async fn fold_tallies(&self) -> Result<u64> {
         if !DB::TALLY_CHANGES {
             return Ok(0);
         }
