@@ -50,6 +50,20 @@ pub trait SendCounter: Send + Sync + 'static {
     /// Atomically: `Duplicate` when another token holds the dedupe key; `Capped` when the
     /// window is full; otherwise counts `token` and claims the dedupe key.
     async fn try_count(&self, req: &CountRequest<'_>) -> Result<CountDecision, LimitsError>;
+    /// [`SendCounter::try_count`] for each request in order, as if one after the other
+    /// (a later request sees the counts of the earlier ones). Each decision is atomic on
+    /// its own; the batch is not. A backend answers the whole batch in one round trip
+    /// where it can; on an error no decision of the batch is reported.
+    async fn try_count_many(
+        &self,
+        reqs: &[CountRequest<'_>],
+    ) -> Result<Vec<CountDecision>, LimitsError> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            out.push(self.try_count(r).await?);
+        }
+        Ok(out)
+    }
     /// Gives back the count and the dedupe claim of `token` (the send did not happen).
     async fn release(
         &self,

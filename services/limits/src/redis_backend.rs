@@ -163,6 +163,15 @@ fn counter_keys(this: &RedisLimits, subject: &str) -> (String, String) {
     )
 }
 
+/// The counting script's answer.
+fn decision(kind: i64, at: i64) -> CountDecision {
+    match kind {
+        0 => CountDecision::Counted,
+        1 => CountDecision::Capped { frees_at_ms: at },
+        _ => CountDecision::Duplicate,
+    }
+}
+
 #[async_trait]
 impl SendCounter for RedisLimits {
     async fn try_count(&self, req: &CountRequest<'_>) -> Result<CountDecision, LimitsError> {
@@ -179,11 +188,50 @@ impl SendCounter for RedisLimits {
             .arg(req.dedupe.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
-        Ok(match kind {
-            0 => CountDecision::Counted,
-            1 => CountDecision::Capped { frees_at_ms: at },
-            _ => CountDecision::Duplicate,
-        })
+        Ok(decision(kind, at))
+    }
+
+    /// One pipeline of script calls: one round trip for the whole batch. Redis runs each
+    /// script atomically and in order, so the batch decides as calls one after the other.
+    async fn try_count_many(
+        &self,
+        reqs: &[CountRequest<'_>],
+    ) -> Result<Vec<CountDecision>, LimitsError> {
+        if reqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocations = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            let (sends, claims) = counter_keys(self, req.subject);
+            let mut inv = self.count.prepare_invoke();
+            inv.key(sends)
+                .key(claims)
+                .arg(req.now_ms)
+                .arg(req.window_ms)
+                .arg(req.max)
+                .arg(req.token)
+                .arg(req.dedupe.unwrap_or(""));
+            invocations.push(inv);
+        }
+        let mut pipe = ::redis::pipe();
+        for inv in &invocations {
+            pipe.invoke_script(inv);
+        }
+        let mut conn = self.conn.clone();
+        let answers: Vec<(i64, i64)> = match pipe.query_async(&mut conn).await {
+            Ok(a) => a,
+            // A pipeline does not load the script (Redis restarted or flushed its
+            // scripts): load it once and send the batch again. No script ran, so no
+            // request was counted by the failed attempt.
+            Err(e)
+                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
+            {
+                invocations[0].load_async(&mut conn).await?;
+                pipe.query_async(&mut conn).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(answers.into_iter().map(|(k, at)| decision(k, at)).collect())
     }
 
     async fn release(

@@ -137,3 +137,50 @@ async fn unreachable_redis_is_an_error_not_a_pass() {
     let c = RedisLimits::new("redis://127.0.0.1:1", "pp-test:").unwrap();
     assert!(c.try_count(&req("h4", "p1", None, 0)).await.is_err());
 }
+
+/// A batch decides as the same requests one after the other would, on Redis as in
+/// memory: later requests see the earlier ones' counts and claims, a repeated token is
+/// counted once, and a batch sent after Redis forgot its scripts still runs.
+#[tokio::test]
+async fn a_batch_decides_as_one_request_after_the_other() {
+    let batch = [
+        req("h1", "p1", Some("pol-a"), 0),
+        req("h1", "p2", Some("pol-b"), 1),
+        req("h1", "p3", Some("pol-c"), 2), // third in the window: capped
+        req("h1", "p1", Some("pol-a"), 3), // the same token again: counted once
+        req("h2", "p4", Some("pol-a"), 4),
+        req("h2", "p5", Some("pol-a"), 5), // another send of the policy: duplicate
+    ];
+    let expected = vec![
+        CountDecision::Counted,
+        CountDecision::Counted,
+        CountDecision::Capped {
+            frees_at_ms: 7 * DAY,
+        },
+        CountDecision::Counted,
+        CountDecision::Counted,
+        CountDecision::Duplicate,
+    ];
+    let memory = limits::counter::MemoryCounter::new();
+    assert_eq!(memory.try_count_many(&batch).await.unwrap(), expected);
+    let (a, b) = pair();
+    let url = std::env::var("POLICY_PUSH_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    // A pipeline does not load scripts by itself: start from a Redis without them.
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(a.try_count_many(&batch).await.unwrap(), expected);
+    // The other process sees what the batch counted.
+    assert_eq!(
+        b.try_count(&req("h1", "p6", None, 6)).await.unwrap(),
+        CountDecision::Capped {
+            frees_at_ms: 7 * DAY
+        }
+    );
+    assert!(a.try_count_many(&[]).await.unwrap().is_empty());
+}

@@ -142,6 +142,8 @@ pub async fn check(
         sent_elsewhere.insert(key, found.into_iter().collect());
     }
     let window_ms = i64::try_from(p.config.frequency_window.as_millis()).unwrap_or(i64::MAX);
+    // Notices that pass the opt-out and de-duplication checks, counted in one batch.
+    let mut to_count: Vec<(PushRecord, String, String)> = Vec::new();
     for r in claimed {
         let Some(f) = facts.get(&r.campaign_id) else {
             // The campaign is gone: nothing to check against; send as planned.
@@ -167,23 +169,41 @@ pub async fn check(
             continue;
         }
         let key = subject_key(&r.subject_id);
-        let decision = p
-            .counter
-            .try_count(&CountRequest {
-                subject: &key,
-                token: &r.id,
-                dedupe: Some(&f.policy_id),
-                now_ms: now.timestamp_millis(),
-                window_ms,
-                max: p.config.frequency_cap,
-            })
-            .await;
-        match decision {
-            Ok(CountDecision::Counted) => out.send.push(r),
-            Ok(CountDecision::Capped { .. }) => out.skip.push((r.id.clone(), SkipReason::Capped)),
-            Ok(CountDecision::Duplicate) => out.skip.push((r.id.clone(), SkipReason::Duplicate)),
-            Err(e) => {
-                tracing::warn!(push = %r.id, error = %e, "frequency counter unreachable; the push waits");
+        to_count.push((r, key, f.policy_id.clone()));
+    }
+    if to_count.is_empty() {
+        return Ok(out);
+    }
+    let requests: Vec<CountRequest<'_>> = to_count
+        .iter()
+        .map(|(r, key, policy_id)| CountRequest {
+            subject: key,
+            token: &r.id,
+            dedupe: Some(policy_id),
+            now_ms: now.timestamp_millis(),
+            window_ms,
+            max: p.config.frequency_cap,
+        })
+        .collect();
+    let decisions = p.counter.try_count_many(&requests).await;
+    drop(requests);
+    match decisions {
+        Ok(decisions) => {
+            for ((r, _, _), decision) in to_count.into_iter().zip(decisions) {
+                match decision {
+                    CountDecision::Counted => out.send.push(r),
+                    CountDecision::Capped { .. } => {
+                        out.skip.push((r.id.clone(), SkipReason::Capped))
+                    }
+                    CountDecision::Duplicate => {
+                        out.skip.push((r.id.clone(), SkipReason::Duplicate))
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(pushes = to_count.len(), error = %e, "frequency counter unreachable; the pushes wait");
+            for (r, _, _) in to_count {
                 out.defer.push(PushOutcome::Defer {
                     push_id: r.id.clone(),
                     at: now + COUNTER_RETRY,

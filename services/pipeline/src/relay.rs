@@ -1,11 +1,11 @@
 //! The outbox relay: moves committed `queued` push rows onto the bus topic of their
 //! channel (`push.<channel>`, or `push.<channel>.retry` for a push tried again), keyed by
-//! a digest of the subject id so one subject's pushes stay in order. A row is marked as
-//! being handed over when taken (so several relays never take the same row), and as on
-//! the bus once the bus acknowledged it; a failed publish hands the rows back at once,
-//! and rows a dead relay took but never confirmed go out again at the next relay start.
-//! A duplicate task on the bus is harmless because a connector must claim the row
-//! (`queued` → `sending`) before sending.
+//! a digest of the subject id so one subject's pushes stay in order. Rows are taken and
+//! marked as on the bus in one store transaction ([`store::PushStore::hand_over`]; rows
+//! another relay holds are skipped), committed once the bus acknowledged them; a failed
+//! publish or a dead relay rolls it back, so the rows go out again. A duplicate task on
+//! the bus is harmless because a connector must claim the row (`queued` → `sending`)
+//! before sending.
 
 use crate::Pipeline;
 use bus::topics::{push_topic, retry_topic, PushTask};
@@ -14,16 +14,26 @@ use tokio_util::sync::CancellationToken;
 
 const BATCH: u32 = 2_000;
 
-/// Moves one batch; returns how many pushes went onto the bus.
-/// The keyed messages of one topic and the push ids they carry.
-type TopicBatch = (Vec<(String, Vec<u8>)>, Vec<String>);
+/// The keyed messages of one topic.
+type TopicBatch = Vec<(String, Vec<u8>)>;
 
+/// Moves one batch; returns how many pushes went onto the bus.
+///
+/// The rows are taken and marked as on the bus in one store transaction, committed only
+/// after the bus acknowledged every message: one write per push. A failed publish (or a
+/// relay that dies meanwhile) rolls the transaction back, so the rows go out again; the
+/// messages that did reach the bus are then duplicates, which the claim absorbs. A
+/// connector that gets a message before the commit waits for the row's lock.
 pub async fn relay_once(p: &Pipeline) -> anyhow::Result<usize> {
-    let rows = p.store.take_undispatched(p.now(), BATCH).await?;
+    let handover = p.store.hand_over(p.now(), BATCH).await?;
+    let rows = handover.pushes();
     let n = rows.len();
+    if n == 0 {
+        return Ok(0);
+    }
     // By topic: first sends on `push.<channel>`, pushes tried again on the retry topic.
     let mut by_topic: BTreeMap<String, TopicBatch> = BTreeMap::new();
-    for r in &rows {
+    for r in rows {
         let task = PushTask {
             push_id: r.id.clone(),
             campaign_id: r.campaign_id.clone(),
@@ -33,32 +43,21 @@ pub async fn relay_once(p: &Pipeline) -> anyhow::Result<usize> {
         } else {
             push_topic(r.channel.as_str())
         };
-        let (messages, ids) = by_topic.entry(topic).or_default();
-        messages.push((crate::events::subject_key(&r.subject_id), task.encode()));
-        ids.push(r.id.clone());
+        by_topic
+            .entry(topic)
+            .or_default()
+            .push((crate::events::subject_key(&r.subject_id), task.encode()));
     }
-    while let Some((topic, (messages, ids))) = by_topic.pop_first() {
+    for (topic, messages) in by_topic {
         let count = messages.len() as u64;
-        match p.bus.publish(&topic, messages).await {
-            Ok(()) => {
-                telemetry::metrics()
-                    .bus_messages
-                    .with_label_values(&[topic.as_str(), "published"])
-                    .inc_by(count);
-                p.store.confirm_dispatched(&ids, true).await?;
-            }
-            Err(e) => {
-                // Every topic not yet published goes back to the outbox too.
-                let rest: Vec<String> = by_topic
-                    .into_values()
-                    .flat_map(|(_, ids)| ids)
-                    .chain(ids)
-                    .collect();
-                p.store.confirm_dispatched(&rest, false).await?;
-                return Err(e.into());
-            }
-        }
+        // On an error the hand-over is dropped: its transaction rolls back.
+        p.bus.publish(&topic, messages).await?;
+        telemetry::metrics()
+            .bus_messages
+            .with_label_values(&[topic.as_str(), "published"])
+            .inc_by(count);
     }
+    handover.commit().await?;
     Ok(n)
 }
 

@@ -123,6 +123,15 @@ pub trait CatalogueStore: Send + Sync {
     async fn continuous_campaigns(&self) -> Result<Vec<CampaignRecord>>;
 }
 
+/// Outbox rows taken by [`PushStore::hand_over`], in an open transaction.
+#[async_trait]
+pub trait HandOver: Send {
+    /// The rows taken, in outbox order.
+    fn pushes(&self) -> &[PushRecord];
+    /// Makes "on the bus" durable (call after the bus acknowledged every row).
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
 #[async_trait]
 pub trait PushStore: Send + Sync {
     /// Writes a batch of a campaign's plan: pushes and unreachable subjects. Subjects the
@@ -139,6 +148,12 @@ pub trait PushStore: Send + Sync {
     /// Queued pushes due by `now` not yet handed to the bus, marked as being handed over
     /// (each row is taken by one caller, however many relays run).
     async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>>;
+    /// Queued pushes due by `now` not yet handed to the bus, marked as on the bus in a
+    /// transaction left open until [`HandOver::commit`], after the bus acknowledged them:
+    /// one write per push. Dropped without a commit (the publish failed, the process
+    /// died), the rows go back to the outbox as they were. Rows another caller holds are
+    /// skipped, so each row is taken by one caller however many relays run.
+    async fn hand_over(&self, now: DateTime<Utc>, limit: u32) -> Result<Box<dyn HandOver>>;
     /// After publishing taken pushes: `published` marks them as on the bus; otherwise they
     /// go back to the relay. Rows that changed meanwhile are left alone.
     async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64>;

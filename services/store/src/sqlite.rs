@@ -69,6 +69,10 @@ impl Backend for Sqlite {
         format!("IN ({})", list.join(", "))
     }
 
+    fn list_params(n: usize) -> usize {
+        n
+    }
+
     fn json_text(column: &str, key: &str) -> String {
         format!("CAST(json_extract({column}, '$.{key}') AS TEXT)")
     }

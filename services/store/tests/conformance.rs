@@ -95,6 +95,7 @@ conformance!(
     campaign_transitions_check_the_current_status,
     plan_batches_are_idempotent_and_counted,
     relay_takes_each_due_row_once,
+    hand_over_is_on_the_bus_only_once_committed,
     reconciliation_sees_only_claims_older_than_the_lease,
     claim_is_exclusive_and_outcomes_are_recorded,
     concurrent_claimers_never_take_the_same_push,
@@ -594,6 +595,38 @@ async fn relay_takes_each_due_row_once(s: Arc<dyn Store>) {
     // A bus that forgot its messages: hand everything over again.
     assert_eq!(s.reset_dispatched(false).await.unwrap(), 10);
     assert_eq!(s.take_undispatched(now, 100).await.unwrap().len(), 10);
+}
+
+async fn hand_over_is_on_the_bus_only_once_committed(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 10).await;
+    let now = Utc::now() + Duration::seconds(1);
+    // The publish failed (or the relay died): dropped, the rows are back in the outbox.
+    let failed = s.hand_over(now, 100).await.unwrap();
+    assert_eq!(failed.pushes().len(), 10);
+    let failed_ids = ids(failed.pushes());
+    drop(failed);
+    let first = s.hand_over(now, 4).await.unwrap();
+    assert_eq!(first.pushes().len(), 4);
+    let first_ids = ids(first.pushes());
+    first.commit().await.unwrap();
+    let rest = s.hand_over(now, 100).await.unwrap();
+    assert_eq!(rest.pushes().len(), 6);
+    let rest_ids = ids(rest.pushes());
+    assert!(first_ids.is_disjoint(&rest_ids));
+    assert_eq!(
+        first_ids.union(&rest_ids).cloned().collect::<BTreeSet<_>>(),
+        failed_ids
+    );
+    rest.commit().await.unwrap();
+    assert!(s.hand_over(now, 100).await.unwrap().pushes().is_empty());
+    // Committed means on the bus: a relay start that forgets only unconfirmed takes
+    // leaves them; a bus that forgot its messages hands them over again.
+    assert_eq!(s.reset_dispatched(true).await.unwrap(), 0);
+    assert_eq!(s.reset_dispatched(false).await.unwrap(), 10);
+    // The rows are claimable as before.
+    let all: Vec<String> = failed_ids.into_iter().collect();
+    assert_eq!(s.claim_for_sending(&all, now).await.unwrap().len(), 10);
+    assert!(s.hand_over(now, 100).await.unwrap().pushes().is_empty());
 }
 
 async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>) {

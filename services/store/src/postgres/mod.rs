@@ -137,6 +137,10 @@ impl Backend for Postgres {
         format!("= ANY(${first})")
     }
 
+    fn list_params(_n: usize) -> usize {
+        1
+    }
+
     fn json_text(column: &str, key: &str) -> String {
         format!("{column}->>'{key}'")
     }

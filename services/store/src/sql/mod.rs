@@ -95,6 +95,9 @@ pub trait Backend: Database<Row: Get> {
     /// The test `IN` a list of `n` values bound by [`Q::bind_list`] from placeholder
     /// `$first` on: `= ANY($first)` or `IN ($first, …)`.
     fn in_list(first: usize, n: usize) -> String;
+    /// Placeholders an [`Backend::in_list`] of `n` values takes (the next one is
+    /// `$first + list_params(n)`).
+    fn list_params(n: usize) -> usize;
     /// Text of member `key` of the JSON object in `column`, `NULL` when absent.
     fn json_text(column: &str, key: &str) -> String;
     /// `filter` on `pushes`, with the rows it selects locked in id order (so that two

@@ -60,22 +60,38 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
         } else {
             "('queued', 'sending', 'sent', 'delivered')"
         };
-        let mut out = Vec::new();
-        for chunk in subject_ids.chunks(DB::LIST_CHUNK) {
-            let sql = format!(
-                "SELECT DISTINCT p.subject_id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
-                 WHERE c.policy_id = $1 AND p.campaign_id <> $2 AND p.purpose = 'notice'
-                   AND p.status IN {statuses} AND p.subject_id {}",
-                DB::in_list(3, chunk.len())
-            );
-            let found: Vec<String> = Q::<DB>::new(&sql)
+        // The policy's other campaigns first (usually none, and then nothing to read);
+        // then the pushes by subject and campaign, an index lookup per subject.
+        let campaigns: Vec<String> =
+            Q::<DB>::new("SELECT id FROM campaigns WHERE policy_id = $1 AND id <> $2")
                 .bind(policy_id)
                 .bind(except_campaign)
-                .bind_list(chunk)
                 .scalars(&self.pool)
                 .await?;
-            out.extend(found);
+        let mut out = Vec::new();
+        if campaigns.is_empty() || subject_ids.is_empty() {
+            return Ok(out);
         }
+        for campaigns in campaigns.chunks(DB::LIST_CHUNK / 2) {
+            let step = DB::LIST_CHUNK - campaigns.len();
+            for chunk in subject_ids.chunks(step) {
+                let sql = format!(
+                    "SELECT DISTINCT subject_id FROM pushes
+                     WHERE subject_id {} AND campaign_id {}
+                       AND purpose = 'notice' AND status IN {statuses}",
+                    DB::in_list(1, chunk.len()),
+                    DB::in_list(1 + DB::list_params(chunk.len()), campaigns.len()),
+                );
+                let found: Vec<String> = Q::<DB>::new(&sql)
+                    .bind_list(chunk)
+                    .bind_list(campaigns)
+                    .scalars(&self.pool)
+                    .await?;
+                out.extend(found);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
         Ok(out)
     }
 

@@ -8,7 +8,9 @@
 
 use super::tallies::{tally_sum, SKIP};
 use super::{corrupt, parsed, Backend, Cell, Get, Rows, SqlStore, Ts, Q};
-use crate::{CampaignCounts, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result};
+use crate::{
+    CampaignCounts, HandOver, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::{PushPurpose, PushStatus, SkipReason};
@@ -217,6 +219,38 @@ async fn write_receipts<DB: Backend>(
         .await
 }
 
+/// Marks due outbox rows `dispatched = to` (1: taken by a relay; 2: on the bus) and
+/// returns them; rows another transaction holds are skipped.
+fn take_outbox_sql<DB: Backend>(to: i16) -> String {
+    format!(
+        "UPDATE pushes SET dispatched = {to} WHERE id IN (
+           SELECT p.id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
+           WHERE p.status = 'queued' AND p.dispatched = 0 AND p.next_attempt_at <= $1
+             AND c.status IN ('running', 'completed')
+           ORDER BY p.next_attempt_at LIMIT $2 {})
+         RETURNING {COLUMNS}",
+        DB::SKIP_LOCKED
+    )
+}
+
+/// [`PushStore::hand_over`]'s open transaction.
+struct SqlHandOver<DB: Backend> {
+    tx: sqlx::Transaction<'static, DB>,
+    pushes: Vec<PushRecord>,
+}
+
+#[async_trait]
+impl<DB: Backend> HandOver for SqlHandOver<DB> {
+    fn pushes(&self) -> &[PushRecord] {
+        &self.pushes
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl<DB: Backend> SqlStore<DB> {
     /// Pushes selected by `sql` (columns [`COLUMNS`]) with the one argument `key`.
     async fn pushes_by(&self, sql: &str, key: &str) -> Result<Option<PushRecord>> {
@@ -273,21 +307,25 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>> {
-        let sql = format!(
-            "UPDATE pushes SET dispatched = 1 WHERE id IN (
-               SELECT p.id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
-               WHERE p.status = 'queued' AND p.dispatched = 0 AND p.next_attempt_at <= $1
-                 AND c.status IN ('running', 'completed')
-               ORDER BY p.next_attempt_at LIMIT $2 {})
-             RETURNING {COLUMNS}",
-            DB::SKIP_LOCKED
-        );
+        let sql = take_outbox_sql::<DB>(1);
         let rows = Q::<DB>::new(&sql)
             .bind(now)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         returned_pushes(&rows)
+    }
+
+    async fn hand_over(&self, now: DateTime<Utc>, limit: u32) -> Result<Box<dyn HandOver>> {
+        let mut tx = DB::begin(&self.pool).await?;
+        let sql = take_outbox_sql::<DB>(2);
+        let rows = Q::<DB>::new(&sql)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut tx)
+            .await?;
+        let pushes = returned_pushes(&rows)?;
+        Ok(Box::new(SqlHandOver { tx, pushes }))
     }
 
     async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64> {
