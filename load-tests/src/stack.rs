@@ -182,7 +182,12 @@ impl Proc {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .env("POLICY_PUSH_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("POLICY_PUSH_LOG", "warn")
+            // `LOADGEN_LOG` sets the processes' log filter (e.g.
+            // `warn,pipeline::planner=debug` for the planner's batch timings).
+            .env(
+                "POLICY_PUSH_LOG",
+                std::env::var("LOADGEN_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             // One operator drives the load: the four-eyes approval (on by default) would
             // need a second; it is not what this measures.
             .env("POLICY_PUSH_REQUIRE_APPROVAL", "false")
