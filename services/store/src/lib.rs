@@ -172,12 +172,26 @@ pub trait PushStore: Send + Sync {
     /// receipt (`retry_at`) moves only the push carrying its provider id back to the
     /// queue. A repeated receipt (in the batch or after it) changes nothing; a receipt
     /// whose push is not recorded as sent yet matches nothing (`false`: keep it and try
-    /// again).
+    /// again, see [`PushStore::keep_late_receipts`]).
     async fn apply_receipts(
         &self,
         receipts: &[ReceiptUpdate],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>>;
+    /// Keeps receipts that matched nothing because their send is not recorded yet (they
+    /// overtook the provider's answer), durably, until `now + limits.ttl`; receipts
+    /// without a provider id are not kept. At most `limits.capacity` are kept (the oldest
+    /// go first). [`PushStore::record_outcomes`] applies the kept receipts of the provider
+    /// ids it records, in its transaction; each applies once. Returns the receipts kept.
+    async fn keep_late_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        now: DateTime<Utc>,
+        limits: LateReceiptLimits,
+    ) -> Result<u64>;
+    /// Deletes expired kept receipts and applies (and deletes) those whose push now waits
+    /// for a receipt under their provider id (a send recorded in a way that missed them).
+    async fn sweep_late_receipts(&self, now: DateTime<Utc>) -> Result<LateSweep>;
     async fn get_push(&self, id: &str) -> Result<Option<PushRecord>>;
     /// The pushes with these ids that exist, in no particular order.
     async fn get_pushes(&self, ids: &[String]) -> Result<Vec<PushRecord>>;

@@ -140,6 +140,36 @@ pub struct ReceiptUpdate {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// How receipts that overtook their send are kept ([`crate::PushStore::keep_late_receipts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateReceiptLimits {
+    /// How long a receipt waits for its send.
+    pub ttl: chrono::Duration,
+    /// Receipts kept at most; the oldest go first.
+    pub capacity: i64,
+}
+
+impl Default for LateReceiptLimits {
+    /// 24 hours, 100,000 receipts.
+    fn default() -> Self {
+        Self {
+            ttl: chrono::Duration::hours(24),
+            capacity: 100_000,
+        }
+    }
+}
+
+/// What a sweep of the kept late receipts did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateSweep {
+    /// Receipts that changed a push.
+    pub applied: u64,
+    /// Receipts deleted unapplied because they expired.
+    pub expired: u64,
+    /// Receipts still kept.
+    pub waiting: i64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CampaignCounts {
     pub eligible: i64,

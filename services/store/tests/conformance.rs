@@ -103,6 +103,8 @@ conformance!(
     receipts_clicks_and_links,
     receipt_batches_apply_as_one_at_a_time,
     receipt_batches_span_chunks,
+    late_receipts_apply_once_when_the_send_is_recorded,
+    opt_outs_are_listed_by_filter_and_undone,
     sent_without_receipt_pages_oldest_first,
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
@@ -1054,6 +1056,181 @@ async fn receipt_batches_span_chunks(s: Arc<dyn Store>) {
     );
     let last = s.get_push(&p[N - 1]).await.unwrap().unwrap();
     assert_eq!(last.error.as_deref(), Some("MK:0001"));
+}
+
+async fn late_receipts_apply_once_when_the_send_is_recorded(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 5).await;
+    let p: Vec<String> = (0..5).map(|n| format!("p-c1-{n:05}")).collect();
+    s.claim_for_sending(&p, Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let limits = LateReceiptLimits::default();
+    let push = |n: usize| {
+        let s = s.clone();
+        let id = p[n].clone();
+        async move { s.get_push(&id).await.unwrap().unwrap() }
+    };
+    let sent = |n: usize, biz: &str| PushOutcome::Sent {
+        push_id: p[n].clone(),
+        provider_id: biz.into(),
+    };
+    // Receipts that overtook their sends: nothing carries biz-0 or biz-1 yet. One without
+    // a provider id is not kept (nothing could ever match it later).
+    let early = vec![
+        receipt(Some("biz-0"), None, true, None),
+        receipt(Some("biz-1"), None, false, Some("UNDELIV")),
+        receipt(None, Some("p-unknown"), true, None),
+    ];
+    assert_eq!(s.apply_receipts(&early, now).await.unwrap(), [false; 3]);
+    assert_eq!(s.keep_late_receipts(&early, now, limits).await.unwrap(), 2);
+    assert_eq!(push(0).await.status, PushStatus::Sending);
+
+    // Recording the sends applies them, in the same transaction.
+    s.record_outcomes(&[sent(0, "biz-0"), sent(1, "biz-1")], now)
+        .await
+        .unwrap();
+    assert_eq!(push(0).await.status, PushStatus::Delivered);
+    let p1 = push(1).await;
+    assert_eq!(
+        (p1.status, p1.error.as_deref()),
+        (PushStatus::Failed, Some("UNDELIV"))
+    );
+    // Exactly once: nothing is left to apply.
+    assert_eq!(
+        s.sweep_late_receipts(now).await.unwrap(),
+        LateSweep::default()
+    );
+
+    // A receipt kept just after its send was recorded (the two raced): the sweep applies
+    // it, once.
+    s.record_outcomes(&[sent(2, "biz-2")], now).await.unwrap();
+    let raced = [receipt(Some("biz-2"), None, true, None)];
+    s.keep_late_receipts(&raced, now, limits).await.unwrap();
+    let swept = s.sweep_late_receipts(now).await.unwrap();
+    assert_eq!((swept.applied, swept.expired, swept.waiting), (1, 0, 0));
+    assert_eq!(push(2).await.status, PushStatus::Delivered);
+
+    // Expired receipts vanish and never apply.
+    let short = LateReceiptLimits {
+        ttl: Duration::hours(1),
+        ..limits
+    };
+    s.keep_late_receipts(&[receipt(Some("biz-4"), None, true, None)], now, short)
+        .await
+        .unwrap();
+    let swept = s
+        .sweep_late_receipts(now + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!((swept.applied, swept.expired, swept.waiting), (0, 1, 0));
+    s.record_outcomes(&[sent(4, "biz-4")], now).await.unwrap();
+    assert_eq!(push(4).await.status, PushStatus::Sent);
+
+    // The bound: the oldest go first.
+    let small = LateReceiptLimits {
+        capacity: 3,
+        ..limits
+    };
+    let many: Vec<ReceiptUpdate> = (0..5)
+        .map(|n| receipt(Some(&format!("x-{n}")), None, true, None))
+        .collect();
+    for r in &many {
+        s.keep_late_receipts(std::slice::from_ref(r), now, small)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.sweep_late_receipts(now).await.unwrap().waiting, 3);
+    s.record_outcomes(&[sent(3, "x-0")], now).await.unwrap();
+    assert_eq!(push(3).await.status, PushStatus::Sent, "x-0 was dropped");
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!((c.delivered, c.failed, c.sent), (2, 1, 2));
+}
+
+async fn opt_outs_are_listed_by_filter_and_undone(s: Arc<dyn Store>) {
+    // Whole seconds: both databases keep microseconds.
+    let t0 =
+        chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap() - Duration::hours(3);
+    let opt =
+        |n: u32, channel: Option<Channel>, category: Option<&str>, source: &str, h: i64| OptOut {
+            subject_id: resident_id(n),
+            channel,
+            category: category.map(Into::into),
+            source: source.into(),
+            at: t0 + Duration::hours(h),
+        };
+    let all = [
+        opt(1, Some(Channel::Sms), None, "sms_reply", 0),
+        opt(1, None, Some("employment"), "recipient_page", 1),
+        opt(2, None, None, "hotline_dtmf_0", 2),
+    ];
+    for o in &all {
+        assert!(s.record_opt_out(o).await.unwrap());
+    }
+    let list = |f: OptOutFilter| {
+        let s = s.clone();
+        async move { s.list_opt_outs(&f, 0, 100).await.unwrap() }
+    };
+    // Newest first.
+    assert_eq!(
+        list(OptOutFilter::default()).await,
+        [all[2].clone(), all[1].clone(), all[0].clone()]
+    );
+    let of_1 = OptOutFilter {
+        subject_id: Some(resident_id(1)),
+        ..Default::default()
+    };
+    assert_eq!(list(of_1.clone()).await, [all[1].clone(), all[0].clone()]);
+    let everything = OptOutFilter {
+        channel: Some("all".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(everything).await.len(), 2, "no channel: all channels");
+    let sms = OptOutFilter {
+        channel: Some("sms".into()),
+        source: Some("sms_reply".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(sms).await, [all[0].clone()]);
+    let window = OptOutFilter {
+        since: Some(t0 + Duration::minutes(30)),
+        until: Some(t0 + Duration::hours(2)),
+        ..Default::default()
+    };
+    assert_eq!(list(window).await, [all[1].clone()]);
+    assert_eq!(
+        s.list_opt_outs(&OptOutFilter::default(), 1, 1)
+            .await
+            .unwrap(),
+        [all[1].clone()],
+        "paged"
+    );
+
+    // Undo exactly one: the SMS opt-out of subject 1, not its category opt-out.
+    assert_eq!(
+        s.remove_opt_out(&resident_id(1), Some(Channel::Sms), None)
+            .await
+            .unwrap(),
+        Some(all[0].clone())
+    );
+    assert_eq!(
+        s.remove_opt_out(&resident_id(1), Some(Channel::Sms), None)
+            .await
+            .unwrap(),
+        None,
+        "already undone"
+    );
+    assert_eq!(list(of_1).await, [all[1].clone()]);
+    assert_eq!(
+        s.remove_opt_out(&resident_id(2), None, None).await.unwrap(),
+        Some(all[2].clone())
+    );
+    assert_eq!(
+        s.opt_outs_of(&[resident_id(1), resident_id(2)])
+            .await
+            .unwrap(),
+        [all[1].clone()]
+    );
+    // An undone opt-out can be recorded again.
+    assert!(s.record_opt_out(&all[0]).await.unwrap());
 }
 
 async fn sent_without_receipt_pages_oldest_first(s: Arc<dyn Store>) {
