@@ -242,6 +242,21 @@ pub trait OptOutStore: Send + Sync {
     async fn record_opt_out(&self, o: &OptOut) -> Result<bool>;
     /// Every opt-out of the given subjects.
     async fn opt_outs_of(&self, subject_ids: &[String]) -> Result<Vec<OptOut>>;
+    /// Opt-outs that pass `filter`, newest first, `limit` of them from `offset`.
+    async fn list_opt_outs(
+        &self,
+        filter: &OptOutFilter,
+        offset: i64,
+        limit: u32,
+    ) -> Result<Vec<OptOut>>;
+    /// Removes the opt-out of `subject_id` for exactly this channel and category (`None`:
+    /// the opt-out has none); the opt-out removed, `None` when there was none.
+    async fn remove_opt_out(
+        &self,
+        subject_id: &str,
+        channel: Option<domain::Channel>,
+        category: Option<&str>,
+    ) -> Result<Option<OptOut>>;
 }
 
 #[async_trait]

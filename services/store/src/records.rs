@@ -221,3 +221,17 @@ impl OptOut {
         }
     }
 }
+
+/// Which opt-outs an operator reviews ([`crate::OptOutStore::list_opt_outs`]); `None`
+/// matches any.
+#[derive(Debug, Clone, Default)]
+pub struct OptOutFilter {
+    pub subject_id: Option<String>,
+    /// A channel name, or `all` for opt-outs of every channel.
+    pub channel: Option<String>,
+    pub source: Option<String>,
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+}

@@ -7,6 +7,7 @@ mod dead_letters;
 pub mod health;
 pub(crate) mod operations;
 mod operators;
+mod opt_outs;
 mod params;
 mod policies;
 mod provider_templates;
@@ -75,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay))
         .route("/sandbox/messages", get(sandbox::messages))
+        .route("/opt-outs", get(opt_outs::list))
+        .route("/opt-outs/undo", post(opt_outs::undo))
         .route("/audit", get(operators::audit_log))
         .layer(DefaultBodyLimit::max(body_limits::OPERATOR))
         // The import streams its body (no extractor limit applies) and limits each line.

@@ -2,7 +2,7 @@
 //! route function the JSON API uses for the same action, and redirects back with what
 //! happened.
 
-use super::super::{campaigns, operations, operators, policies, tags};
+use super::super::{campaigns, operations, operators, opt_outs, policies, tags};
 use super::session::{self, Session};
 use super::{back, failed, page_ctx, render};
 use crate::auth::token_hash;
@@ -295,6 +295,65 @@ pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): 
             render("operators.html", page_ctx(&sess, &q, "operators", ctx))
         }
         Err(e) => back("/console/operators", Err(failed(e))),
+    }
+}
+
+/// `POST /console/operators/{id}/{action}`: `disable` (`POST /api/v1/operators/{id}/disable`)
+/// or `token` (`POST /api/v1/operators/{id}/token`, the new token shown once).
+pub async fn operator_action(
+    State(s): State<AppState>,
+    sess: Session,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): F,
+) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/operators", Err(STALE.into()));
+    }
+    let (st, op, p) = (State(s.clone()), sess.op.clone(), Path(id.clone()));
+    match action.as_str() {
+        "disable" => match operators::disable(st, op, p).await {
+            Ok(_) => back("/console/operators", Ok(format!("操作员 {id} 已停用"))),
+            Err(e) => back("/console/operators", Err(failed(e))),
+        },
+        "token" => match operators::rotate_token(st, op, p).await {
+            // Rotating one's own token leaves the console session as it is.
+            Ok(Json(v)) => {
+                let token = v["token"].as_str().map(str::to_string);
+                operators_with_token(
+                    &s,
+                    &sess,
+                    format!("操作员 {id} 的令牌已更换"),
+                    Some(id),
+                    token,
+                )
+                .await
+            }
+            Err(e) => back("/console/operators", Err(failed(e))),
+        },
+        _ => back("/console/operators", Err(format!("未知操作 {action}"))),
+    }
+}
+
+/// `POST /console/opt-outs/undo`: undo one opt-out with a reason
+/// (`POST /api/v1/opt-outs/undo`), back to the subject's page.
+pub async fn undo_opt_out(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    let subject = field(&f, "subject_id").to_string();
+    let here = format!(
+        "/console/subjects?{}",
+        serde_urlencoded::to_string([("id", subject.as_str())]).unwrap_or_default()
+    );
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    let req = opt_outs::Undo {
+        subject_id: subject.clone(),
+        channel: opt(&f, "channel"),
+        category: opt(&f, "category"),
+        reason: field(&f, "reason").to_string(),
+    };
+    match opt_outs::undo_one(&s, &sess.op, req).await {
+        Ok(_) => back(&here, Ok("退订已撤销".into())),
+        Err(e) => back(&here, Err(failed(e))),
     }
 }
 

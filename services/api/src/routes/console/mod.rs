@@ -71,6 +71,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/console/operators",
             get(pages::operators).post(actions::create_operator),
         )
+        .route(
+            "/console/operators/{id}/{action}",
+            post(actions::operator_action),
+        )
+        .route("/console/opt-outs/undo", post(actions::undo_opt_out))
         .route("/console/audit", get(pages::audit))
         .route("/console/subjects", get(pages::subject))
 }
