@@ -162,6 +162,8 @@ pub async fn bootstrap_admin(store: &dyn Store, token: &str) -> anyhow::Result<b
         name: "admin".into(),
         role: domain::operator::Role::Admin,
         created_at: chrono::Utc::now(),
+        created_by: None,
+        disabled_at: None,
     };
     store.insert_operator(&op, &auth::token_hash(token)).await?;
     Ok(true)

@@ -65,6 +65,8 @@ async fn start(config: ApiConfig) -> App {
             name: token.into(),
             role,
             created_at: chrono::Utc::now(),
+            created_by: None,
+            disabled_at: None,
         };
         store
             .insert_operator(&op, &token_hash(token))

@@ -14,6 +14,10 @@ pub struct OperatorRecord {
     pub name: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// The operator who created this one; `None` for the bootstrap admin.
+    pub created_by: Option<String>,
+    /// When it was disabled: its token and console sessions no longer work.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

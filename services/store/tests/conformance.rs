@@ -231,6 +231,8 @@ async fn operators_by_token_hash(s: Arc<dyn Store>) {
         name: "张三".into(),
         role: Role::Reviewer,
         created_at: Utc::now(),
+        created_by: None,
+        disabled_at: None,
     };
     s.insert_operator(&op, "hash-1").await.unwrap();
     assert_eq!(s.count_operators().await.unwrap(), 1);
@@ -1599,6 +1601,8 @@ async fn subject_history_and_operators(s: Arc<dyn Store>) {
             name: format!("操作员{i}"),
             role,
             created_at: Utc::now() + Duration::seconds(i as i64),
+            created_by: (i > 0).then(|| "op-0".to_string()),
+            disabled_at: None,
         };
         s.insert_operator(&op, &format!("hash-{i}")).await.unwrap();
     }
@@ -1614,6 +1618,76 @@ async fn subject_history_and_operators(s: Arc<dyn Store>) {
         "操作员1"
     );
     assert!(s.get_operator("op-9").await.unwrap().is_none());
+    assert_eq!(
+        s.get_operator("op-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_by
+            .as_deref(),
+        Some("op-0"),
+        "who created an operator is kept"
+    );
+}
+
+async fn operators_are_disabled_rotated_and_sessions_revoked(s: Arc<dyn Store>) {
+    let now = Utc::now();
+    for (id, hash) in [("op-a", "hash-a"), ("op-b", "hash-b")] {
+        let op = OperatorRecord {
+            id: id.into(),
+            name: id.into(),
+            role: Role::Editor,
+            created_at: now,
+            created_by: Some("op-admin".into()),
+            disabled_at: None,
+        };
+        s.insert_operator(&op, hash).await.unwrap();
+    }
+    let later = now + Duration::hours(12);
+    for (sid, op) in [("s-a1", "op-a"), ("s-a2", "op-a"), ("s-b", "op-b")] {
+        s.insert_session(sid, op, now, later).await.unwrap();
+    }
+    let holder = |sid: &'static str, at| {
+        let s = s.clone();
+        async move { s.session_operator(sid, at).await.unwrap().map(|o| o.id) }
+    };
+    assert_eq!(holder("s-a1", now).await.as_deref(), Some("op-a"));
+    assert_eq!(holder("s-a1", later).await, None, "expired");
+    assert_eq!(holder("s-zz", now).await, None, "unknown");
+
+    // Sign-out revokes one session.
+    assert!(s.revoke_session("s-a1", now).await.unwrap());
+    assert!(!s.revoke_session("s-a1", now).await.unwrap());
+    assert_eq!(holder("s-a1", now).await, None);
+    assert_eq!(holder("s-a2", now).await.as_deref(), Some("op-a"));
+
+    // Rotation: the old token stops working, the new one works.
+    assert!(s.set_operator_token("op-a", "hash-a2").await.unwrap());
+    assert!(s.operator_by_token_hash("hash-a").await.unwrap().is_none());
+    assert_eq!(
+        s.operator_by_token_hash("hash-a2")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "op-a"
+    );
+
+    // Disabling: token and every session stop working; others are untouched.
+    assert!(s.disable_operator("op-a", now).await.unwrap());
+    assert!(!s.disable_operator("op-a", now).await.unwrap(), "once");
+    assert!(s.operator_by_token_hash("hash-a2").await.unwrap().is_none());
+    assert_eq!(holder("s-a2", now).await, None);
+    assert!(!s.set_operator_token("op-a", "hash-a3").await.unwrap());
+    assert!(s
+        .get_operator("op-a")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_some());
+    assert_eq!(holder("s-b", now).await.as_deref(), Some("op-b"));
+    assert!(s.operator_by_token_hash("hash-b").await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------- policy parameters

@@ -3,9 +3,10 @@
 use super::{parsed, Backend, Get, SqlStore, Q};
 use crate::{OperatorRecord, OperatorStore, Result};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::operator::Role;
 
-pub(super) const OPERATOR_COLUMNS: &str = "id, name, role, created_at";
+pub(super) const OPERATOR_COLUMNS: &str = "id, name, role, created_at, created_by, disabled_at";
 
 pub(super) fn operator_from_row(r: &impl Get) -> Result<OperatorRecord> {
     Ok(OperatorRecord {
@@ -13,6 +14,8 @@ pub(super) fn operator_from_row(r: &impl Get) -> Result<OperatorRecord> {
         name: r.col("name")?,
         role: parsed(r, "role", "role", Role::parse)?,
         created_at: r.col("created_at")?,
+        created_by: r.col("created_by")?,
+        disabled_at: r.col("disabled_at")?,
     })
 }
 
@@ -26,13 +29,16 @@ impl<DB: Backend> OperatorStore for SqlStore<DB> {
 
     async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()> {
         Q::<DB>::new(
-            "INSERT INTO operators (id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO operators (id, name, role, token_hash, created_at, created_by, disabled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&op.id)
         .bind(&op.name)
         .bind(op.role.as_str())
         .bind(token_hash)
         .bind(op.created_at)
+        .bind(&op.created_by)
+        .bind(op.disabled_at)
         .execute(&self.pool)
         .await?;
         Ok(())
