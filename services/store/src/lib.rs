@@ -117,6 +117,13 @@ pub trait CatalogueStore: Send + Sync {
         to: domain::campaign::CampaignStatus,
         change: CampaignChange,
     ) -> Result<CampaignRecord>;
+    /// Sends an approved campaign back to review: from one of `from` to `submitted`, its
+    /// approvals (first and second) cleared; `Conflict` when it is in none of `from`.
+    async fn return_to_review(
+        &self,
+        id: &str,
+        from: &[domain::campaign::CampaignStatus],
+    ) -> Result<CampaignRecord>;
     /// Campaigns in `running` whose audience has not been fully written yet.
     async fn campaigns_to_plan(&self) -> Result<Vec<CampaignRecord>>;
     /// Running campaigns of mode `continuous`.

@@ -93,6 +93,7 @@ conformance!(
     tags_replace_per_subject,
     catalogue_tags_and_policies,
     campaign_transitions_check_the_current_status,
+    approved_campaigns_return_to_review_without_their_approvals,
     plan_batches_are_idempotent_and_counted,
     relay_takes_each_due_row_once,
     reconciliation_sees_only_claims_older_than_the_lease,
@@ -400,6 +401,52 @@ async fn catalogue_tags_and_policies(s: Arc<dyn Store>) {
     policy(&*s, "pol-2").await;
     assert_eq!(s.list_policies().await.unwrap().len(), 2);
     assert!(s.get_policy("nope").await.unwrap().is_none());
+}
+
+async fn approved_campaigns_return_to_review_without_their_approvals(s: Arc<dyn Store>) {
+    campaign(&*s, "c1", CampaignMode::Once).await;
+    let approve = CampaignChange {
+        approved_by: Some("op-2".into()),
+        ..Default::default()
+    };
+    s.transition_campaign(
+        "c1",
+        &[CampaignStatus::Draft],
+        CampaignStatus::Approved,
+        approve,
+    )
+    .await
+    .unwrap();
+    s.put_campaign_ops(&CampaignOps {
+        campaign_id: "c1".into(),
+        approvals_needed: 2,
+        audience: Some(5),
+        second_approved_by: Some("op-3".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let from = [CampaignStatus::Approved];
+    let c = s.return_to_review("c1", &from).await.unwrap();
+    assert_eq!((c.status, c.approved_by), (CampaignStatus::Submitted, None));
+    let stored = s.get_campaign("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.approved_by),
+        (CampaignStatus::Submitted, None)
+    );
+    let ops = s.get_campaign_ops("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (ops.approvals_needed, ops.audience, ops.second_approved_by),
+        (1, None, None)
+    );
+    assert!(matches!(
+        s.return_to_review("c1", &from).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.return_to_review("nope", &from).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn campaign_transitions_check_the_current_status(s: Arc<dyn Store>) {

@@ -13,6 +13,7 @@ mod policies;
 mod provider_templates;
 mod recipient;
 mod reports;
+pub(crate) mod rereview;
 mod sandbox;
 mod subjects;
 mod tags;
