@@ -80,8 +80,10 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The built-in simulators' record, when they run in this process.
     pub sandbox: Option<Arc<simulators::SandboxLog>>,
-    /// Operators by token hash; operators are never deleted in this version.
-    pub operators: Arc<Mutex<HashMap<String, OperatorRecord>>>,
+    /// Operators by token hash, each with when it was read: trusted for
+    /// [`auth::CACHE_TTL`], so a token rotated or an operator disabled on another replica
+    /// stops working there within that time (at once on this one, which clears it).
+    pub operators: Arc<Mutex<HashMap<String, (OperatorRecord, std::time::Instant)>>>,
     /// Compiled tag rules, replaced whenever a tag changes.
     pub tag_rules: Arc<RwLock<Arc<TagRules>>>,
     /// Rate limiters and the public concurrency bound.

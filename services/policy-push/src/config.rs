@@ -6,6 +6,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// The bootstrap admin's token, at least (`POLICY_PUSH_ADMIN_TOKEN`).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Directory of the embedded database and the sandbox record.
@@ -419,8 +422,10 @@ impl ServeConfig {
             bail!("POLICY_PUSH_RETRY_SCALE must be a number ≥ 0");
         }
         if let Some(t) = &a.admin_token {
-            if t.len() < 8 {
-                bail!("POLICY_PUSH_ADMIN_TOKEN must be at least 8 characters");
+            if t.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                bail!(
+                    "POLICY_PUSH_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 16`)"
+                );
             }
         }
         let mut simulator = simulator_config(a.simulator_config.as_deref())?;
@@ -806,6 +811,19 @@ mod tests {
             sim.voice_report_url.as_deref(),
             Some("http://127.0.0.1:8080/callbacks/aliyun/voice-report?token=s3cret%2F%2B")
         );
+    }
+
+    #[test]
+    fn the_bootstrap_token_needs_24_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").display().to_string();
+        let with = |t: &str| {
+            ServeConfig::from_args(args(&[("data-dir", data.as_str()), ("admin-token", t)]))
+        };
+        let e = with("twenty-three-characters").unwrap_err().to_string();
+        assert!(e.contains("at least 24"), "{e}");
+        let ok = with("twenty-four-characters-x").unwrap();
+        assert_eq!(ok.admin_token.as_deref(), Some("twenty-four-characters-x"));
     }
 
     #[test]

@@ -66,7 +66,29 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait OperatorStore: Send + Sync {
     async fn count_operators(&self) -> Result<i64>;
     async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()>;
+    /// The operator holding this token, unless disabled.
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>>;
+    /// Disables an operator (its token stops working) and revokes its console sessions;
+    /// false when there is no such operator or it was disabled already.
+    async fn disable_operator(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Replaces an enabled operator's token; false when there is none such.
+    async fn set_operator_token(&self, id: &str, token_hash: &str) -> Result<bool>;
+    /// Records a console session (the SHA-256 of its random id) until `expires_at`.
+    async fn insert_session(
+        &self,
+        id_hash: &str,
+        operator_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The operator of a session that is neither revoked nor expired, unless disabled.
+    async fn session_operator(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OperatorRecord>>;
+    /// Revokes a session (sign-out); false when it was unknown or revoked already.
+    async fn revoke_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<bool>;
 }
 
 #[async_trait]

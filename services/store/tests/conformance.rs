@@ -116,6 +116,7 @@ conformance!(
     ops_policy_reviews_latest_counts,
     reports_count_the_funnel_by_channel_and_district,
     subject_history_and_operators,
+    operators_are_disabled_rotated_and_sessions_revoked,
     params_round_trip_with_dated_values,
     campaign_subjects_are_those_planned,
     tallies_follow_every_change_and_fold_exactly,

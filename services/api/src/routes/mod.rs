@@ -40,7 +40,9 @@ pub mod body_limits {
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/operators", post(operators::create))
+        .route("/operators", post(operators::create).get(operators::list))
+        .route("/operators/{id}/disable", post(operators::disable))
+        .route("/operators/{id}/token", post(operators::rotate_token))
         .route("/subjects/{id}", put(subjects::put).get(subjects::get))
         .route("/provider-templates", get(provider_templates::list))
         .route(

@@ -4,7 +4,7 @@
 use crate::auth::{token_hash, Operator};
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
@@ -43,11 +43,7 @@ pub async fn create(
             "name is required",
         ));
     }
-    let token: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
+    let token = new_token();
     let rec = OperatorRecord {
         id: pipeline::codes::record_id("op"),
         name: name.to_string(),

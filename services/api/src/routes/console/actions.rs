@@ -51,18 +51,25 @@ pub async fn login(State(s): State<AppState>, Form(f): F) -> Response {
     let Some(op) = op else {
         return back("/console/login", Err("令牌无效".into()));
     };
-    let cookie = session::issue(&op.id, chrono::Utc::now().timestamp());
+    let cookie = match session::sign_in(&s, &op.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "console session could not be recorded");
+            return back("/console/login", Err("暂时无法登录，请稍后再试".into()));
+        }
+    };
     (
-        [(header::SET_COOKIE, session::set_cookie(&cookie))],
+        [(header::SET_COOKIE, session::set_cookie(&s, &cookie))],
         Redirect::to("/console/"),
     )
         .into_response()
 }
 
-/// `POST /console/logout`
-pub async fn logout() -> Response {
+/// `POST /console/logout`: the session is revoked on the server, the cookie cleared.
+pub async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    session::sign_out(&s, &headers).await;
     (
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(header::SET_COOKIE, session::clear_cookie(&s))],
         Redirect::to("/console/login"),
     )
         .into_response()
@@ -266,6 +273,25 @@ pub async fn campaign_action(
     }
 }
 
+/// The operators page showing a token once (a new operator's, or a rotated one).
+async fn operators_with_token(
+    s: &AppState,
+    sess: &Session,
+    message: String,
+    name: Option<String>,
+    token: Option<String>,
+) -> Response {
+    let ops = s.store.list_operators().await.unwrap_or_default();
+    let q = HashMap::from([("ok".to_string(), message)]);
+    let ctx = context! {
+        operators => Value::from_serialize(&ops),
+        may_manage => sess.op.may(domain::operator::Action::ManageOperators),
+        new_token => token,
+        new_name => name,
+    };
+    render("operators.html", page_ctx(sess, &q, "operators", ctx))
+}
+
 /// `POST /console/operators`: create an operator (`POST /api/v1/operators`); the new
 /// token is shown once, on this answer.
 pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
@@ -281,18 +307,16 @@ pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): 
     .await
     {
         Ok((_, Json(v))) => {
-            let ops = s.store.list_operators().await.unwrap_or_default();
-            let q = HashMap::from([(
-                "ok".to_string(),
-                format!("操作员 {} 已创建", v["name"].as_str().unwrap_or("")),
-            )]);
-            let ctx = context! {
-                operators => Value::from_serialize(&ops),
-                may_manage => true,
-                new_token => v["token"].as_str().map(str::to_string),
-                new_name => v["name"].as_str().map(str::to_string),
-            };
-            render("operators.html", page_ctx(&sess, &q, "operators", ctx))
+            let name = v["name"].as_str().unwrap_or("").to_string();
+            let token = v["token"].as_str().map(str::to_string);
+            operators_with_token(
+                &s,
+                &sess,
+                format!("操作员 {name} 已创建"),
+                Some(name),
+                token,
+            )
+            .await
         }
         Err(e) => back("/console/operators", Err(failed(e))),
     }

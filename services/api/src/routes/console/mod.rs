@@ -4,7 +4,8 @@
 //! business rule (roles, four-eyes approval, state transitions, audit) is the API's.
 //!
 //! # Layout
-//! - [`session`]: sign-in with the operator's token → signed session cookie; CSRF tokens.
+//! - [`session`]: sign-in with the operator's token → a server-side session (revoked at
+//!   sign-out and when the operator is disabled) and its signed cookie; CSRF tokens.
 //! - [`pages`]: the `GET` pages (dashboard, tags, policies, campaigns, reports,
 //!   operators, audit log, a subject's delivery history).
 //! - [`actions`]: the form handlers (`POST`), answered with a redirect and a message.
