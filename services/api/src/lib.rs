@@ -5,9 +5,10 @@
 //! # Layout
 //! - [`error`]: JSON errors with stable codes.
 //! - [`guard`]: caught panics (500 JSON, message withheld), JSON 413 refusals.
-//! - [`auth`]: bearer tokens, operators, role checks.
-//! - [`routes`]: one module per resource (operators, subjects, tags, policies, campaigns,
-//!   sandbox, callbacks, recipient pages, health).
+//! - [`auth`]: bearer tokens (failures throttled per address), operators, role checks.
+//! - [`routes`]: one module per resource (operators, opt-outs, subjects, tags, policies,
+//!   campaigns, sandbox, callbacks, recipient pages, health), and `rereview`: approved
+//!   campaigns back to review when a tag or parameter change may alter their audience.
 //! - [`import`]: streaming NDJSON / CSV subject import.
 //! - [`metrics`]: `GET /metrics` and the HTTP request metrics.
 //! - [`receipts`]: the queue between the receipt callbacks and the store (batched writes).

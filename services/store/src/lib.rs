@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`records`]: the rows as the rest of the product sees them.
+//! - [`OperatorStore`]: operators (who created them, disabled ones), their token hashes
+//!   and the console sessions.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
 //!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
 //!   [`OperationsStore`], [`ParamStore`] and [`ProviderTemplateStore`]; roles hold an

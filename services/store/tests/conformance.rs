@@ -1195,6 +1195,45 @@ async fn late_receipts_apply_once_when_the_send_is_recorded(s: Arc<dyn Store>) {
     assert_eq!((c.delivered, c.failed, c.sent), (2, 1, 2));
 }
 
+/// A kept receipt outlives the process that kept it: the store is reopened (a restart)
+/// before the send is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_receipts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let p = {
+        let s = store::open(&url).await.unwrap();
+        planned(&*s, "c1", 1).await;
+        let p = "p-c1-00000".to_string();
+        s.claim_for_sending(std::slice::from_ref(&p), Utc::now())
+            .await
+            .unwrap();
+        let early = [receipt(Some("biz-0"), None, true, None)];
+        assert_eq!(s.apply_receipts(&early, Utc::now()).await.unwrap(), [false]);
+        s.keep_late_receipts(&early, Utc::now(), LateReceiptLimits::default())
+            .await
+            .unwrap();
+        p
+    };
+    let s = store::open(&url).await.unwrap();
+    s.record_outcomes(
+        &[PushOutcome::Sent {
+            push_id: p.clone(),
+            provider_id: "biz-0".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let push = s.get_push(&p).await.unwrap().unwrap();
+    assert_eq!(push.status, PushStatus::Delivered);
+    assert_eq!(
+        s.sweep_late_receipts(Utc::now()).await.unwrap(),
+        LateSweep::default(),
+        "applied once, nothing left"
+    );
+}
+
 async fn opt_outs_are_listed_by_filter_and_undone(s: Arc<dyn Store>) {
     // Whole seconds: both databases keep microseconds.
     let t0 =

@@ -70,12 +70,21 @@ pub fn csrf(value: &str) -> String {
     sign(&format!("csrf:{value}"))[..32].to_string()
 }
 
-fn secure(s: &AppState) -> &'static str {
-    if s.pipeline.config.public_url.starts_with("https://") {
+/// `; Secure` when the product is served at an `https://` public URL (the cookie then
+/// never travels over plain HTTP); nothing on the embedded default's `http://127.0.0.1`.
+fn secure_attr(public_url: &str) -> &'static str {
+    if public_url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
         "; Secure"
     } else {
         ""
     }
+}
+
+fn secure(s: &AppState) -> &'static str {
+    secure_attr(&s.pipeline.config.public_url)
 }
 
 pub fn set_cookie(s: &AppState, value: &str) -> String {
@@ -185,6 +194,14 @@ mod tests {
         assert_eq!(verify("garbage"), None);
         assert_eq!(verify(&format!(".{sig}")), None);
         assert_ne!(csrf(&v), csrf(&other));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_behind_https() {
+        assert_eq!(secure_attr("https://push.example.gov.cn"), "; Secure");
+        assert_eq!(secure_attr("HTTPS://push.example.gov.cn"), "; Secure");
+        assert_eq!(secure_attr("http://127.0.0.1:8080"), "");
+        assert_eq!(secure_attr(""), "");
     }
 
     #[test]
