@@ -52,6 +52,9 @@ pub struct ApiConfig {
     pub sms_reply_window: chrono::Duration,
     /// Request rates per source address on the routes strangers reach.
     pub rate_limits: guard::RateLimits,
+    /// Key of the console session cookies (`POLICY_PUSH_CONSOLE_SECRET`); `None`: that
+    /// variable if set, else random per process. The first API state of a process fixes it.
+    pub console_secret: Option<String>,
 }
 
 /// The simulators' public WeChat callback token: never accepted with real providers.
@@ -70,6 +73,7 @@ impl Default for ApiConfig {
             callbacks: routes::callbacks::CallbackAuth::random(),
             sms_reply_window: chrono::Duration::days(7),
             rate_limits: guard::RateLimits::default(),
+            console_secret: None,
         }
     }
 }
@@ -101,6 +105,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let store = pipeline.store.clone();
         let rules = TagRules::load(store.as_ref(), pipeline.today()).await?;
+        routes::console_key(config.console_secret.as_deref());
         Ok(Self {
             receipts: receipts::ReceiptQueue::start(store.clone()),
             guard: Arc::new(guard::Guard::new(&config.rate_limits)),

@@ -27,6 +27,11 @@ use axum::Router;
 
 pub use crate::guard::peer_ip;
 
+/// Fixes the console session key (see `console::session`); later calls change nothing.
+pub fn console_key(secret: Option<&str>) {
+    console::session::init_key(secret);
+}
+
 /// Body limits per route: small wherever a stranger can reach, large only for the
 /// authenticated import (streamed, with a limit per line instead).
 pub mod body_limits {

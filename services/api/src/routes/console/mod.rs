@@ -12,7 +12,7 @@
 
 mod actions;
 mod pages;
-mod session;
+pub(crate) mod session;
 
 use crate::error::ApiError;
 use crate::AppState;

@@ -25,16 +25,30 @@ pub const COOKIE: &str = "pp_console";
 /// How long a console session lasts.
 pub const TTL_SECS: i64 = 12 * 3600;
 
-fn key() -> &'static [u8] {
-    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
-    KEY.get_or_init(|| match std::env::var("POLICY_PUSH_CONSOLE_SECRET") {
-        Ok(s) if !s.is_empty() => s.into_bytes(),
-        _ => {
-            let mut k = vec![0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            k
+static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Fixes the key: `secret`, else `POLICY_PUSH_CONSOLE_SECRET`, else 32 random bytes. The
+/// first call of a process wins.
+pub fn init_key(secret: Option<&str>) {
+    KEY.get_or_init(|| {
+        let configured = secret
+            .map(str::to_string)
+            .or_else(|| std::env::var("POLICY_PUSH_CONSOLE_SECRET").ok())
+            .filter(|s| !s.is_empty());
+        match configured {
+            Some(s) => s.into_bytes(),
+            None => {
+                let mut k = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut k);
+                k
+            }
         }
-    })
+    });
+}
+
+fn key() -> &'static [u8] {
+    init_key(None);
+    KEY.get().expect("initialised above")
 }
 
 fn mac() -> Hmac<Sha256> {
