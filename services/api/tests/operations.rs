@@ -1245,6 +1245,57 @@ async fn audience_changes_send_approved_campaigns_back_to_review() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_approval_is_cleared_too_when_the_audience_changes() {
+    let app = start(ApiConfig {
+        require_approval: true,
+        second_approval_above: Some(0),
+        ..Default::default()
+    })
+    .await;
+    app.subject(1, false).await;
+    let min_age = |value: i64| {
+        let app = &app;
+        async move {
+            let body = json!({"values": [{"effective_from": "2020-01-01", "value": value}]});
+            let (st, v) = app
+                .call("PUT", EDITOR, "/api/v1/params/min_age", Some(body))
+                .await;
+            assert_eq!(st, 200, "{v}");
+            v
+        }
+    };
+    min_age(16).await;
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/policies",
+            json!({"title": "补贴", "category": "就业补贴", "eligibility": "age >= params.min_age"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let cid = app.campaign(v["id"].as_str().unwrap(), &["sms"]).await;
+    let path = |a: &str| format!("/api/v1/campaigns/{cid}/{a}");
+    assert_eq!(app.post(EDITOR, &path("submit"), json!({})).await.0, 200);
+    let (st, v) = app.post(REVIEWER, &path("approve"), json!({})).await;
+    assert_eq!((st, v["approvals_needed"].as_i64()), (200, Some(2)), "{v}");
+    let v = min_age(18).await;
+    assert_eq!(v["returned_to_review"], json!([cid]), "{v}");
+    // The first approval is gone: the second reviewer's approval is a first one again.
+    let (_, c) = app.get(ADMIN, &format!("/api/v1/campaigns/{cid}")).await;
+    assert_eq!(
+        (c["status"].as_str(), &c["approved_by"]),
+        (Some("submitted"), &Value::Null),
+        "{c}"
+    );
+    let (st, v) = app.post(REVIEWER2, &path("approve"), json!({})).await;
+    assert_eq!(
+        (st, v["status"].as_str(), v["approvals_needed"].as_i64()),
+        (200, Some("submitted"), Some(2)),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opt_outs_are_reviewed_and_undone_with_a_reason() {
     let app = start(ApiConfig::default()).await;
     let id = app.subject(3, false).await;

@@ -9,8 +9,9 @@
 //! (`POLICY_PUSH_REQUIRE_APPROVAL=false`) a campaign launched unapproved has nothing to
 //! protect, and continuous campaigns follow the change as before.
 //!
-//! - `approved` (not launched): back to `submitted` with its approvals cleared, audited
-//!   as `campaign.rereview` with before/after and the change.
+//! - `approved` (not launched), or `submitted` with a first approval (waiting for a
+//!   second reviewer): back to `submitted` with its approvals cleared, audited as
+//!   `campaign.rereview` with before/after and the change.
 //! - `scheduled`, `running`, `paused`: the change is refused with 409
 //!   `campaign_running`, naming the campaigns; cancel them (or wait until they end)
 //!   first. Sending on under an audience nobody approved is what the rule prevents, and
@@ -41,6 +42,9 @@ impl Change<'_> {
     }
 }
 
+/// Statuses of a campaign approved (or half approved) but not launched.
+const NOT_LAUNCHED: [CampaignStatus; 2] = [CampaignStatus::Approved, CampaignStatus::Submitted];
+
 /// Statuses of a launched campaign, whose audience may not change under its approval.
 const LAUNCHED: [CampaignStatus; 3] = [
     CampaignStatus::Scheduled,
@@ -48,7 +52,7 @@ const LAUNCHED: [CampaignStatus; 3] = [
     CampaignStatus::Paused,
 ];
 
-/// The approved campaigns (not launched) whose audience `change` may alter; refuses with
+/// The approved or half-approved campaigns (not launched) whose audience `change` may alter; refuses with
 /// 409 `campaign_running` when a launched approved campaign's may change. Call before
 /// writing the change; pass the answer to [`return_to_review`] after.
 pub async fn check(s: &AppState, change: Change<'_>) -> ApiResult<Vec<CampaignRecord>> {
@@ -59,7 +63,7 @@ pub async fn check(s: &AppState, change: Change<'_>) -> ApiResult<Vec<CampaignRe
         .into_iter()
         .filter(|c| {
             c.approved_by.is_some()
-                && (c.status == CampaignStatus::Approved || LAUNCHED.contains(&c.status))
+                && (NOT_LAUNCHED.contains(&c.status) || LAUNCHED.contains(&c.status))
         })
         .collect();
     if campaigns.is_empty() {
@@ -108,7 +112,7 @@ pub async fn check(s: &AppState, change: Change<'_>) -> ApiResult<Vec<CampaignRe
         if !rules.iter().any(affects) {
             continue;
         }
-        if c.status == CampaignStatus::Approved {
+        if NOT_LAUNCHED.contains(&c.status) {
             approved.push(c);
         } else {
             launched.push(c);
@@ -141,11 +145,7 @@ pub async fn return_to_review(
     let mut ids = Vec::new();
     for c in campaigns {
         // A campaign launched or changed meanwhile is left as it is.
-        let Ok(after) = s
-            .store
-            .return_to_review(&c.id, &[CampaignStatus::Approved])
-            .await
-        else {
+        let Ok(after) = s.store.return_to_review(&c.id, &NOT_LAUNCHED).await else {
             continue;
         };
         s.audit(
