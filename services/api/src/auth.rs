@@ -1,4 +1,6 @@
-//! Bearer-token authentication of operators and role checks.
+//! Bearer-token authentication of operators and role checks. A source address whose
+//! bearer tokens failed too often (`RateLimits::failed_bearer`) is answered 429 before
+//! any token it sends is looked at, so it cannot keep guessing.
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -39,6 +41,36 @@ impl Operator {
     }
 }
 
+/// How long an operator read by its token is trusted without reading it again.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The operator holding `token`, through the cache of `state`.
+async fn by_token(state: &AppState, token: &str) -> Result<Option<OperatorRecord>, ApiError> {
+    let hash = token_hash(token);
+    let now = std::time::Instant::now();
+    if let Some((op, at)) = state.operators.lock().expect("cache lock").get(&hash) {
+        if now.duration_since(*at) < CACHE_TTL {
+            return Ok(Some(op.clone()));
+        }
+    }
+    let found = state.store.operator_by_token_hash(&hash).await?;
+    let mut cache = state.operators.lock().expect("cache lock");
+    match &found {
+        Some(op) => {
+            cache.insert(hash, (op.clone(), now));
+        }
+        None => {
+            cache.remove(&hash);
+        }
+    }
+    Ok(found)
+}
+
+/// Forgets every cached operator (after a token rotation or a disabling).
+pub fn forget_cached(state: &AppState) {
+    state.operators.lock().expect("cache lock").clear();
+}
+
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
@@ -56,20 +88,20 @@ impl FromRequestParts<AppState> for Operator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthenticated)?;
-        let hash = token_hash(token);
-        if let Some(op) = state.operators.lock().expect("cache lock").get(&hash) {
-            return Ok(Operator(op.clone()));
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if !state.guard.failed_bearer.has_token(peer) {
+            return Err(ApiError::rate_limited());
         }
-        let op = state
-            .store
-            .operator_by_token_hash(&hash)
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
-        state
-            .operators
-            .lock()
-            .expect("cache lock")
-            .insert(hash, op.clone());
-        Ok(Operator(op))
+        match by_token(state, token).await? {
+            Some(op) => Ok(Operator(op)),
+            None => {
+                state.guard.failed_bearer.check(peer);
+                tracing::warn!("refused an unknown or disabled bearer token");
+                Err(ApiError::unauthenticated())
+            }
+        }
     }
 }

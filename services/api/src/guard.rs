@@ -33,6 +33,8 @@ pub struct RateLimits {
     pub sign_in: Rate,
     /// Provider callbacks refused for a missing or wrong secret.
     pub failed_callbacks: Rate,
+    /// JSON API requests with a bearer token that is not an enabled operator's.
+    pub failed_bearer: Rate,
 }
 
 impl Default for RateLimits {
@@ -48,6 +50,10 @@ impl Default for RateLimits {
             },
             failed_callbacks: Rate {
                 per_second: 1.0,
+                burst: 20,
+            },
+            failed_bearer: Rate {
+                per_second: 0.5,
                 burst: 20,
             },
         }
@@ -76,6 +82,24 @@ impl RateLimit {
     /// the address has none left.
     pub fn check(&self, peer: Option<IpAddr>) -> bool {
         self.check_at(peer, Instant::now())
+    }
+
+    /// Whether `peer` has a token left, without taking it.
+    pub fn has_token(&self, peer: Option<IpAddr>) -> bool {
+        self.has_token_at(peer, Instant::now())
+    }
+
+    fn has_token_at(&self, peer: Option<IpAddr>, now: Instant) -> bool {
+        let burst = f64::from(self.rate.burst.max(1));
+        let table = self.buckets.lock().expect("rate limit lock");
+        match table.get(&bucket_key(peer)) {
+            None => true,
+            Some((tokens, at)) => {
+                let refilled = tokens
+                    + now.saturating_duration_since(*at).as_secs_f64() * self.rate.per_second;
+                refilled.min(burst) >= 1.0
+            }
+        }
     }
 
     fn check_at(&self, peer: Option<IpAddr>, now: Instant) -> bool {
@@ -125,6 +149,7 @@ pub struct Guard {
     pub public_pages: RateLimit,
     pub sign_in: RateLimit,
     pub failed_callbacks: RateLimit,
+    pub failed_bearer: RateLimit,
     pub public_in_flight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -134,6 +159,7 @@ impl Guard {
             public_pages: RateLimit::new(limits.public_pages),
             sign_in: RateLimit::new(limits.sign_in),
             failed_callbacks: RateLimit::new(limits.failed_callbacks),
+            failed_bearer: RateLimit::new(limits.failed_bearer),
             public_in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(PUBLIC_IN_FLIGHT)),
         }
     }
@@ -141,15 +167,7 @@ impl Guard {
 
 /// `429 {"error":{"code":"rate_limited",...}}` with `Retry-After`.
 pub fn too_many_requests() -> Response {
-    let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many requests from this address; slow down",
-    )
-    .into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-    r
+    ApiError::rate_limited().into_response()
 }
 
 /// The TCP peer's address, when the server records it (`into_make_service_with_connect_info`).
@@ -333,6 +351,23 @@ mod tests {
         }
         assert!(!limit.check_at(v6("2001:db8:1:2:ffff::9"), now));
         assert!(limit.check_at(v6("2001:db8:1:3::1"), now));
+    }
+
+    #[test]
+    fn peeking_takes_no_token() {
+        let limit = RateLimit::new(Rate {
+            per_second: 0.0,
+            burst: 2,
+        });
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert!(limit.has_token_at(Some(a), now));
+        }
+        assert!(limit.check_at(Some(a), now));
+        assert!(limit.check_at(Some(a), now));
+        assert!(!limit.has_token_at(Some(a), now), "spent");
+        assert!(limit.has_token_at("192.0.2.2".parse().ok(), now));
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! # Layout
 //! - [`error`]: JSON errors with stable codes.
 //! - [`guard`]: caught panics (500 JSON, message withheld), JSON 413 refusals.
-//! - [`auth`]: bearer tokens, operators, role checks.
-//! - [`routes`]: one module per resource (operators, subjects, tags, policies, campaigns,
-//!   sandbox, callbacks, recipient pages, health).
+//! - [`auth`]: bearer tokens (failures throttled per address), operators, role checks.
+//! - [`routes`]: one module per resource (operators, opt-outs, subjects, tags, policies,
+//!   campaigns, sandbox, callbacks, recipient pages, health), and `rereview`: approved
+//!   campaigns back to review when a tag or parameter change may alter their audience.
 //! - [`import`]: streaming NDJSON / CSV subject import.
 //! - [`metrics`]: `GET /metrics` and the HTTP request metrics.
 //! - [`receipts`]: the queue between the receipt callbacks and the store (batched writes).
@@ -51,6 +52,9 @@ pub struct ApiConfig {
     pub sms_reply_window: chrono::Duration,
     /// Request rates per source address on the routes strangers reach.
     pub rate_limits: guard::RateLimits,
+    /// Key of the console session cookies (`POLICY_PUSH_CONSOLE_SECRET`); `None`: that
+    /// variable if set, else random per process. The first API state of a process fixes it.
+    pub console_secret: Option<String>,
 }
 
 /// The simulators' public WeChat callback token: never accepted with real providers.
@@ -69,6 +73,7 @@ impl Default for ApiConfig {
             callbacks: routes::callbacks::CallbackAuth::random(),
             sms_reply_window: chrono::Duration::days(7),
             rate_limits: guard::RateLimits::default(),
+            console_secret: None,
         }
     }
 }
@@ -80,8 +85,10 @@ pub struct AppState {
     pub config: ApiConfig,
     /// The built-in simulators' record, when they run in this process.
     pub sandbox: Option<Arc<simulators::SandboxLog>>,
-    /// Operators by token hash; operators are never deleted in this version.
-    pub operators: Arc<Mutex<HashMap<String, OperatorRecord>>>,
+    /// Operators by token hash, each with when it was read: trusted for
+    /// [`auth::CACHE_TTL`], so a token rotated or an operator disabled on another replica
+    /// stops working there within that time (at once on this one, which clears it).
+    pub operators: Arc<Mutex<HashMap<String, (OperatorRecord, std::time::Instant)>>>,
     /// Compiled tag rules, replaced whenever a tag changes.
     pub tag_rules: Arc<RwLock<Arc<TagRules>>>,
     /// Rate limiters and the public concurrency bound.
@@ -98,6 +105,7 @@ impl AppState {
     ) -> anyhow::Result<Self> {
         let store = pipeline.store.clone();
         let rules = TagRules::load(store.as_ref(), pipeline.today()).await?;
+        routes::console_key(config.console_secret.as_deref());
         Ok(Self {
             receipts: receipts::ReceiptQueue::start(store.clone()),
             guard: Arc::new(guard::Guard::new(&config.rate_limits)),
@@ -162,6 +170,8 @@ pub async fn bootstrap_admin(store: &dyn Store, token: &str) -> anyhow::Result<b
         name: "admin".into(),
         role: domain::operator::Role::Admin,
         created_at: chrono::Utc::now(),
+        created_by: None,
+        disabled_at: None,
     };
     store.insert_operator(&op, &auth::token_hash(token)).await?;
     Ok(true)

@@ -10,13 +10,16 @@
 //! - Bounded: with [`ReceiptQueue::CAPACITY`] receipts waiting, a callback is refused
 //!   whole (the handler answers "try again", and the provider sends it again later).
 //! - A receipt whose push is not recorded as sent yet (it overtook the provider's answer
-//!   to the send) matches nothing; when it names a provider id it waits in the late list
-//!   and is tried again every [`ReceiptQueue::LATE_EVERY`] for [`ReceiptQueue::LATE_TTL`]
-//!   (at most [`ReceiptQueue::LATE_CAPACITY`], the oldest dropped first).
+//!   to the send) matches nothing; when it names a provider id it is kept in the store
+//!   ([`store::PushStore::keep_late_receipts`], 24 h, at most 100,000, the oldest dropped
+//!   first) and applied when the send is recorded, also after a restart. Every
+//!   [`ReceiptQueue::LATE_EVERY`] the applier sweeps them
+//!   ([`store::PushStore::sweep_late_receipts`]): expired ones are deleted, any whose send
+//!   was recorded meanwhile is applied.
 //! - A batch the store refuses (database down) stays queued and is tried again.
 //! - Durability: receipts are in memory only between the answer to the provider and
 //!   their batch's commit (a few milliseconds). A receipt lost there (the process
-//!   killed), dropped from a full late list or expired leaves its push `sent`; the
+//!   killed), dropped from the full late table or expired leaves its push `sent`; the
 //!   settling job (`pipeline::settle`) asks the provider for it once the push has waited
 //!   longer than the receipt deadline.
 //!
@@ -26,7 +29,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-use store::ReceiptUpdate;
+use store::{LateReceiptLimits, ReceiptUpdate};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -41,8 +44,6 @@ struct State {
     incoming: VecDeque<ReceiptUpdate>,
     /// Receipts of the batch being written.
     in_flight: usize,
-    /// Receipts that matched no push yet: (expires, receipt).
-    late: VecDeque<(Instant, ReceiptUpdate)>,
 }
 
 impl ReceiptQueue {
@@ -52,12 +53,9 @@ impl ReceiptQueue {
     pub const BATCH: usize = 500;
     /// How long the applier waits for more receipts to join a batch.
     pub const LINGER: Duration = Duration::from_millis(20);
-    /// Receipts waiting for their send to be recorded, at most.
-    pub const LATE_CAPACITY: usize = 10_000;
-    /// How long a receipt waits for its send.
-    pub const LATE_TTL: Duration = Duration::from_secs(30);
-    /// How often the waiting receipts are tried.
-    pub const LATE_EVERY: Duration = Duration::from_millis(200);
+    /// How often the kept late receipts are swept (expired ones deleted, any whose send
+    /// was recorded meanwhile applied).
+    pub const LATE_EVERY: Duration = Duration::from_secs(1);
     /// How long the applier waits after the store refused a batch.
     const BACKOFF: Duration = Duration::from_millis(500);
 
@@ -98,95 +96,78 @@ impl ReceiptQueue {
     }
 
     /// Receipts accepted and not written yet (queued or in the batch being written); the
-    /// late list is not counted.
+    /// kept late receipts are not counted.
     pub fn pending(&self) -> usize {
         let st = self.lock();
         st.incoming.len() + st.in_flight
     }
 
-    /// Receipts waiting for their send to be recorded.
-    pub fn late(&self) -> usize {
-        self.lock().late.len()
-    }
-
-    /// Takes the next batch: late receipts that are due first, then incoming ones.
-    fn take(&self, now: Instant, late_due: bool) -> (Vec<ReceiptUpdate>, Vec<Instant>) {
+    /// Takes the next batch of incoming receipts.
+    fn take(&self) -> Vec<ReceiptUpdate> {
         let mut st = self.lock();
-        let mut batch = Vec::new();
-        let mut expires = Vec::new();
-        if late_due {
-            let before = st.late.len();
-            st.late.retain(|(exp, _)| *exp > now);
-            let expired = before - st.late.len();
-            if expired > 0 {
-                telemetry::metrics()
-                    .receipts
-                    .with_label_values(&["expired"])
-                    .inc_by(expired as u64);
-                tracing::warn!(
-                    receipts = expired,
-                    "receipts matched no push before expiring; the settling job will ask the provider"
-                );
-            }
-            for (exp, r) in st.late.drain(..) {
-                batch.push(r);
-                expires.push(exp);
-            }
-        }
         let n = st.incoming.len().min(Self::BATCH);
-        for r in st.incoming.drain(..n) {
-            batch.push(r);
-            expires.push(now + Self::LATE_TTL);
-        }
+        let batch: Vec<ReceiptUpdate> = st.incoming.drain(..n).collect();
         st.in_flight = n;
-        let m = telemetry::metrics();
-        m.receipt_queue_depth
+        telemetry::metrics()
+            .receipt_queue_depth
             .with_label_values(&["incoming"])
             .set(st.incoming.len() as i64);
-        m.receipt_queue_depth
-            .with_label_values(&["late"])
-            .set(st.late.len() as i64);
-        (batch, expires)
-    }
-
-    /// After a batch: unmatched receipts with a provider id wait in the late list.
-    fn done(&self, batch: Vec<ReceiptUpdate>, expires: Vec<Instant>, matched: &[bool]) {
-        let m = telemetry::metrics();
-        let applied = matched.iter().filter(|x| **x).count() as u64;
-        m.receipts.with_label_values(&["applied"]).inc_by(applied);
-        let mut st = self.lock();
-        st.in_flight = 0;
-        let mut added = 0u64;
-        for ((r, exp), ok) in batch.into_iter().zip(expires).zip(matched) {
-            if *ok || r.provider_id.is_none() {
-                continue;
-            }
-            if st.late.len() >= Self::LATE_CAPACITY {
-                st.late.pop_front();
-                tracing::warn!("late receipt list full; dropped the oldest");
-            }
-            st.late.push_back((exp, r));
-            added += 1;
-        }
-        m.receipts.with_label_values(&["late"]).inc_by(added);
-        m.receipt_queue_depth
-            .with_label_values(&["late"])
-            .set(st.late.len() as i64);
+        batch
     }
 
     /// A batch the store refused goes back, in order, to be tried again.
-    fn give_back(&self, batch: Vec<ReceiptUpdate>, expires: Vec<Instant>, fresh: usize) {
+    fn give_back(&self, batch: Vec<ReceiptUpdate>) {
         let mut st = self.lock();
         st.in_flight = 0;
-        let late = batch.len() - fresh;
-        let mut items = batch.into_iter().zip(expires);
-        let old: Vec<_> = items.by_ref().take(late).collect();
-        let new: Vec<ReceiptUpdate> = items.map(|(r, _)| r).collect();
-        for r in new.into_iter().rev() {
+        for r in batch.into_iter().rev() {
             st.incoming.push_front(r);
         }
-        for (r, exp) in old.into_iter().rev() {
-            st.late.push_front((exp, r));
+    }
+
+    /// Writes a batch; receipts that matched nothing and name a provider id are kept in
+    /// the store for their send. Err: nothing of the batch is lost, it is to be retried.
+    async fn write(store: &dyn store::Store, batch: &[ReceiptUpdate]) -> store::Result<()> {
+        let now = chrono::Utc::now();
+        let matched = store.apply_receipts(batch, now).await?;
+        let unmatched: Vec<ReceiptUpdate> = batch
+            .iter()
+            .zip(&matched)
+            .filter(|(_, ok)| !**ok)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let kept = store
+            .keep_late_receipts(&unmatched, now, LateReceiptLimits::default())
+            .await?;
+        let m = telemetry::metrics();
+        m.receipts
+            .with_label_values(&["applied"])
+            .inc_by(matched.iter().filter(|x| **x).count() as u64);
+        m.receipts.with_label_values(&["late"]).inc_by(kept);
+        Ok(())
+    }
+
+    /// Deletes expired kept receipts and applies those whose send was recorded.
+    async fn sweep(store: &dyn store::Store) {
+        match store.sweep_late_receipts(chrono::Utc::now()).await {
+            Ok(done) => {
+                let m = telemetry::metrics();
+                m.receipts
+                    .with_label_values(&["applied"])
+                    .inc_by(done.applied);
+                m.receipts
+                    .with_label_values(&["expired"])
+                    .inc_by(done.expired);
+                m.receipt_queue_depth
+                    .with_label_values(&["late"])
+                    .set(done.waiting);
+                if done.expired > 0 {
+                    tracing::warn!(
+                        receipts = done.expired,
+                        "receipts matched no push before expiring; the settling job will ask the provider"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot sweep late receipts"),
         }
     }
 
@@ -195,8 +176,8 @@ impl ReceiptQueue {
         loop {
             let Some(q) = me.upgrade() else { return };
             if q.lock().incoming.is_empty() {
-                // Holds the queue at most until the next late round, so a dropped queue
-                // ends the task soon after.
+                // Holds the queue at most until the next sweep, so a dropped queue ends
+                // the task soon after.
                 tokio::select! {
                     _ = q.wake.notified() => {}
                     _ = tokio::time::sleep_until(next_late) => {}
@@ -205,21 +186,19 @@ impl ReceiptQueue {
             if q.lock().incoming.len() < Self::BATCH {
                 tokio::time::sleep(Self::LINGER).await;
             }
-            let now = Instant::now();
-            let late_due = now >= next_late;
-            if late_due {
-                next_late = now + Self::LATE_EVERY;
+            if Instant::now() >= next_late {
+                next_late = Instant::now() + Self::LATE_EVERY;
+                Self::sweep(store.as_ref()).await;
             }
-            let (batch, expires) = q.take(now, late_due);
+            let batch = q.take();
             if batch.is_empty() {
                 continue;
             }
-            let fresh = q.lock().in_flight;
-            match store.apply_receipts(&batch, chrono::Utc::now()).await {
-                Ok(matched) => q.done(batch, expires, &matched),
+            match Self::write(store.as_ref(), &batch).await {
+                Ok(()) => q.lock().in_flight = 0,
                 Err(e) => {
                     tracing::error!(error = %e, receipts = batch.len(), "cannot record receipts; trying again");
-                    q.give_back(batch, expires, fresh);
+                    q.give_back(batch);
                     tokio::time::sleep(Self::BACKOFF).await;
                 }
             }

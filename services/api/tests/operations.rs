@@ -65,6 +65,8 @@ async fn start(config: ApiConfig) -> App {
             name: token.into(),
             role,
             created_at: chrono::Utc::now(),
+            created_by: None,
+            disabled_at: None,
         };
         store
             .insert_operator(&op, &token_hash(token))
@@ -1009,4 +1011,415 @@ async fn campaigns_bind_registered_templates_checked_at_save_and_rendered_exactl
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
+}
+
+/// Audit entries of `action` on `target`, oldest first.
+async fn audited(app: &App, action: &str, target: &str) -> Vec<Value> {
+    let (_, audit) = app.get(ADMIN, "/api/v1/audit").await;
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action && e["target"] == target)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_in_the_creators_circle_approves() {
+    let app = start(ApiConfig {
+        require_approval: true,
+        ..Default::default()
+    })
+    .await;
+    let pid = app.policy("就业见习补贴", "就业补贴").await;
+    // The admin makes a campaign, and a reviewer of their own.
+    let (st, v) = app
+        .post(
+            ADMIN,
+            "/api/v1/campaigns",
+            json!({"policy_id": pid, "name": "c", "mode": "once", "channels": ["sms"],
+                   "templates": {"sms": "{{ policy.title }} {{ link }} 拒收请回复R"}}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let cid = v["id"].as_str().unwrap().to_string();
+    let (st, mine) = app
+        .post(
+            ADMIN,
+            "/api/v1/operators",
+            json!({"name": "自建审核员", "role": "reviewer"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{mine}");
+    let mine = mine["token"].as_str().unwrap().to_string();
+    let (_, ops) = app.get(ADMIN, "/api/v1/operators").await;
+    let created = ops["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "自建审核员")
+        .unwrap()
+        .clone();
+    assert_eq!(created["created_by"], "op-t-admin", "{created}");
+    let path = |a: &str| format!("/api/v1/campaigns/{cid}/{a}");
+    let (st, _) = app.post(ADMIN, &path("submit"), json!({})).await;
+    assert_eq!(st, 200);
+    let (st, v) = app.post(ADMIN, &path("approve"), json!({})).await;
+    assert_eq!(st, 403, "the creator: {v}");
+    let (st, v) = app.post(&mine, &path("approve"), json!({})).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "a reviewer the creator created: {v}"
+    );
+    let (st, v) = app.post(REVIEWER, &path("approve"), json!({})).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("approved")), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_changes_send_approved_campaigns_back_to_review() {
+    let app = start(ApiConfig {
+        require_approval: true,
+        ..Default::default()
+    })
+    .await;
+    app.subject(1, false).await;
+    let put = |path: String, body: Value| {
+        let app = &app;
+        async move { app.call("PUT", EDITOR, &path, Some(body)).await }
+    };
+    let (st, v) = put(
+        "/api/v1/tags/pd_resident".into(),
+        json!({"description": "浦东", "rule": "district == '浦东新区'"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = put(
+        "/api/v1/params/min_age".into(),
+        json!({"values": [{"effective_from": "2020-01-01", "value": 16, "legal_ref": "文件1"}]}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let policy = |eligibility: &'static str| {
+        let app = &app;
+        async move {
+            let (st, v) = app
+                .post(
+                    EDITOR,
+                    "/api/v1/policies",
+                    json!({"title": "补贴", "category": "就业补贴", "eligibility": eligibility}),
+                )
+                .await;
+            assert_eq!(st, 201, "{v}");
+            let pid = v["id"].as_str().unwrap().to_string();
+            app.pass_review(&pid).await;
+            pid
+        }
+    };
+    let by_tag = policy("'pd_resident' in tags").await;
+    let by_param = policy("age >= params.min_age").await;
+    let other = policy("district == '静安区'").await;
+    let approved = |pid: String, mode: &'static str| {
+        let app = &app;
+        async move {
+            let (st, v) = app
+                .post(
+                    EDITOR,
+                    "/api/v1/campaigns",
+                    json!({"policy_id": pid, "name": "c", "mode": mode, "channels": ["sms"],
+                           "templates": {"sms": "{{ policy.title }} {{ link }} 拒收请回复R"}}),
+                )
+                .await;
+            assert_eq!(st, 201, "{v}");
+            let cid = v["id"].as_str().unwrap().to_string();
+            let (st, _) = app
+                .post(
+                    EDITOR,
+                    &format!("/api/v1/campaigns/{cid}/submit"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(st, 200);
+            let (st, v) = app
+                .post(
+                    REVIEWER,
+                    &format!("/api/v1/campaigns/{cid}/approve"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!((st, v["status"].as_str()), (200, Some("approved")), "{v}");
+            cid
+        }
+    };
+    let tag_cid = approved(by_tag.clone(), "continuous").await;
+    let param_cid = approved(by_param, "once").await;
+    let other_cid = approved(other, "once").await;
+    let status = |cid: String| {
+        let app = &app;
+        async move {
+            let (_, v) = app.get(ADMIN, &format!("/api/v1/campaigns/{cid}")).await;
+            (
+                v["status"].as_str().unwrap().to_string(),
+                v["approved_by"].clone(),
+            )
+        }
+    };
+
+    // The tag's rule changes: the campaign reading it goes back to review, audited.
+    let (st, v) = put(
+        "/api/v1/tags/pd_resident".into(),
+        json!({"description": "浦东", "rule": "district == '浦东新区' && age >= 18"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["returned_to_review"], json!([tag_cid]), "{v}");
+    assert_eq!(
+        status(tag_cid.clone()).await,
+        ("submitted".into(), Value::Null)
+    );
+    assert_eq!(status(other_cid.clone()).await.0, "approved");
+    assert_eq!(status(param_cid.clone()).await.0, "approved");
+    let rereview = audited(&app, "campaign.rereview", &tag_cid).await;
+    assert_eq!(rereview.len(), 1);
+    assert_eq!(rereview[0]["detail"]["before"]["status"], "approved");
+    assert_eq!(
+        rereview[0]["detail"]["before"]["approved_by"],
+        "op-t-reviewer"
+    );
+    assert_eq!(rereview[0]["detail"]["after"]["status"], "submitted");
+    assert_eq!(rereview[0]["detail"]["change"]["tag"], "pd_resident");
+
+    // The parameter's values change: the campaign reading it goes back to review.
+    let (st, v) = put(
+        "/api/v1/params/min_age".into(),
+        json!({"values": [{"effective_from": "2020-01-01", "value": 18, "legal_ref": "文件2"}]}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["returned_to_review"], json!([param_cid]), "{v}");
+    assert_eq!(status(param_cid).await.0, "submitted");
+    assert_eq!(status(other_cid).await.0, "approved");
+
+    // Approved again and running: a change to its audience is refused and changes nothing.
+    let (st, v) = app
+        .post(
+            REVIEWER,
+            &format!("/api/v1/campaigns/{tag_cid}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("approved")), "{v}");
+    let (st, v) = app
+        .post(
+            EDITOR,
+            &format!("/api/v1/campaigns/{tag_cid}/launch"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("running")), "{v}");
+    let (st, v) = put(
+        "/api/v1/tags/pd_resident".into(),
+        json!({"description": "浦东", "rule": "true"}),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("campaign_running")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&tag_cid),
+        "{v}"
+    );
+    let (_, tag) = app.get(ADMIN, "/api/v1/tags/pd_resident").await;
+    assert_eq!(tag["rule"], "district == '浦东新区' && age >= 18");
+    assert_eq!(status(tag_cid).await.0, "running");
+    // The same rule again changes no audience: accepted.
+    let (st, v) = put(
+        "/api/v1/tags/pd_resident".into(),
+        json!({"description": "浦东新区居民", "rule": "district == '浦东新区' && age >= 18"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_approval_is_cleared_too_when_the_audience_changes() {
+    let app = start(ApiConfig {
+        require_approval: true,
+        second_approval_above: Some(0),
+        ..Default::default()
+    })
+    .await;
+    app.subject(1, false).await;
+    let min_age = |value: i64| {
+        let app = &app;
+        async move {
+            let body = json!({"values": [{"effective_from": "2020-01-01", "value": value}]});
+            let (st, v) = app
+                .call("PUT", EDITOR, "/api/v1/params/min_age", Some(body))
+                .await;
+            assert_eq!(st, 200, "{v}");
+            v
+        }
+    };
+    min_age(16).await;
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/policies",
+            json!({"title": "补贴", "category": "就业补贴", "eligibility": "age >= params.min_age"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{v}");
+    let cid = app.campaign(v["id"].as_str().unwrap(), &["sms"]).await;
+    let path = |a: &str| format!("/api/v1/campaigns/{cid}/{a}");
+    assert_eq!(app.post(EDITOR, &path("submit"), json!({})).await.0, 200);
+    let (st, v) = app.post(REVIEWER, &path("approve"), json!({})).await;
+    assert_eq!((st, v["approvals_needed"].as_i64()), (200, Some(2)), "{v}");
+    let v = min_age(18).await;
+    assert_eq!(v["returned_to_review"], json!([cid]), "{v}");
+    // The first approval is gone: the second reviewer's approval is a first one again.
+    let (_, c) = app.get(ADMIN, &format!("/api/v1/campaigns/{cid}")).await;
+    assert_eq!(
+        (c["status"].as_str(), &c["approved_by"]),
+        (Some("submitted"), &Value::Null),
+        "{c}"
+    );
+    let (st, v) = app.post(REVIEWER2, &path("approve"), json!({})).await;
+    assert_eq!(
+        (st, v["status"].as_str(), v["approvals_needed"].as_i64()),
+        (200, Some("submitted"), Some(2)),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opt_outs_are_reviewed_and_undone_with_a_reason() {
+    let app = start(ApiConfig::default()).await;
+    let id = app.subject(3, false).await;
+    for (channel, source) in [(Some(Channel::Sms), "sms_reply"), (None, "hotline_dtmf_0")] {
+        app.store
+            .record_opt_out(&store::OptOut {
+                subject_id: id.clone(),
+                channel,
+                category: None,
+                source: source.into(),
+                at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    // Listed, masked for roles that may not see personal data.
+    let (st, v) = app.get(VIEWER, "/api/v1/opt-outs").await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["masked"], true);
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|o| o["subject_id"] != id.as_str()), "{v}");
+    let (_, v) = app
+        .get(
+            EDITOR,
+            &format!("/api/v1/opt-outs?subject_id={id}&channel=sms"),
+        )
+        .await;
+    assert_eq!(v["items"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["items"][0]["subject_id"], id.as_str());
+    assert_eq!(v["items"][0]["source"], "sms_reply");
+    let (st, v) = app.get(EDITOR, "/api/v1/opt-outs?channel=fax").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_channel"))
+    );
+
+    // Undone by a role that manages subjects, with a reason; audited.
+    let undo = json!({"subject_id": id, "channel": "sms", "reason": "居民来电：误回复 TD"});
+    let (st, _) = app
+        .post(VIEWER, "/api/v1/opt-outs/undo", undo.clone())
+        .await;
+    assert_eq!(st, 403);
+    let (st, v) = app
+        .post(
+            EDITOR,
+            "/api/v1/opt-outs/undo",
+            json!({"subject_id": id, "channel": "sms", "reason": " "}),
+        )
+        .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("invalid_opt_out"))
+    );
+    let (st, v) = app
+        .post(EDITOR, "/api/v1/opt-outs/undo", undo.clone())
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["undone"]["source"], "sms_reply");
+    let (st, _) = app.post(EDITOR, "/api/v1/opt-outs/undo", undo).await;
+    assert_eq!(st, 404, "undone once");
+    let (_, v) = app.get(EDITOR, "/api/v1/opt-outs").await;
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        1,
+        "the other one stays"
+    );
+    assert_eq!(v["items"][0]["channel"], Value::Null);
+    let masked = domain::ids::mask_subject_id(&id);
+    let entries = audited(&app, "opt_out.undo", &masked).await;
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(e["operator_id"], "op-t-editor");
+    assert_eq!(e["detail"]["reason"], "居民来电：误回复 TD");
+    assert_eq!(e["detail"]["before"]["channel"], "sms");
+    assert_eq!(e["detail"]["after"], Value::Null);
+    assert!(e["at"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_are_disabled_and_tokens_rotated() {
+    let app = start(ApiConfig::default()).await;
+    let (st, ed) = app
+        .post(
+            ADMIN,
+            "/api/v1/operators",
+            json!({"name": "编辑丙", "role": "editor"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{ed}");
+    let (id, first) = (
+        ed["id"].as_str().unwrap().to_string(),
+        ed["token"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(app.get(&first, "/api/v1/tags").await.0, 200);
+    // Only an admin rotates another's token; anyone rotates their own.
+    let rotate = format!("/api/v1/operators/{id}/token");
+    assert_eq!(app.post(EDITOR, &rotate, json!({})).await.0, 403);
+    let (st, v) = app.post(&first, &rotate, json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    let second = v["token"].as_str().unwrap().to_string();
+    assert_eq!(second.len(), 40);
+    assert_eq!(app.get(&first, "/api/v1/tags").await.0, 401, "old token");
+    assert_eq!(app.get(&second, "/api/v1/tags").await.0, 200);
+    let (st, v) = app.post(ADMIN, &rotate, json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    let third = v["token"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&second, "/api/v1/tags").await.0, 401);
+
+    // Disabled: its token stops working; only an admin disables, never itself.
+    let disable = format!("/api/v1/operators/{id}/disable");
+    assert_eq!(app.post(EDITOR, &disable, json!({})).await.0, 403);
+    assert_eq!(
+        app.post(ADMIN, "/api/v1/operators/op-t-admin/disable", json!({}))
+            .await
+            .0,
+        403
+    );
+    let (st, v) = app.post(ADMIN, &disable, json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["disabled_at"].is_string(), "{v}");
+    assert_eq!(app.get(&third, "/api/v1/tags").await.0, 401);
+    assert_eq!(app.post(ADMIN, &disable, json!({})).await.0, 409);
+    assert_eq!(app.post(ADMIN, &rotate, json!({})).await.0, 404);
+    assert_eq!(audited(&app, "operator.disable", &id).await.len(), 1);
+    assert_eq!(audited(&app, "operator.rotate_token", &id).await.len(), 2);
 }

@@ -6,6 +6,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+/// The bootstrap admin's token, at least (`POLICY_PUSH_ADMIN_TOKEN`).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Directory of the embedded database and the sandbox record.
@@ -116,6 +119,10 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub wechat_callback_token: Option<String>,
+    /// Key of the console session cookies' HMAC and CSRF tokens; the same on every API
+    /// replica (unset: random per process). Required with real providers.
+    #[arg(long, env = "POLICY_PUSH_CONSOLE_SECRET", hide_env_values = true)]
+    pub console_secret: Option<String>,
     #[command(flatten)]
     pub secrets: CallbackSecrets,
     /// Source addresses allowed to call the provider callbacks: comma-separated IPs or
@@ -318,9 +325,29 @@ pub struct ServeConfig {
     /// `None`: the built-in simulators at this server's address.
     pub providers: Option<connectors::ProvidersConfig>,
     pub wechat_callback_token: String,
+    /// The console session key; `None`: random per process.
+    pub console_secret: Option<String>,
     /// Who may call the provider callbacks.
     pub callbacks: api::routes::callbacks::CallbackAuth,
     pub simulator: simulators::SimulatorConfig,
+}
+
+/// With real providers the console's session key must be set, long, and not one of the
+/// samples shipped in `deploy/` (anything saying "change me").
+fn check_console_secret(secret: Option<&str>) -> anyhow::Result<()> {
+    let Some(s) = secret else {
+        bail!(
+            "real providers are configured: set POLICY_PUSH_CONSOLE_SECRET (e.g. `openssl rand -hex 32`), the same on every API replica"
+        );
+    };
+    if s.chars().count() < 32 {
+        bail!("POLICY_PUSH_CONSOLE_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)");
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower.contains("change-me") || lower.contains("changeme") || lower.contains("sample") {
+        bail!("POLICY_PUSH_CONSOLE_SECRET is a sample value; with real providers set a random one");
+    }
+    Ok(())
 }
 
 /// Reads a simulator settings file (JSON); defaults when `None`.
@@ -419,8 +446,10 @@ impl ServeConfig {
             bail!("POLICY_PUSH_RETRY_SCALE must be a number ≥ 0");
         }
         if let Some(t) = &a.admin_token {
-            if t.len() < 8 {
-                bail!("POLICY_PUSH_ADMIN_TOKEN must be at least 8 characters");
+            if t.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+                bail!(
+                    "POLICY_PUSH_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 16`)"
+                );
             }
         }
         let mut simulator = simulator_config(a.simulator_config.as_deref())?;
@@ -488,6 +517,10 @@ impl ServeConfig {
             )?,
             allow_from: parse_allow_from(a.callback_allow_from.as_deref().unwrap_or(""))?,
         };
+        let console_secret = a.console_secret.filter(|t| !t.is_empty());
+        if real_providers && has_api {
+            check_console_secret(console_secret.as_deref())?;
+        }
         // The simulators' receipts call the API's callbacks, so they live with the API.
         let builtin_simulators = providers.is_none() && roles.contains(&Role::Api);
         Ok(Self {
@@ -504,6 +537,7 @@ impl ServeConfig {
             ),
             providers,
             wechat_callback_token,
+            console_secret,
             callbacks,
             simulator,
             database_url: database_url(a.database_url, &a.data_dir)?,
@@ -763,13 +797,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("nonsense"), "{e}");
-        let ok = with(&[
-            token,
-            aliyun,
-            tencent,
-            ("callback-allow-from", "10.0.0.0/8, 192.0.2.7"),
-        ])
-        .unwrap();
+        let allow = ("callback-allow-from", "10.0.0.0/8, 192.0.2.7");
+        let e = with(&[token, aliyun, tencent, allow])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("POLICY_PUSH_CONSOLE_SECRET"), "{e}");
+        for sample in [
+            "CHANGE-ME-32-random-bytes-hex-xxxxxxxxxx",
+            "sandbox-console-secret-change-me",
+            "short",
+        ] {
+            let e = with(&[token, aliyun, tencent, allow, ("console-secret", sample)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("POLICY_PUSH_CONSOLE_SECRET"), "{sample}: {e}");
+        }
+        let console = (
+            "console-secret",
+            "5f0c1e9a7b3d4c2e8f6a1b0c9d8e7f6a5b4c3d2e1f0a9b8c",
+        );
+        let ok = with(&[token, aliyun, tencent, allow, console]).unwrap();
         assert_eq!(ok.callbacks.aliyun_secret, "0123456789abcdef-aliyun");
         assert_eq!(ok.callbacks.allow_from.len(), 2);
         assert!(ok.require_approval, "approvals are on by default");
@@ -806,6 +853,19 @@ mod tests {
             sim.voice_report_url.as_deref(),
             Some("http://127.0.0.1:8080/callbacks/aliyun/voice-report?token=s3cret%2F%2B")
         );
+    }
+
+    #[test]
+    fn the_bootstrap_token_needs_24_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").display().to_string();
+        let with = |t: &str| {
+            ServeConfig::from_args(args(&[("data-dir", data.as_str()), ("admin-token", t)]))
+        };
+        let e = with("twenty-three-characters").unwrap_err().to_string();
+        assert!(e.contains("at least 24"), "{e}");
+        let ok = with("twenty-four-characters-x").unwrap();
+        assert_eq!(ok.admin_token.as_deref(), Some("twenty-four-characters-x"));
     }
 
     #[test]

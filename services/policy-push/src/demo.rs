@@ -150,6 +150,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         retry_scale: 1.0,
         providers: None,
         wechat_callback_token: simulators::SimulatorConfig::default().wechat_callback_token,
+        console_secret: None,
         callbacks: api::routes::callbacks::CallbackAuth::random(),
         // The simulators know the catch-alls and the demo's registered templates.
         simulator: simulators::SimulatorConfig {

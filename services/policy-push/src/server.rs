@@ -182,6 +182,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
                 second_approval_above: cfg.second_approval_above,
                 require_disclosure_review: cfg.require_review,
                 wechat_callback_token: cfg.wechat_callback_token.clone(),
+                console_secret: cfg.console_secret.clone(),
                 callbacks: cfg.callbacks.clone(),
                 ..Default::default()
             },

@@ -1,7 +1,9 @@
 //! An outsider against the real binary (embedded default, built-in simulators): after a
 //! campaign has been texted and its receipts delivered through the secret callback URLs,
-//! a stranger forges TD replies, receipts and key presses, sends oversized bodies, floods
-//! the sign-in, saves a hostile template, sends non-ASCII identifiers and odd methods.
+//! a stranger forges TD replies, receipts and key presses, sends oversized bodies, replays
+//! a console cookie after sign-out and after its operator was disabled, floods the
+//! sign-in, saves a hostile template, sends non-ASCII identifiers and odd methods, and
+//! guesses bearer tokens.
 //! Nothing changes, every refusal is a clear JSON error, and the server keeps answering.
 //! See docs/security.md.
 
@@ -214,11 +216,67 @@ fn an_outsider_changes_nothing_and_the_server_keeps_answering() {
     });
     assert_json_error(resp, 413, "payload_too_large");
 
-    // A flood of sign-ins with guessed tokens: throttled with 429.
+    // A stolen console cookie is worthless once its owner signs out, and once its
+    // operator is disabled.
     let no_redirects = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let sign_in = |token: &str| -> String {
+        let r = no_redirects
+            .post(format!("{}/console/login", server.base))
+            .form(&[("token", token)])
+            .send()
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string);
+        cookie.unwrap_or_else(|| panic!("no session cookie: {}", r.status()))
+    };
+    let signed_in = |cookie: &str| {
+        let r = no_redirects
+            .get(format!("{}/console/tags", server.base))
+            .header("cookie", cookie)
+            .send()
+            .unwrap();
+        r.status() == 200
+    };
+    let stolen = sign_in(ADMIN_TOKEN);
+    assert!(signed_in(&stolen));
+    let out = no_redirects
+        .post(format!("{}/console/logout", server.base))
+        .header("cookie", &stolen)
+        .send()
+        .unwrap();
+    assert!(out.status().is_redirection(), "{}", out.status());
+    assert!(!signed_in(&stolen), "a signed-out session stays revoked");
+    let (st, editor) = api.post(
+        "/api/v1/operators",
+        json!({"name": "编辑乙", "role": "editor"}),
+    );
+    assert_eq!(st, 201, "{editor}");
+    let editor_token = editor["token"].as_str().unwrap();
+    let editor_cookie = sign_in(editor_token);
+    assert!(signed_in(&editor_cookie));
+    let (st, v) = api.post(
+        &format!(
+            "/api/v1/operators/{}/disable",
+            editor["id"].as_str().unwrap()
+        ),
+        json!({}),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        !signed_in(&editor_cookie),
+        "a disabled operator's session ends"
+    );
+    let (st, _) = api.with_token(editor_token).get("/api/v1/tags");
+    assert_eq!(st, 401, "a disabled operator's token ends");
+
+    // A flood of sign-ins with guessed tokens: throttled with 429.
     let statuses: Vec<u16> = (0..40)
         .map(|i| {
             no_redirects
@@ -297,6 +355,26 @@ fn an_outsider_changes_nothing_and_the_server_keeps_answering() {
     assert_eq!(health.status(), 200);
     let (st, _) = api.get("/api/v1/tags");
     assert_eq!(st, 200);
+
+    // Guessing bearer tokens: after a burst of failures the address gets 429, before any
+    // token it sends is even looked at (last: this address is throttled afterwards).
+    let statuses: Vec<u16> = (0..40)
+        .map(|i| {
+            api.with_token(&format!("guess-{i:036}"))
+                .get("/api/v1/tags")
+                .0
+        })
+        .collect();
+    assert_eq!(statuses[0], 401, "{statuses:?}");
+    assert_eq!(statuses[39], 429, "guessing is throttled: {statuses:?}");
+    let (st, v) = api.get("/api/v1/tags");
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "even a right token waits: no oracle for guesses"
+    );
+    let health = http.get(format!("{}/healthz", server.base)).send().unwrap();
+    assert_eq!(health.status(), 200);
 }
 
 fn urlencode(s: &str) -> String {

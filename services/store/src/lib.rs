@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`records`]: the rows as the rest of the product sees them.
+//! - [`OperatorStore`]: operators (who created them, disabled ones), their token hashes
+//!   and the console sessions.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
 //!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
 //!   [`OperationsStore`], [`ParamStore`] and [`ProviderTemplateStore`]; roles hold an
@@ -66,7 +68,29 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait OperatorStore: Send + Sync {
     async fn count_operators(&self) -> Result<i64>;
     async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()>;
+    /// The operator holding this token, unless disabled.
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>>;
+    /// Disables an operator (its token stops working) and revokes its console sessions;
+    /// false when there is no such operator or it was disabled already.
+    async fn disable_operator(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Replaces an enabled operator's token; false when there is none such.
+    async fn set_operator_token(&self, id: &str, token_hash: &str) -> Result<bool>;
+    /// Records a console session (the SHA-256 of its random id) until `expires_at`.
+    async fn insert_session(
+        &self,
+        id_hash: &str,
+        operator_id: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The operator of a session that is neither revoked nor expired, unless disabled.
+    async fn session_operator(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OperatorRecord>>;
+    /// Revokes a session (sign-out); false when it was unknown or revoked already.
+    async fn revoke_session(&self, id_hash: &str, at: DateTime<Utc>) -> Result<bool>;
 }
 
 #[async_trait]
@@ -116,6 +140,13 @@ pub trait CatalogueStore: Send + Sync {
         from: &[domain::campaign::CampaignStatus],
         to: domain::campaign::CampaignStatus,
         change: CampaignChange,
+    ) -> Result<CampaignRecord>;
+    /// Sends an approved campaign back to review: from one of `from` to `submitted`, its
+    /// approvals (first and second) cleared; `Conflict` when it is in none of `from`.
+    async fn return_to_review(
+        &self,
+        id: &str,
+        from: &[domain::campaign::CampaignStatus],
     ) -> Result<CampaignRecord>;
     /// Campaigns in `running` whose audience has not been fully written yet.
     async fn campaigns_to_plan(&self) -> Result<Vec<CampaignRecord>>;
@@ -187,12 +218,26 @@ pub trait PushStore: Send + Sync {
     /// receipt (`retry_at`) moves only the push carrying its provider id back to the
     /// queue. A repeated receipt (in the batch or after it) changes nothing; a receipt
     /// whose push is not recorded as sent yet matches nothing (`false`: keep it and try
-    /// again).
+    /// again, see [`PushStore::keep_late_receipts`]).
     async fn apply_receipts(
         &self,
         receipts: &[ReceiptUpdate],
         now: DateTime<Utc>,
     ) -> Result<Vec<bool>>;
+    /// Keeps receipts that matched nothing because their send is not recorded yet (they
+    /// overtook the provider's answer), durably, until `now + limits.ttl`; receipts
+    /// without a provider id are not kept. At most `limits.capacity` are kept (the oldest
+    /// go first). [`PushStore::record_outcomes`] applies the kept receipts of the provider
+    /// ids it records, in its transaction; each applies once. Returns the receipts kept.
+    async fn keep_late_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        now: DateTime<Utc>,
+        limits: LateReceiptLimits,
+    ) -> Result<u64>;
+    /// Deletes expired kept receipts and applies (and deletes) those whose push now waits
+    /// for a receipt under their provider id (a send recorded in a way that missed them).
+    async fn sweep_late_receipts(&self, now: DateTime<Utc>) -> Result<LateSweep>;
     async fn get_push(&self, id: &str) -> Result<Option<PushRecord>>;
     /// The pushes with these ids that exist, in no particular order.
     async fn get_pushes(&self, ids: &[String]) -> Result<Vec<PushRecord>>;
@@ -243,6 +288,21 @@ pub trait OptOutStore: Send + Sync {
     async fn record_opt_out(&self, o: &OptOut) -> Result<bool>;
     /// Every opt-out of the given subjects.
     async fn opt_outs_of(&self, subject_ids: &[String]) -> Result<Vec<OptOut>>;
+    /// Opt-outs that pass `filter`, newest first, `limit` of them from `offset`.
+    async fn list_opt_outs(
+        &self,
+        filter: &OptOutFilter,
+        offset: i64,
+        limit: u32,
+    ) -> Result<Vec<OptOut>>;
+    /// Removes the opt-out of `subject_id` for exactly this channel and category (`None`:
+    /// the opt-out has none); the opt-out removed, `None` when there was none.
+    async fn remove_opt_out(
+        &self,
+        subject_id: &str,
+        channel: Option<domain::Channel>,
+        category: Option<&str>,
+    ) -> Result<Option<OptOut>>;
 }
 
 #[async_trait]

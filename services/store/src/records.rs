@@ -14,6 +14,10 @@ pub struct OperatorRecord {
     pub name: String,
     pub role: Role,
     pub created_at: DateTime<Utc>,
+    /// The operator who created this one; `None` for the bootstrap admin.
+    pub created_by: Option<String>,
+    /// When it was disabled: its token and console sessions no longer work.
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -140,6 +144,36 @@ pub struct ReceiptUpdate {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// How receipts that overtook their send are kept ([`crate::PushStore::keep_late_receipts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateReceiptLimits {
+    /// How long a receipt waits for its send.
+    pub ttl: chrono::Duration,
+    /// Receipts kept at most; the oldest go first.
+    pub capacity: i64,
+}
+
+impl Default for LateReceiptLimits {
+    /// 24 hours, 100,000 receipts.
+    fn default() -> Self {
+        Self {
+            ttl: chrono::Duration::hours(24),
+            capacity: 100_000,
+        }
+    }
+}
+
+/// What a sweep of the kept late receipts did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LateSweep {
+    /// Receipts that changed a push.
+    pub applied: u64,
+    /// Receipts deleted unapplied because they expired.
+    pub expired: u64,
+    /// Receipts still kept.
+    pub waiting: i64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct CampaignCounts {
     pub eligible: i64,
@@ -190,4 +224,18 @@ impl OptOut {
             (Some(_), Some(_)) => channel_ok && category_ok,
         }
     }
+}
+
+/// Which opt-outs an operator reviews ([`crate::OptOutStore::list_opt_outs`]); `None`
+/// matches any.
+#[derive(Debug, Clone, Default)]
+pub struct OptOutFilter {
+    pub subject_id: Option<String>,
+    /// A channel name, or `all` for opt-outs of every channel.
+    pub channel: Option<String>,
+    pub source: Option<String>,
+    /// Recorded at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
 }

@@ -93,6 +93,7 @@ conformance!(
     tags_replace_per_subject,
     catalogue_tags_and_policies,
     campaign_transitions_check_the_current_status,
+    approved_campaigns_return_to_review_without_their_approvals,
     plan_batches_are_idempotent_and_counted,
     relay_takes_each_due_row_once,
     hand_over_is_on_the_bus_only_once_committed,
@@ -104,6 +105,8 @@ conformance!(
     receipts_clicks_and_links,
     receipt_batches_apply_as_one_at_a_time,
     receipt_batches_span_chunks,
+    late_receipts_apply_once_when_the_send_is_recorded,
+    opt_outs_are_listed_by_filter_and_undone,
     sent_without_receipt_pages_oldest_first,
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
@@ -114,6 +117,7 @@ conformance!(
     ops_policy_reviews_latest_counts,
     reports_count_the_funnel_by_channel_and_district,
     subject_history_and_operators,
+    operators_are_disabled_rotated_and_sessions_revoked,
     params_round_trip_with_dated_values,
     campaign_subjects_are_those_planned,
     tallies_follow_every_change_and_fold_exactly,
@@ -230,6 +234,8 @@ async fn operators_by_token_hash(s: Arc<dyn Store>) {
         name: "张三".into(),
         role: Role::Reviewer,
         created_at: Utc::now(),
+        created_by: None,
+        disabled_at: None,
     };
     s.insert_operator(&op, "hash-1").await.unwrap();
     assert_eq!(s.count_operators().await.unwrap(), 1);
@@ -397,6 +403,52 @@ async fn catalogue_tags_and_policies(s: Arc<dyn Store>) {
     policy(&*s, "pol-2").await;
     assert_eq!(s.list_policies().await.unwrap().len(), 2);
     assert!(s.get_policy("nope").await.unwrap().is_none());
+}
+
+async fn approved_campaigns_return_to_review_without_their_approvals(s: Arc<dyn Store>) {
+    campaign(&*s, "c1", CampaignMode::Once).await;
+    let approve = CampaignChange {
+        approved_by: Some("op-2".into()),
+        ..Default::default()
+    };
+    s.transition_campaign(
+        "c1",
+        &[CampaignStatus::Draft],
+        CampaignStatus::Approved,
+        approve,
+    )
+    .await
+    .unwrap();
+    s.put_campaign_ops(&CampaignOps {
+        campaign_id: "c1".into(),
+        approvals_needed: 2,
+        audience: Some(5),
+        second_approved_by: Some("op-3".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let from = [CampaignStatus::Approved];
+    let c = s.return_to_review("c1", &from).await.unwrap();
+    assert_eq!((c.status, c.approved_by), (CampaignStatus::Submitted, None));
+    let stored = s.get_campaign("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.approved_by),
+        (CampaignStatus::Submitted, None)
+    );
+    let ops = s.get_campaign_ops("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (ops.approvals_needed, ops.audience, ops.second_approved_by),
+        (1, None, None)
+    );
+    assert!(matches!(
+        s.return_to_review("c1", &from).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.return_to_review("nope", &from).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn campaign_transitions_check_the_current_status(s: Arc<dyn Store>) {
@@ -1089,6 +1141,220 @@ async fn receipt_batches_span_chunks(s: Arc<dyn Store>) {
     assert_eq!(last.error.as_deref(), Some("MK:0001"));
 }
 
+async fn late_receipts_apply_once_when_the_send_is_recorded(s: Arc<dyn Store>) {
+    planned(&*s, "c1", 5).await;
+    let p: Vec<String> = (0..5).map(|n| format!("p-c1-{n:05}")).collect();
+    s.claim_for_sending(&p, Utc::now()).await.unwrap();
+    let now = Utc::now();
+    let limits = LateReceiptLimits::default();
+    let push = |n: usize| {
+        let s = s.clone();
+        let id = p[n].clone();
+        async move { s.get_push(&id).await.unwrap().unwrap() }
+    };
+    let sent = |n: usize, biz: &str| PushOutcome::Sent {
+        push_id: p[n].clone(),
+        provider_id: biz.into(),
+    };
+    // Receipts that overtook their sends: nothing carries biz-0 or biz-1 yet. One without
+    // a provider id is not kept (nothing could ever match it later).
+    let early = vec![
+        receipt(Some("biz-0"), None, true, None),
+        receipt(Some("biz-1"), None, false, Some("UNDELIV")),
+        receipt(None, Some("p-unknown"), true, None),
+    ];
+    assert_eq!(s.apply_receipts(&early, now).await.unwrap(), [false; 3]);
+    assert_eq!(s.keep_late_receipts(&early, now, limits).await.unwrap(), 2);
+    assert_eq!(push(0).await.status, PushStatus::Sending);
+
+    // Recording the sends applies them, in the same transaction.
+    s.record_outcomes(&[sent(0, "biz-0"), sent(1, "biz-1")], now)
+        .await
+        .unwrap();
+    assert_eq!(push(0).await.status, PushStatus::Delivered);
+    let p1 = push(1).await;
+    assert_eq!(
+        (p1.status, p1.error.as_deref()),
+        (PushStatus::Failed, Some("UNDELIV"))
+    );
+    // Exactly once: nothing is left to apply.
+    assert_eq!(
+        s.sweep_late_receipts(now).await.unwrap(),
+        LateSweep::default()
+    );
+
+    // A receipt kept just after its send was recorded (the two raced): the sweep applies
+    // it, once.
+    s.record_outcomes(&[sent(2, "biz-2")], now).await.unwrap();
+    let raced = [receipt(Some("biz-2"), None, true, None)];
+    s.keep_late_receipts(&raced, now, limits).await.unwrap();
+    let swept = s.sweep_late_receipts(now).await.unwrap();
+    assert_eq!((swept.applied, swept.expired, swept.waiting), (1, 0, 0));
+    assert_eq!(push(2).await.status, PushStatus::Delivered);
+
+    // Expired receipts vanish and never apply.
+    let short = LateReceiptLimits {
+        ttl: Duration::hours(1),
+        ..limits
+    };
+    s.keep_late_receipts(&[receipt(Some("biz-4"), None, true, None)], now, short)
+        .await
+        .unwrap();
+    let swept = s
+        .sweep_late_receipts(now + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!((swept.applied, swept.expired, swept.waiting), (0, 1, 0));
+    s.record_outcomes(&[sent(4, "biz-4")], now).await.unwrap();
+    assert_eq!(push(4).await.status, PushStatus::Sent);
+
+    // The bound: the oldest go first.
+    let small = LateReceiptLimits {
+        capacity: 3,
+        ..limits
+    };
+    let many: Vec<ReceiptUpdate> = (0..5)
+        .map(|n| receipt(Some(&format!("x-{n}")), None, true, None))
+        .collect();
+    for r in &many {
+        s.keep_late_receipts(std::slice::from_ref(r), now, small)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.sweep_late_receipts(now).await.unwrap().waiting, 3);
+    s.record_outcomes(&[sent(3, "x-0")], now).await.unwrap();
+    assert_eq!(push(3).await.status, PushStatus::Sent, "x-0 was dropped");
+    let c = s.campaign_counts("c1").await.unwrap();
+    assert_eq!((c.delivered, c.failed, c.sent), (2, 1, 2));
+}
+
+/// A kept receipt outlives the process that kept it: the store is reopened (a restart)
+/// before the send is recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_receipts_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let p = {
+        let s = store::open(&url).await.unwrap();
+        planned(&*s, "c1", 1).await;
+        let p = "p-c1-00000".to_string();
+        s.claim_for_sending(std::slice::from_ref(&p), Utc::now())
+            .await
+            .unwrap();
+        let early = [receipt(Some("biz-0"), None, true, None)];
+        assert_eq!(s.apply_receipts(&early, Utc::now()).await.unwrap(), [false]);
+        s.keep_late_receipts(&early, Utc::now(), LateReceiptLimits::default())
+            .await
+            .unwrap();
+        p
+    };
+    let s = store::open(&url).await.unwrap();
+    s.record_outcomes(
+        &[PushOutcome::Sent {
+            push_id: p.clone(),
+            provider_id: "biz-0".into(),
+        }],
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let push = s.get_push(&p).await.unwrap().unwrap();
+    assert_eq!(push.status, PushStatus::Delivered);
+    assert_eq!(
+        s.sweep_late_receipts(Utc::now()).await.unwrap(),
+        LateSweep::default(),
+        "applied once, nothing left"
+    );
+}
+
+async fn opt_outs_are_listed_by_filter_and_undone(s: Arc<dyn Store>) {
+    // Whole seconds: both databases keep microseconds.
+    let t0 =
+        chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap() - Duration::hours(3);
+    let opt =
+        |n: u32, channel: Option<Channel>, category: Option<&str>, source: &str, h: i64| OptOut {
+            subject_id: resident_id(n),
+            channel,
+            category: category.map(Into::into),
+            source: source.into(),
+            at: t0 + Duration::hours(h),
+        };
+    let all = [
+        opt(1, Some(Channel::Sms), None, "sms_reply", 0),
+        opt(1, None, Some("employment"), "recipient_page", 1),
+        opt(2, None, None, "hotline_dtmf_0", 2),
+    ];
+    for o in &all {
+        assert!(s.record_opt_out(o).await.unwrap());
+    }
+    let list = |f: OptOutFilter| {
+        let s = s.clone();
+        async move { s.list_opt_outs(&f, 0, 100).await.unwrap() }
+    };
+    // Newest first.
+    assert_eq!(
+        list(OptOutFilter::default()).await,
+        [all[2].clone(), all[1].clone(), all[0].clone()]
+    );
+    let of_1 = OptOutFilter {
+        subject_id: Some(resident_id(1)),
+        ..Default::default()
+    };
+    assert_eq!(list(of_1.clone()).await, [all[1].clone(), all[0].clone()]);
+    let everything = OptOutFilter {
+        channel: Some("all".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(everything).await.len(), 2, "no channel: all channels");
+    let sms = OptOutFilter {
+        channel: Some("sms".into()),
+        source: Some("sms_reply".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(sms).await, [all[0].clone()]);
+    let window = OptOutFilter {
+        since: Some(t0 + Duration::minutes(30)),
+        until: Some(t0 + Duration::hours(2)),
+        ..Default::default()
+    };
+    assert_eq!(list(window).await, [all[1].clone()]);
+    assert_eq!(
+        s.list_opt_outs(&OptOutFilter::default(), 1, 1)
+            .await
+            .unwrap(),
+        [all[1].clone()],
+        "paged"
+    );
+
+    // Undo exactly one: the SMS opt-out of subject 1, not its category opt-out.
+    assert_eq!(
+        s.remove_opt_out(&resident_id(1), Some(Channel::Sms), None)
+            .await
+            .unwrap(),
+        Some(all[0].clone())
+    );
+    assert_eq!(
+        s.remove_opt_out(&resident_id(1), Some(Channel::Sms), None)
+            .await
+            .unwrap(),
+        None,
+        "already undone"
+    );
+    assert_eq!(list(of_1).await, [all[1].clone()]);
+    assert_eq!(
+        s.remove_opt_out(&resident_id(2), None, None).await.unwrap(),
+        Some(all[2].clone())
+    );
+    assert_eq!(
+        s.opt_outs_of(&[resident_id(1), resident_id(2)])
+            .await
+            .unwrap(),
+        [all[1].clone()]
+    );
+    // An undone opt-out can be recorded again.
+    assert!(s.record_opt_out(&all[0]).await.unwrap());
+}
+
 async fn sent_without_receipt_pages_oldest_first(s: Arc<dyn Store>) {
     running_campaign(&*s, "c1", CampaignMode::Once).await;
     let channels = [
@@ -1455,6 +1721,8 @@ async fn subject_history_and_operators(s: Arc<dyn Store>) {
             name: format!("操作员{i}"),
             role,
             created_at: Utc::now() + Duration::seconds(i as i64),
+            created_by: (i > 0).then(|| "op-0".to_string()),
+            disabled_at: None,
         };
         s.insert_operator(&op, &format!("hash-{i}")).await.unwrap();
     }
@@ -1470,6 +1738,76 @@ async fn subject_history_and_operators(s: Arc<dyn Store>) {
         "操作员1"
     );
     assert!(s.get_operator("op-9").await.unwrap().is_none());
+    assert_eq!(
+        s.get_operator("op-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_by
+            .as_deref(),
+        Some("op-0"),
+        "who created an operator is kept"
+    );
+}
+
+async fn operators_are_disabled_rotated_and_sessions_revoked(s: Arc<dyn Store>) {
+    let now = Utc::now();
+    for (id, hash) in [("op-a", "hash-a"), ("op-b", "hash-b")] {
+        let op = OperatorRecord {
+            id: id.into(),
+            name: id.into(),
+            role: Role::Editor,
+            created_at: now,
+            created_by: Some("op-admin".into()),
+            disabled_at: None,
+        };
+        s.insert_operator(&op, hash).await.unwrap();
+    }
+    let later = now + Duration::hours(12);
+    for (sid, op) in [("s-a1", "op-a"), ("s-a2", "op-a"), ("s-b", "op-b")] {
+        s.insert_session(sid, op, now, later).await.unwrap();
+    }
+    let holder = |sid: &'static str, at| {
+        let s = s.clone();
+        async move { s.session_operator(sid, at).await.unwrap().map(|o| o.id) }
+    };
+    assert_eq!(holder("s-a1", now).await.as_deref(), Some("op-a"));
+    assert_eq!(holder("s-a1", later).await, None, "expired");
+    assert_eq!(holder("s-zz", now).await, None, "unknown");
+
+    // Sign-out revokes one session.
+    assert!(s.revoke_session("s-a1", now).await.unwrap());
+    assert!(!s.revoke_session("s-a1", now).await.unwrap());
+    assert_eq!(holder("s-a1", now).await, None);
+    assert_eq!(holder("s-a2", now).await.as_deref(), Some("op-a"));
+
+    // Rotation: the old token stops working, the new one works.
+    assert!(s.set_operator_token("op-a", "hash-a2").await.unwrap());
+    assert!(s.operator_by_token_hash("hash-a").await.unwrap().is_none());
+    assert_eq!(
+        s.operator_by_token_hash("hash-a2")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        "op-a"
+    );
+
+    // Disabling: token and every session stop working; others are untouched.
+    assert!(s.disable_operator("op-a", now).await.unwrap());
+    assert!(!s.disable_operator("op-a", now).await.unwrap(), "once");
+    assert!(s.operator_by_token_hash("hash-a2").await.unwrap().is_none());
+    assert_eq!(holder("s-a2", now).await, None);
+    assert!(!s.set_operator_token("op-a", "hash-a3").await.unwrap());
+    assert!(s
+        .get_operator("op-a")
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_some());
+    assert_eq!(holder("s-b", now).await.as_deref(), Some("op-b"));
+    assert!(s.operator_by_token_hash("hash-b").await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------- policy parameters

@@ -260,6 +260,13 @@ pub async fn approve(
             "a campaign must be approved by someone other than its creator",
         ));
     }
+    // Nor by an operator its creator made: an admin could otherwise approve their own
+    // campaign through a reviewer they created.
+    if op.0.created_by.as_deref() == Some(c.created_by.as_str()) {
+        return Err(ApiError::forbidden(
+            "a campaign cannot be approved by an operator its creator created",
+        ));
+    }
     if c.status == CampaignStatus::Submitted {
         let mut ops = s
             .store

@@ -7,11 +7,13 @@ mod dead_letters;
 pub mod health;
 pub(crate) mod operations;
 mod operators;
+mod opt_outs;
 mod params;
 mod policies;
 mod provider_templates;
 mod recipient;
 mod reports;
+pub(crate) mod rereview;
 mod sandbox;
 mod subjects;
 mod tags;
@@ -24,6 +26,11 @@ use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use crate::guard::peer_ip;
+
+/// Fixes the console session key (see `console::session`); later calls change nothing.
+pub fn console_key(secret: Option<&str>) {
+    console::session::init_key(secret);
+}
 
 /// Body limits per route: small wherever a stranger can reach, large only for the
 /// authenticated import (streamed, with a limit per line instead).
@@ -38,7 +45,9 @@ pub mod body_limits {
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/operators", post(operators::create))
+        .route("/operators", post(operators::create).get(operators::list))
+        .route("/operators/{id}/disable", post(operators::disable))
+        .route("/operators/{id}/token", post(operators::rotate_token))
         .route("/subjects/{id}", put(subjects::put).get(subjects::get))
         .route("/provider-templates", get(provider_templates::list))
         .route(
@@ -75,6 +84,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay))
         .route("/sandbox/messages", get(sandbox::messages))
+        .route("/opt-outs", get(opt_outs::list))
+        .route("/opt-outs/undo", post(opt_outs::undo))
         .route("/audit", get(operators::audit_log))
         .layer(DefaultBodyLimit::max(body_limits::OPERATOR))
         // The import streams its body (no extractor limit applies) and limits each line.

@@ -1,9 +1,10 @@
-//! Operators and the audit log.
+//! Operators (created by an admin, who is recorded as their creator; disabled; tokens
+//! rotated) and the audit log.
 
 use crate::auth::{token_hash, Operator};
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
@@ -42,16 +43,14 @@ pub async fn create(
             "name is required",
         ));
     }
-    let token: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
+    let token = new_token();
     let rec = OperatorRecord {
         id: pipeline::codes::record_id("op"),
         name: name.to_string(),
         role,
         created_at: s.pipeline.now(),
+        created_by: Some(op.id().to_string()),
+        disabled_at: None,
     };
     s.store.insert_operator(&rec, &token_hash(&token)).await?;
     s.audit(
@@ -67,6 +66,96 @@ pub async fn create(
             serde_json::json!({"id": rec.id, "name": rec.name, "role": role.as_str(), "token": token}),
         ),
     ))
+}
+
+/// A fresh operator token: 40 random alphanumeric characters.
+fn new_token() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+fn operator_json(o: &OperatorRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": o.id, "name": o.name, "role": o.role.as_str(), "created_at": o.created_at,
+        "created_by": o.created_by, "disabled_at": o.disabled_at,
+    })
+}
+
+/// `GET /api/v1/operators` (admin): every operator, who created it, whether disabled.
+pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::ManageOperators)?;
+    let items: Vec<_> = s
+        .store
+        .list_operators()
+        .await?
+        .iter()
+        .map(operator_json)
+        .collect();
+    Ok(Json(serde_json::json!({"items": items})))
+}
+
+/// `POST /api/v1/operators/{id}/disable` (admin, not oneself): the operator's token and
+/// console sessions stop working at once (on other API replicas within
+/// [`crate::auth::CACHE_TTL`]). Audited as `operator.disable`.
+pub async fn disable(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::ManageOperators)?;
+    if id == op.id() {
+        return Err(ApiError::forbidden("an operator cannot disable itself"));
+    }
+    let before = s
+        .store
+        .get_operator(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("operator {id}")))?;
+    let now = s.pipeline.now();
+    if !s.store.disable_operator(&id, now).await? {
+        return Err(ApiError::conflict(
+            "invalid_state",
+            format!("operator {id} is disabled already"),
+        ));
+    }
+    crate::auth::forget_cached(&s);
+    s.audit(
+        &op,
+        "operator.disable",
+        &id,
+        serde_json::json!({"before": {"disabled_at": before.disabled_at}, "after": {"disabled_at": now}}),
+    )
+    .await?;
+    let after = s
+        .store
+        .get_operator(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("operator {id}")))?;
+    Ok(Json(operator_json(&after)))
+}
+
+/// `POST /api/v1/operators/{id}/token`: a new token for an enabled operator (an admin for
+/// anyone, an operator for itself); the old one stops working. Answers the token once.
+/// Audited as `operator.rotate_token` (without the token).
+pub async fn rotate_token(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if id != op.id() {
+        op.require(Action::ManageOperators)?;
+    }
+    let token = new_token();
+    if !s.store.set_operator_token(&id, &token_hash(&token)).await? {
+        return Err(ApiError::not_found(format!("enabled operator {id}")));
+    }
+    crate::auth::forget_cached(&s);
+    s.audit(&op, "operator.rotate_token", &id, serde_json::json!({}))
+        .await?;
+    Ok(Json(serde_json::json!({"id": id, "token": token})))
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,15 @@ pub async fn put(
     .check()
     .map_err(|e| ApiError::bad_request("invalid_param", e.0))?;
     let before = s.store.get_param(&name).await?;
+    let change = super::rereview::Change::Param(&name);
+    let unchanged = before
+        .as_ref()
+        .is_some_and(|b| b.param.values == param.values);
+    let to_review = if unchanged {
+        Vec::new()
+    } else {
+        super::rereview::check(&s, change).await?
+    };
     let rec = ParamRecord {
         param,
         updated_at: s.pipeline.now(),
@@ -92,6 +101,8 @@ pub async fn put(
     let mut v = param_json(&rec, s.pipeline.today());
     v["subjects_retagged"] = report.retagged.into();
     v["new_pushes"] = serde_json::json!(report.campaigns);
+    v["returned_to_review"] =
+        serde_json::json!(super::rereview::return_to_review(&s, &op, to_review, change).await?);
     Ok(Json(v))
 }
 

@@ -47,6 +47,13 @@ pub async fn put(
     let rule = Rule::parse(&req.rule).map_err(|e| invalid_rule("rule", &e))?;
     super::params::check_rule_params(&s, "rule", &rule).await?;
     let before = s.store.get_tag(&name).await?;
+    let change = super::rereview::Change::Tag(&name);
+    let unchanged = before.as_ref().is_some_and(|b| b.rule == req.rule);
+    let to_review = if unchanged {
+        Vec::new()
+    } else {
+        super::rereview::check(&s, change).await?
+    };
     let tag = TagRecord {
         name: name.clone(),
         description: req.description,
@@ -75,10 +82,11 @@ pub async fn put(
         serde_json::json!({"before": before.map(|b| b.rule), "after": tag.rule}),
     )
     .await?;
+    let returned = super::rereview::return_to_review(&s, &op, to_review, change).await?;
     Ok(Json(serde_json::json!({
         "name": tag.name, "description": tag.description, "rule": tag.rule,
         "updated_at": tag.updated_at, "subjects_retagged": changed,
-        "new_pushes": campaigns
+        "new_pushes": campaigns, "returned_to_review": returned
     })))
 }
 

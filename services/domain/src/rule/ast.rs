@@ -249,6 +249,40 @@ impl Expr {
         }
     }
 
+    /// Whether the expression may read tag `name`: it tests `name`'s membership of
+    /// `tags` (`'x' in tags`, `tags.contains('x')`), or reads `tags` any other way (then
+    /// every tag may matter).
+    pub fn may_read_tag(&self, name: &str) -> bool {
+        let tags = |e: &Expr| matches!(e, Expr::Var(Var::Tags));
+        match self {
+            Expr::In(x, list) if tags(list) => match &**x {
+                Expr::Str(s) => &**s == name,
+                _ => true,
+            },
+            Expr::Method(Method::Contains, list, x) if tags(list) => match &**x {
+                Expr::Str(s) => &**s == name,
+                _ => true,
+            },
+            Expr::Var(v) => *v == Var::Tags,
+            Expr::Bool(_)
+            | Expr::Num(_)
+            | Expr::Str(_)
+            | Expr::List(_)
+            | Expr::Has(_)
+            | Expr::Param(_) => false,
+            Expr::Not(e) | Expr::Neg(e) | Expr::Size(e) => e.may_read_tag(name),
+            Expr::And(a, b)
+            | Expr::Or(a, b)
+            | Expr::Cmp(_, a, b)
+            | Expr::Arith(_, a, b)
+            | Expr::In(a, b)
+            | Expr::Method(_, a, b) => a.may_read_tag(name) || b.may_read_tag(name),
+            Expr::Cond(c, a, b) => {
+                c.may_read_tag(name) || a.may_read_tag(name) || b.may_read_tag(name)
+            }
+        }
+    }
+
     /// Calls `f` for every parameter the expression reads, in reading order.
     pub fn visit_params<'e>(&'e self, f: &mut dyn FnMut(&'e Param)) {
         match self {

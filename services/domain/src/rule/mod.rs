@@ -214,6 +214,12 @@ impl Rule {
         dated || !self.params().is_empty()
     }
 
+    /// Whether the rule may read tag `name`: it tests that tag by name, or reads `tags`
+    /// in a way that does not name the tag (then any tag may change its outcome).
+    pub fn may_read_tag(&self, name: &str) -> bool {
+        self.expr.may_read_tag(name)
+    }
+
     /// Whether the rule reads `tags`.
     pub fn reads_tags(&self) -> bool {
         let mut tags = false;
@@ -972,6 +978,16 @@ pub(crate) mod tests {
             r.source(),
             "kind=='enterprise'&&employees<20&&has(attrs.x)&&'a' in tags&&attrs.employees>1"
         );
+    }
+
+    #[test]
+    fn tags_read_by_name_or_any() {
+        let r = Rule::parse("'a' in tags && (tags.contains('b') || age > 30)").unwrap();
+        assert!(r.may_read_tag("a") && r.may_read_tag("b"));
+        assert!(!r.may_read_tag("c"));
+        assert!(!Rule::parse("age > 30").unwrap().may_read_tag("a"));
+        // Not by name: any tag may matter.
+        assert!(Rule::parse("size(tags) > 2").unwrap().may_read_tag("c"));
     }
 
     #[test]

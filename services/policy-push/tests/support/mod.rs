@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0001";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0001-abcdef";
 
 pub struct Server {
     pub child: Child,

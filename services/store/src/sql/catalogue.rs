@@ -9,6 +9,33 @@ use chrono::{DateTime, Utc};
 use domain::campaign::{CampaignMode, CampaignStatus};
 use domain::policy::PolicyStatus;
 
+/// The campaign `id`, locked for a status change (the row lock, or SQLite's database
+/// lock, makes check-and-set one step against concurrent changes); `Conflict` unless its
+/// status is one of `from`.
+async fn locked_campaign<DB: Backend>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    id: &str,
+    from: &[CampaignStatus],
+) -> Result<CampaignRecord> {
+    let lock = if DB::ROW_LOCKS { "FOR UPDATE" } else { "" };
+    let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}");
+    let current = match Q::<DB>::new(&sql).bind(id).fetch_optional(&mut *tx).await? {
+        Some(r) => campaign_from_row(&r)?,
+        None => return Err(StoreError::NotFound(format!("campaign {id}"))),
+    };
+    if !from.contains(&current.status) {
+        return Err(StoreError::Conflict(format!(
+            "campaign {id} is {}, not {}",
+            current.status.as_str(),
+            from.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )));
+    }
+    Ok(current)
+}
+
 const TAG_COLUMNS: &str = "name, description, rule, updated_at";
 
 fn tag_from_row(r: &impl Get) -> Result<TagRecord> {
@@ -188,24 +215,7 @@ impl<DB: Backend> CatalogueStore for SqlStore<DB> {
         change: CampaignChange,
     ) -> Result<CampaignRecord> {
         let mut tx = DB::begin(&self.pool).await?;
-        // The row lock (or SQLite's database lock) makes check-and-set one step against
-        // concurrent transitions.
-        let lock = if DB::ROW_LOCKS { "FOR UPDATE" } else { "" };
-        let sql = format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1 {lock}");
-        let current = match Q::<DB>::new(&sql).bind(id).fetch_optional(&mut tx).await? {
-            Some(r) => campaign_from_row(&r)?,
-            None => return Err(StoreError::NotFound(format!("campaign {id}"))),
-        };
-        if !from.contains(&current.status) {
-            return Err(StoreError::Conflict(format!(
-                "campaign {id} is {}, not {}",
-                current.status.as_str(),
-                from.iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )));
-        }
+        let current = locked_campaign::<DB>(&mut tx, id, from).await?;
         Q::<DB>::new(
             "UPDATE campaigns SET status = $1, approved_by = COALESCE($2, approved_by),
                launched_at = COALESCE($3, launched_at), completed_at = COALESCE($4, completed_at)
@@ -224,6 +234,28 @@ impl<DB: Backend> CatalogueStore for SqlStore<DB> {
             approved_by: change.approved_by.or(current.approved_by),
             launched_at: change.launched_at.or(current.launched_at),
             completed_at: change.completed_at.or(current.completed_at),
+            ..current
+        })
+    }
+
+    async fn return_to_review(&self, id: &str, from: &[CampaignStatus]) -> Result<CampaignRecord> {
+        let mut tx = DB::begin(&self.pool).await?;
+        let current = locked_campaign::<DB>(&mut tx, id, from).await?;
+        Q::<DB>::new("UPDATE campaigns SET status = 'submitted', approved_by = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&mut tx)
+            .await?;
+        Q::<DB>::new(
+            "UPDATE campaign_ops SET approvals_needed = 1, audience = NULL, second_approved_by = NULL
+             WHERE campaign_id = $1",
+        )
+        .bind(id)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(CampaignRecord {
+            status: CampaignStatus::Submitted,
+            approved_by: None,
             ..current
         })
     }

@@ -17,10 +17,12 @@
 //!   `VALUES`), which set-based writes join as a `WITH` table.
 //! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
-//!   `operations`, `templates`.
+//!   `operations`, `templates`; `late_receipts` keeps receipts that overtook their send
+//!   (part of `PushStore`); `operators` also holds the console sessions.
 
 mod audit;
 mod catalogue;
+mod late_receipts;
 mod operations;
 mod operators;
 mod optouts;

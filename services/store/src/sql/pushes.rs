@@ -9,7 +9,8 @@
 use super::tallies::{tally_sum, SKIP};
 use super::{corrupt, parsed, Backend, Cell, Get, Rows, SqlStore, Ts, Q};
 use crate::{
-    CampaignCounts, HandOver, NewPush, PushOutcome, PushRecord, PushStore, ReceiptUpdate, Result,
+    CampaignCounts, HandOver, LateReceiptLimits, LateSweep, NewPush, PushOutcome, PushRecord,
+    PushStore, ReceiptUpdate, Result,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -84,7 +85,7 @@ const RETRY_ROWS: &[(&str, Cell)] = &[
 /// final receipt only) has its push id, unless an earlier receipt of the batch took it.
 /// The writes check status and keys again, so a push that changed since the read is left
 /// alone and its receipt reported unmatched (to be tried again), never misapplied.
-async fn apply_receipt_chunk<DB: Backend>(
+pub(super) async fn apply_receipt_chunk<DB: Backend>(
     tx: &mut sqlx::Transaction<'static, DB>,
     receipts: &[ReceiptUpdate],
     now: DateTime<Utc>,
@@ -453,6 +454,9 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         // The common outcomes go as bulk writes.
         if !sent.is_empty() {
             DB::record_sent(&mut *tx, &sent, now).await?;
+            // Receipts that overtook these sends apply now, in the same transaction.
+            let provider_ids: Vec<String> = sent.iter().map(|(_, p)| p.to_string()).collect();
+            super::late_receipts::apply_late::<DB>(&mut tx, Some(&provider_ids), now).await?;
         }
         if !failed.is_empty() {
             DB::record_failed(&mut *tx, &failed, now).await?;
@@ -499,6 +503,19 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         }
         tx.commit().await?;
         Ok(matched)
+    }
+
+    async fn keep_late_receipts(
+        &self,
+        receipts: &[ReceiptUpdate],
+        now: DateTime<Utc>,
+        limits: LateReceiptLimits,
+    ) -> Result<u64> {
+        self.keep_late(receipts, now, limits).await
+    }
+
+    async fn sweep_late_receipts(&self, now: DateTime<Utc>) -> Result<LateSweep> {
+        self.sweep_late(now).await
     }
 
     async fn get_pushes(&self, ids: &[String]) -> Result<Vec<PushRecord>> {

@@ -2,7 +2,7 @@
 //! route function the JSON API uses for the same action, and redirects back with what
 //! happened.
 
-use super::super::{campaigns, operations, operators, policies, tags};
+use super::super::{campaigns, operations, operators, opt_outs, policies, tags};
 use super::session::{self, Session};
 use super::{back, failed, page_ctx, render};
 use crate::auth::token_hash;
@@ -51,18 +51,25 @@ pub async fn login(State(s): State<AppState>, Form(f): F) -> Response {
     let Some(op) = op else {
         return back("/console/login", Err("令牌无效".into()));
     };
-    let cookie = session::issue(&op.id, chrono::Utc::now().timestamp());
+    let cookie = match session::sign_in(&s, &op.id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "console session could not be recorded");
+            return back("/console/login", Err("暂时无法登录，请稍后再试".into()));
+        }
+    };
     (
-        [(header::SET_COOKIE, session::set_cookie(&cookie))],
+        [(header::SET_COOKIE, session::set_cookie(&s, &cookie))],
         Redirect::to("/console/"),
     )
         .into_response()
 }
 
-/// `POST /console/logout`
-pub async fn logout() -> Response {
+/// `POST /console/logout`: the session is revoked on the server, the cookie cleared.
+pub async fn logout(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    session::sign_out(&s, &headers).await;
     (
-        [(header::SET_COOKIE, session::clear_cookie())],
+        [(header::SET_COOKIE, session::clear_cookie(&s))],
         Redirect::to("/console/login"),
     )
         .into_response()
@@ -266,6 +273,25 @@ pub async fn campaign_action(
     }
 }
 
+/// The operators page showing a token once (a new operator's, or a rotated one).
+async fn operators_with_token(
+    s: &AppState,
+    sess: &Session,
+    message: String,
+    name: Option<String>,
+    token: Option<String>,
+) -> Response {
+    let ops = s.store.list_operators().await.unwrap_or_default();
+    let q = HashMap::from([("ok".to_string(), message)]);
+    let ctx = context! {
+        operators => Value::from_serialize(&ops),
+        may_manage => sess.op.may(domain::operator::Action::ManageOperators),
+        new_token => token,
+        new_name => name,
+    };
+    render("operators.html", page_ctx(sess, &q, "operators", ctx))
+}
+
 /// `POST /console/operators`: create an operator (`POST /api/v1/operators`); the new
 /// token is shown once, on this answer.
 pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
@@ -281,20 +307,77 @@ pub async fn create_operator(State(s): State<AppState>, sess: Session, Form(f): 
     .await
     {
         Ok((_, Json(v))) => {
-            let ops = s.store.list_operators().await.unwrap_or_default();
-            let q = HashMap::from([(
-                "ok".to_string(),
-                format!("操作员 {} 已创建", v["name"].as_str().unwrap_or("")),
-            )]);
-            let ctx = context! {
-                operators => Value::from_serialize(&ops),
-                may_manage => true,
-                new_token => v["token"].as_str().map(str::to_string),
-                new_name => v["name"].as_str().map(str::to_string),
-            };
-            render("operators.html", page_ctx(&sess, &q, "operators", ctx))
+            let name = v["name"].as_str().unwrap_or("").to_string();
+            let token = v["token"].as_str().map(str::to_string);
+            operators_with_token(
+                &s,
+                &sess,
+                format!("操作员 {name} 已创建"),
+                Some(name),
+                token,
+            )
+            .await
         }
         Err(e) => back("/console/operators", Err(failed(e))),
+    }
+}
+
+/// `POST /console/operators/{id}/{action}`: `disable` (`POST /api/v1/operators/{id}/disable`)
+/// or `token` (`POST /api/v1/operators/{id}/token`, the new token shown once).
+pub async fn operator_action(
+    State(s): State<AppState>,
+    sess: Session,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): F,
+) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/operators", Err(STALE.into()));
+    }
+    let (st, op, p) = (State(s.clone()), sess.op.clone(), Path(id.clone()));
+    match action.as_str() {
+        "disable" => match operators::disable(st, op, p).await {
+            Ok(_) => back("/console/operators", Ok(format!("操作员 {id} 已停用"))),
+            Err(e) => back("/console/operators", Err(failed(e))),
+        },
+        "token" => match operators::rotate_token(st, op, p).await {
+            // Rotating one's own token leaves the console session as it is.
+            Ok(Json(v)) => {
+                let token = v["token"].as_str().map(str::to_string);
+                operators_with_token(
+                    &s,
+                    &sess,
+                    format!("操作员 {id} 的令牌已更换"),
+                    Some(id),
+                    token,
+                )
+                .await
+            }
+            Err(e) => back("/console/operators", Err(failed(e))),
+        },
+        _ => back("/console/operators", Err(format!("未知操作 {action}"))),
+    }
+}
+
+/// `POST /console/opt-outs/undo`: undo one opt-out with a reason
+/// (`POST /api/v1/opt-outs/undo`), back to the subject's page.
+pub async fn undo_opt_out(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    let subject = field(&f, "subject_id").to_string();
+    let here = format!(
+        "/console/subjects?{}",
+        serde_urlencoded::to_string([("id", subject.as_str())]).unwrap_or_default()
+    );
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    let req = opt_outs::Undo {
+        subject_id: subject.clone(),
+        channel: opt(&f, "channel"),
+        category: opt(&f, "category"),
+        reason: field(&f, "reason").to_string(),
+    };
+    match opt_outs::undo_one(&s, &sess.op, req).await {
+        Ok(_) => back(&here, Ok("退订已撤销".into())),
+        Err(e) => back(&here, Err(failed(e))),
     }
 }
 

@@ -4,14 +4,15 @@
 //! business rule (roles, four-eyes approval, state transitions, audit) is the API's.
 //!
 //! # Layout
-//! - [`session`]: sign-in with the operator's token → signed session cookie; CSRF tokens.
+//! - [`session`]: sign-in with the operator's token → a server-side session (revoked at
+//!   sign-out and when the operator is disabled) and its signed cookie; CSRF tokens.
 //! - [`pages`]: the `GET` pages (dashboard, tags, policies, campaigns, reports,
 //!   operators, audit log, a subject's delivery history).
 //! - [`actions`]: the form handlers (`POST`), answered with a redirect and a message.
 
 mod actions;
 mod pages;
-mod session;
+pub(crate) mod session;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -71,6 +72,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/console/operators",
             get(pages::operators).post(actions::create_operator),
         )
+        .route(
+            "/console/operators/{id}/{action}",
+            post(actions::operator_action),
+        )
+        .route("/console/opt-outs/undo", post(actions::undo_opt_out))
         .route("/console/audit", get(pages::audit))
         .route("/console/subjects", get(pages::subject))
 }

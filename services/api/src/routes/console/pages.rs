@@ -538,6 +538,7 @@ pub async fn subject(State(s): State<AppState>, sess: Session, Query(q): Q) -> R
         query => id,
         h => history.as_ref().and_then(|h| h.as_ref().ok()).map(v),
         not_found => matches!(history, Some(Err(_))),
+        may_undo => sess.op.may(Action::WriteSubjects),
     };
     render("subject.html", page_ctx(&sess, &q, "subjects", ctx))
 }

@@ -1,12 +1,16 @@
-//! Console sessions: signing in with an operator's bearer token sets a signed cookie
-//! `pp_console=<operator id>.<expiry>.<HMAC-SHA256>`; the token itself is never stored in
-//! the browser. Forms carry a CSRF token derived from the cookie.
+//! Console sessions, kept on the server: signing in with an operator's bearer token
+//! records a session (`console_sessions`: the SHA-256 of a random id, the operator, the
+//! expiry) and sets the cookie `pp_console=<id>.<HMAC-SHA256 of id>`; the token itself
+//! is never stored in the browser. Sign-out revokes the session, disabling the operator
+//! revokes all of theirs, so a stolen cookie stops working then. The HMAC lets a forged
+//! cookie be refused without a database read. Forms carry a CSRF token derived from the
+//! cookie. The cookie is `Secure` when the configured public URL is `https://`.
 //!
 //! The signing key is `POLICY_PUSH_CONSOLE_SECRET` when set (set the same value on every
 //! API replica behind one address); otherwise a random key per process, so sessions end
 //! when the process restarts.
 
-use crate::auth::Operator;
+use crate::auth::{token_hash, Operator};
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -21,16 +25,30 @@ pub const COOKIE: &str = "pp_console";
 /// How long a console session lasts.
 pub const TTL_SECS: i64 = 12 * 3600;
 
-fn key() -> &'static [u8] {
-    static KEY: OnceLock<Vec<u8>> = OnceLock::new();
-    KEY.get_or_init(|| match std::env::var("POLICY_PUSH_CONSOLE_SECRET") {
-        Ok(s) if !s.is_empty() => s.into_bytes(),
-        _ => {
-            let mut k = vec![0u8; 32];
-            rand::thread_rng().fill_bytes(&mut k);
-            k
+static KEY: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Fixes the key: `secret`, else `POLICY_PUSH_CONSOLE_SECRET`, else 32 random bytes. The
+/// first call of a process wins.
+pub fn init_key(secret: Option<&str>) {
+    KEY.get_or_init(|| {
+        let configured = secret
+            .map(str::to_string)
+            .or_else(|| std::env::var("POLICY_PUSH_CONSOLE_SECRET").ok())
+            .filter(|s| !s.is_empty());
+        match configured {
+            Some(s) => s.into_bytes(),
+            None => {
+                let mut k = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut k);
+                k
+            }
         }
-    })
+    });
+}
+
+fn key() -> &'static [u8] {
+    init_key(None);
+    KEY.get().expect("initialised above")
 }
 
 fn mac() -> Hmac<Sha256> {
@@ -43,22 +61,22 @@ fn sign(msg: &str) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-/// A cookie value for `operator_id`, valid until `now + TTL_SECS`.
-pub fn issue(operator_id: &str, now: i64) -> String {
-    let body = format!("{operator_id}.{}", now + TTL_SECS);
-    let sig = sign(&body);
-    format!("{body}.{sig}")
+/// A new session: the cookie value and the session id it carries.
+pub fn issue() -> (String, String) {
+    let mut id = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut id);
+    let id = hex::encode(id);
+    (format!("{id}.{}", sign(&id)), id)
 }
 
-/// The operator id of a cookie value whose signature holds and which has not expired.
-pub fn verify(value: &str, now: i64) -> Option<&str> {
-    let (body, sig) = value.rsplit_once('.')?;
+/// The session id of a cookie value whose signature holds.
+pub fn verify(value: &str) -> Option<&str> {
+    let (id, sig) = value.rsplit_once('.')?;
     let sig = hex::decode(sig).ok()?;
     let mut m = mac();
-    m.update(body.as_bytes());
+    m.update(id.as_bytes());
     m.verify_slice(&sig).ok()?;
-    let (id, exp) = body.rsplit_once('.')?;
-    (exp.parse::<i64>().ok()? > now && !id.is_empty()).then_some(id)
+    (!id.is_empty()).then_some(id)
 }
 
 /// The CSRF token of forms shown to the holder of cookie `value`.
@@ -66,12 +84,35 @@ pub fn csrf(value: &str) -> String {
     sign(&format!("csrf:{value}"))[..32].to_string()
 }
 
-pub fn set_cookie(value: &str) -> String {
-    format!("{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={TTL_SECS}")
+/// `; Secure` when the product is served at an `https://` public URL (the cookie then
+/// never travels over plain HTTP); nothing on the embedded default's `http://127.0.0.1`.
+fn secure_attr(public_url: &str) -> &'static str {
+    if public_url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0")
+fn secure(s: &AppState) -> &'static str {
+    secure_attr(&s.pipeline.config.public_url)
+}
+
+pub fn set_cookie(s: &AppState, value: &str) -> String {
+    format!(
+        "{COOKIE}={value}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={TTL_SECS}{}",
+        secure(s)
+    )
+}
+
+pub fn clear_cookie(s: &AppState) -> String {
+    format!(
+        "{COOKIE}=; Path=/console; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure(s)
+    )
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
@@ -85,6 +126,35 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
+/// Records a new session of `operator_id`; the cookie value to set.
+pub async fn sign_in(s: &AppState, operator_id: &str) -> store::Result<String> {
+    let (value, id) = issue();
+    let now = chrono::Utc::now();
+    s.store
+        .insert_session(
+            &token_hash(&id),
+            operator_id,
+            now,
+            now + chrono::Duration::seconds(TTL_SECS),
+        )
+        .await?;
+    Ok(value)
+}
+
+/// Revokes the session of the request's cookie, if any.
+pub async fn sign_out(s: &AppState, headers: &HeaderMap) {
+    let Some(id) = cookie_value(headers).and_then(verify) else {
+        return;
+    };
+    if let Err(e) = s
+        .store
+        .revoke_session(&token_hash(id), chrono::Utc::now())
+        .await
+    {
+        tracing::error!(error = %e, "console sign-out could not revoke the session");
+    }
+}
+
 /// A signed-in console operator.
 #[derive(Clone)]
 pub struct Session {
@@ -92,11 +162,15 @@ pub struct Session {
     pub csrf: String,
 }
 
-/// The session of a request, if it carries a valid cookie of an existing operator.
+/// The session of a request, if its cookie names a live session of an enabled operator.
 pub async fn session(s: &AppState, headers: &HeaderMap) -> Option<Session> {
     let value = cookie_value(headers)?;
-    let id = verify(value, chrono::Utc::now().timestamp())?;
-    match s.store.get_operator(id).await {
+    let id = verify(value)?;
+    match s
+        .store
+        .session_operator(&token_hash(id), chrono::Utc::now())
+        .await
+    {
         Ok(Some(op)) => Some(Session {
             op: Operator(op),
             csrf: csrf(value),
@@ -124,17 +198,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signed_cookies_verify_until_they_expire() {
-        let v = issue("op_abc", 1_000);
-        assert_eq!(verify(&v, 1_000), Some("op_abc"));
-        assert_eq!(verify(&v, 1_000 + TTL_SECS), None, "expired");
-        let (body, sig) = v.rsplit_once('.').unwrap();
-        let forged = format!("{}.{sig}", body.replace("op_abc", "op_xyz"));
-        assert_eq!(verify(&forged, 1_000), None, "another operator's id");
-        let longer = format!("{}.{sig}", body.replace(".", ".9"));
-        assert_eq!(verify(&longer, 1_000), None, "a later expiry");
-        assert_eq!(verify("garbage", 1_000), None);
-        assert_ne!(csrf(&v), csrf(&issue("op_xyz", 1_000)));
+    fn cookies_carry_a_signed_random_id() {
+        let (v, id) = issue();
+        assert_eq!(verify(&v), Some(id.as_str()));
+        let (other, other_id) = issue();
+        assert_ne!(id, other_id, "random");
+        let (_, sig) = v.rsplit_once('.').unwrap();
+        assert_eq!(verify(&format!("{other_id}.{sig}")), None, "another id");
+        assert_eq!(verify("garbage"), None);
+        assert_eq!(verify(&format!(".{sig}")), None);
+        assert_ne!(csrf(&v), csrf(&other));
+    }
+
+    #[test]
+    fn the_cookie_is_secure_behind_https() {
+        assert_eq!(secure_attr("https://push.example.gov.cn"), "; Secure");
+        assert_eq!(secure_attr("HTTPS://push.example.gov.cn"), "; Secure");
+        assert_eq!(secure_attr("http://127.0.0.1:8080"), "");
+        assert_eq!(secure_attr(""), "");
     }
 
     #[test]
