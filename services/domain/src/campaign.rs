@@ -305,6 +305,7 @@ impl CheckedCampaign {
         link_code: &str,
     ) -> Result<(), CampaignError> {
         let ctx = RenderContext {
+            why: String::new(),
             subject: [("name".to_string(), serde_json::Value::from("欧阳明"))]
                 .into_iter()
                 .collect(),
@@ -591,6 +592,7 @@ mod binding_tests {
         )
         .unwrap();
         let ctx = RenderContext {
+            why: String::new(),
             subject: Default::default(),
             policy: policy("稳岗返还"),
             benefit: None,
@@ -681,6 +683,7 @@ mod binding_tests {
         )
         .unwrap();
         let mut ctx = RenderContext {
+            why: String::new(),
             subject: Default::default(),
             policy: policy("x"),
             benefit: None,

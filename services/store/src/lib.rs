@@ -5,8 +5,8 @@
 //! - [`records`]: the rows as the rest of the product sees them.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
 //!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
-//!   [`OperationsStore`], [`ParamStore`] and [`ProviderTemplateStore`]; roles hold an
-//!   `Arc<dyn Store>`.
+//!   [`OperationsStore`], [`ParamStore`], [`ProviderTemplateStore`] and
+//!   [`AttributeStore`] (the attribute catalogue); roles hold an `Arc<dyn Store>`.
 //! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
 //!   second approvals, disclosure reviews.
 //! - [`reports`]: campaign reports, subject histories and applications.
@@ -323,6 +323,22 @@ pub trait ProviderTemplateStore: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// The attribute catalogue (`domain::attribute`), one definition per attribute name.
+#[async_trait]
+pub trait AttributeStore: Send + Sync {
+    /// Inserts or replaces the definition of `d.name`.
+    async fn put_attribute(
+        &self,
+        d: &domain::attribute::AttributeDef,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Every definition, by name.
+    async fn list_attributes(&self) -> Result<Vec<domain::attribute::AttributeDef>>;
+    async fn get_attribute(&self, name: &str) -> Result<Option<domain::attribute::AttributeDef>>;
+    /// False when there was no such definition.
+    async fn delete_attribute(&self, name: &str) -> Result<bool>;
+}
+
 /// Everything the product persists.
 pub trait Store:
     OperatorStore
@@ -335,6 +351,7 @@ pub trait Store:
     + OperationsStore
     + ParamStore
     + ProviderTemplateStore
+    + AttributeStore
 {
 }
 impl<
@@ -347,7 +364,8 @@ impl<
             + ReportStore
             + OperationsStore
             + ParamStore
-            + ProviderTemplateStore,
+            + ProviderTemplateStore
+            + AttributeStore,
     > Store for T
 {
 }

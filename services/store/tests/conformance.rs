@@ -119,6 +119,7 @@ conformance!(
     concurrent_writers_keep_tallies_exact,
     subjects_by_ids_and_recent_writes,
     provider_templates_round_trip,
+    attributes_round_trip,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -2097,4 +2098,48 @@ async fn subjects_by_ids_and_recent_writes(s: Arc<dyn Store>) {
         vec![resident_id(0), resident_id(2)],
         "unknown ids are left out"
     );
+}
+
+async fn attributes_round_trip(s: Arc<dyn Store>) {
+    use domain::attribute::{AttrType, AttributeDef};
+    let status = AttributeDef {
+        name: "employment_status".into(),
+        label: "就业状态".into(),
+        ty: AttrType::String,
+        unit: String::new(),
+        values: [("registered_unemployed", "登记失业"), ("employed", "在职")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        personal: false,
+    };
+    let months = AttributeDef {
+        name: "insured_months".into(),
+        label: "参保月数".into(),
+        ty: AttrType::Integer,
+        unit: "个月".into(),
+        values: Default::default(),
+        personal: false,
+    };
+    let now = Utc::now();
+    assert!(s.list_attributes().await.unwrap().is_empty());
+    s.put_attribute(&status, now).await.unwrap();
+    s.put_attribute(&months, now).await.unwrap();
+    assert_eq!(
+        s.get_attribute("employment_status").await.unwrap(),
+        Some(status.clone())
+    );
+    let mut changed = months.clone();
+    changed.label = "连续参保月数".into();
+    changed.personal = true;
+    s.put_attribute(&changed, now).await.unwrap();
+    assert_eq!(
+        s.list_attributes().await.unwrap(),
+        vec![status.clone(), changed],
+        "by name, the replacement kept"
+    );
+    assert!(s.delete_attribute("insured_months").await.unwrap());
+    assert!(!s.delete_attribute("insured_months").await.unwrap());
+    assert_eq!(s.get_attribute("insured_months").await.unwrap(), None);
+    assert_eq!(s.list_attributes().await.unwrap(), vec![status]);
 }

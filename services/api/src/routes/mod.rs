@@ -1,5 +1,6 @@
 //! Routes, one module per resource.
 
+mod attributes;
 pub mod callbacks;
 mod campaigns;
 mod console;
@@ -49,6 +50,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tags", get(tags::list))
         .route("/tags/{name}", put(tags::put).get(tags::get))
+        .route("/attributes", get(attributes::list))
+        .route(
+            "/attributes/{name}",
+            put(attributes::put)
+                .get(attributes::get)
+                .delete(attributes::delete),
+        )
         .route("/params", get(params::list))
         .route("/params/{name}", put(params::put).get(params::get))
         .route("/policies", post(policies::create).get(policies::list))

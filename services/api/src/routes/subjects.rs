@@ -81,6 +81,10 @@ pub async fn put(
     }
     let subject =
         Subject::from_doc(doc).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    // Declared attributes must have their declared types (as in an import).
+    let subject = domain::attribute::Catalogue::new(s.store.list_attributes().await?)
+        .conform(subject, false)
+        .map_err(|e| ApiError::bad_request("invalid_attribute", e.0))?;
     let tags = s
         .current_tag_rules()
         .await?

@@ -17,8 +17,9 @@
 //!   `VALUES`), which set-based writes join as a `WITH` table.
 //! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
-//!   `operations`, `templates`.
+//!   `operations`, `templates`, `attributes`.
 
+mod attributes;
 mod audit;
 mod catalogue;
 mod operations;

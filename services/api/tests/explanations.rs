@@ -1,0 +1,336 @@
+//! Plain-language explanations and one subject's eligible policies, over HTTP in process
+//! (the API router and the simulators on one local port, the embedded SQLite store), on
+//! the demo's catalogue and a small demo population:
+//!
+//! - the attribute catalogue is managed by API (admins write, everyone reads) and the
+//!   import checks declared types line by line;
+//! - every demo policy's pushes link to recipient pages whose "why" is sentences only,
+//!   and `{{ why }}` in a template carries the same sentences.
+
+use api::{ApiConfig, AppState};
+use domain::operator::Role;
+use pipeline::Pipeline;
+use population::{Generator, PopulationConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use store::Store;
+use tokio_util::sync::CancellationToken;
+
+mod support;
+
+const ADMIN: &str = "t-admin";
+const EDITOR: &str = "t-editor";
+const VIEWER: &str = "t-viewer";
+
+struct App {
+    base: String,
+    store: Arc<dyn Store>,
+    pipeline: Pipeline,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The API and the simulators; no pipeline role runs (the test plans campaigns itself).
+async fn start() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let store = support::store_with_operators(
+        &dir,
+        &[
+            (ADMIN, Role::Admin),
+            (EDITOR, Role::Editor),
+            (VIEWER, Role::Viewer),
+        ],
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let providers_cfg = connectors::config::ProvidersConfig::simulator(&base);
+    for t in &providers_cfg.templates {
+        store
+            .put_provider_template(t, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let pipeline = Pipeline::new(
+        store.clone(),
+        Arc::new(bus::memory::MemoryBus::new()),
+        Arc::new(limits::MemoryRateLimiter::new()),
+        connectors::build_providers(&providers_cfg),
+        support::pipeline_config(&base),
+    );
+    // The test opens many recipient pages from one address.
+    let mut config = ApiConfig::default();
+    config.rate_limits.public_pages = api::guard::Rate {
+        per_second: 1000.0,
+        burst: 1000,
+    };
+    let state = AppState::new(pipeline.clone(), config, None).await.unwrap();
+    let app = api::router(state);
+    let shutdown = support::serve(listener, app);
+    App {
+        base,
+        store,
+        pipeline,
+        http: reqwest::Client::new(),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn call(
+        &self,
+        method: &str,
+        token: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}/api/v1{path}", self.base);
+        support::call(&self.http, method, token, url, body).await
+    }
+
+    async fn ok(&self, method: &str, token: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, token, path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {v}"
+        );
+        v
+    }
+
+    async fn import(&self, token: &str, ndjson: String) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/subjects/import", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.json().await.unwrap()
+    }
+}
+
+/// What a resident must never read in "why": rule syntax or attribute names.
+fn rule_syntax(text: &str) -> Option<&'static str> {
+    [
+        ">=", "<=", "==", "!=", "&&", "||", "params.", "in tags", "has(", "attrs.", "_", "<code",
+    ]
+    .into_iter()
+    .find(|f| text.contains(f))
+}
+
+/// The demo's catalogue, parameters, tags, a small population and its published
+/// policies; answers the policy ids.
+async fn seed(app: &App, residents: u64, enterprises: u64) -> Vec<String> {
+    let today = app.pipeline.today();
+    for a in population::catalogue::attributes() {
+        app.ok(
+            "PUT",
+            ADMIN,
+            &format!("/attributes/{}", a.name),
+            Some(serde_json::to_value(&a).unwrap()),
+        )
+        .await;
+    }
+    for p in population::catalogue::params() {
+        let body = json!({"description": p.description, "unit": p.unit, "values": p.values});
+        app.ok("PUT", EDITOR, &format!("/params/{}", p.name), Some(body))
+            .await;
+    }
+    for t in population::catalogue::tags(today) {
+        let body = json!({"description": t.description, "rule": t.rule});
+        app.ok("PUT", EDITOR, &format!("/tags/{}", t.name), Some(body))
+            .await;
+    }
+    let gen = Generator::new(PopulationConfig {
+        residents,
+        enterprises,
+        ..PopulationConfig::new(today)
+    });
+    let mut body = String::new();
+    for i in 0..residents {
+        body.push_str(&serde_json::to_string(&gen.resident(i).to_doc()).unwrap());
+        body.push('\n');
+    }
+    for i in 0..enterprises {
+        body.push_str(&serde_json::to_string(&gen.enterprise(i).to_doc()).unwrap());
+        body.push('\n');
+    }
+    let report = app.import(EDITOR, body).await;
+    assert_eq!(report["rejected_count"], 0, "{report}");
+    let mut ids = Vec::new();
+    for p in population::catalogue::policies(today) {
+        let created = app
+            .ok(
+                "POST",
+                EDITOR,
+                "/policies",
+                Some(serde_json::to_value(&p).unwrap()),
+            )
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        app.ok("POST", ADMIN, &format!("/policies/{id}/publish"), None)
+            .await;
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attribute_catalogue_is_read_by_all_and_written_by_admins() {
+    let app = start().await;
+    let body = json!({"label": "参保月数", "type": "integer", "unit": "个月"});
+    let (status, _) = app
+        .call(
+            "PUT",
+            EDITOR,
+            "/attributes/insured_months",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "editors do not declare attributes");
+    let put = app
+        .ok("PUT", ADMIN, "/attributes/insured_months", Some(body))
+        .await;
+    assert_eq!(put["name"], "insured_months");
+    assert_eq!(put["type"], "integer");
+    let got = app
+        .ok("GET", VIEWER, "/attributes/insured_months", None)
+        .await;
+    assert_eq!(got["label"], "参保月数");
+    let list = app.ok("GET", VIEWER, "/attributes", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (status, v) = app
+        .call(
+            "PUT",
+            ADMIN,
+            "/attributes/age",
+            Some(json!({"label": "年龄", "type": "integer"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_attribute"))
+    );
+    let (status, v) = app
+        .call(
+            "PUT",
+            ADMIN,
+            "/attributes/hukou",
+            Some(json!({"name": "district", "label": "户籍", "type": "string"})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_attribute"))
+    );
+    // The import checks the declared type, per line.
+    let ok = r#"{"id":"11010519491231002X","kind":"person","attributes":{"insured_months":12}}"#;
+    let bad =
+        r#"{"id":"11010519491231002X","kind":"person","attributes":{"insured_months":"十二"}}"#;
+    let report = app.import(EDITOR, format!("{ok}\n{bad}\n")).await;
+    assert_eq!(report["accepted"], 1);
+    assert_eq!(report["rejected"][0]["line"], 2);
+    assert!(report["rejected"][0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid_attribute: attribute insured_months (参保月数)"));
+    let (status, _) = app
+        .call("DELETE", EDITOR, "/attributes/insured_months", None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .call("DELETE", ADMIN, "/attributes/insured_months", None)
+        .await;
+    assert_eq!(status, 204);
+    let audit = app.ok("GET", ADMIN, "/audit", None).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"attribute.put") && actions.contains(&"attribute.delete"));
+}
+
+/// Every demo policy, planned for its whole audience: each push's recipient page says
+/// why in sentences, never in rule syntax, and `{{ why }}` renders the same sentences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipient_pages_of_every_demo_policy_show_sentences_only() {
+    let app = start().await;
+    let policies = seed(&app, 4_000, 1_500).await;
+    let mut pages = 0;
+    for (i, policy_id) in policies.iter().enumerate() {
+        let body = json!({
+            "name": format!("说明测试 {i}"), "policy_id": policy_id, "mode": "once",
+            "channels": ["wechat", "sms"],
+            "templates": {
+                "wechat": "您可能符合{{ policy.title }}的条件：{{ why }}。详见 {{ link }}",
+                "sms": "您可能符合{{ policy.title }}的条件：{{ why }}。详见 {{ link }}",
+            },
+        });
+        let c = app.ok("POST", EDITOR, "/campaigns", Some(body)).await;
+        let id = c["id"].as_str().unwrap().to_string();
+        app.ok("POST", EDITOR, &format!("/campaigns/{id}/launch"), None)
+            .await;
+        let record = app.store.get_campaign(&id).await.unwrap().unwrap();
+        pipeline::planner::plan(&app.pipeline, record)
+            .await
+            .unwrap();
+        let pushes = app.store.campaign_pushes(&id, 0, 30).await.unwrap();
+        assert!(!pushes.is_empty(), "policy {i}: nobody was planned");
+        for push in pushes {
+            let e: domain::rule::Explanation = serde_json::from_str(&push.explanation).unwrap();
+            let why = e.why();
+            assert!(!why.is_empty(), "policy {i}: {e}");
+            assert!(push.content.contains(&why), "{}", push.content);
+            let html = app
+                .http
+                .get(format!("{}/l/{}", app.base, push.link_code))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let start = html
+                .find(r#"<section id="why">"#)
+                .unwrap_or_else(|| panic!("no why section: {html}"));
+            let end = start + html[start..].find("</section>").unwrap();
+            let section = &html[start..end];
+            if let Some(bad) = rule_syntax(section) {
+                panic!("policy {i}: {bad:?} on the recipient page: {section}");
+            }
+            for sentence in e.sentences() {
+                assert!(section.contains(sentence), "{sentence} not in {section}");
+            }
+            pages += 1;
+        }
+        // Operators still see the clauses.
+        let listed = app
+            .ok(
+                "GET",
+                EDITOR,
+                &format!("/campaigns/{id}/pushes?limit=1"),
+                None,
+            )
+            .await;
+        let item = &listed["items"][0];
+        assert!(
+            item["explanation"].as_str().unwrap().contains("✓"),
+            "{item}"
+        );
+        assert!(!item["why"].as_str().unwrap().is_empty(), "{item}");
+    }
+    assert!(pages >= policies.len());
+}
