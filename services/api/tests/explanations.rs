@@ -5,13 +5,16 @@
 //! - the attribute catalogue is managed by API (admins write, everyone reads) and the
 //!   import checks declared types line by line;
 //! - every demo policy's pushes link to recipient pages whose "why" is sentences only,
-//!   and `{{ why }}` in a template carries the same sentences.
+//!   and `{{ why }}` in a template carries the same sentences;
+//! - `GET /subjects/{id}/eligible-policies` agrees with the bulk audiences (bitmap plans
+//!   over the population index) for sampled subjects.
 
 use api::{ApiConfig, AppState};
 use domain::operator::Role;
 use pipeline::Pipeline;
 use population::{Generator, PopulationConfig};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use store::Store;
 use tokio_util::sync::CancellationToken;
@@ -333,4 +336,87 @@ async fn recipient_pages_of_every_demo_policy_show_sentences_only() {
         assert!(!item["why"].as_str().unwrap().is_empty(), "{item}");
     }
     assert!(pages >= policies.len());
+}
+
+/// `eligible-policies` answers exactly the policies whose bulk audience (bitmap plan over
+/// the population index) holds the subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eligible_policies_agree_with_the_bulk_audiences() {
+    let app = start().await;
+    let policies = seed(&app, 3_000, 1_000).await;
+    let today = app.pipeline.today();
+    let params = pipeline::matching::params_on(app.store.as_ref(), today)
+        .await
+        .unwrap();
+    let mut audiences = Vec::new();
+    for id in &policies {
+        let p = app.store.get_policy(id).await.unwrap().unwrap();
+        let checked = p.draft.check().unwrap();
+        let criteria = pipeline::matching::Criteria {
+            eligibility: checked.eligibility.bind(&params),
+            filter: None,
+        };
+        let index = app.pipeline.index.read().unwrap();
+        audiences.push(criteria.plan().run(&index, today));
+    }
+    let ids: Vec<String> = {
+        let index = app.pipeline.index.read().unwrap();
+        // every 23rd subject, and every member of some audience among the first
+        let mut ids: Vec<String> = (0..index.len())
+            .step_by(23)
+            .map(|i| index.key(i).to_string())
+            .collect();
+        for a in &audiences {
+            ids.extend(a.iter().take(5).map(|i| index.key(i).to_string()));
+        }
+        ids
+    };
+    let mut matched = 0;
+    for id in &ids {
+        let v = app
+            .ok(
+                "GET",
+                VIEWER,
+                &format!("/subjects/{id}/eligible-policies"),
+                None,
+            )
+            .await;
+        let got: BTreeSet<String> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["policy_id"].as_str().unwrap().to_string())
+            .collect();
+        let dense = app.pipeline.index.read().unwrap().id_of(id).unwrap();
+        let want: BTreeSet<String> = policies
+            .iter()
+            .zip(&audiences)
+            .filter(|(_, a)| a.contains(dense))
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(got, want, "subject {id}");
+        for item in v["items"].as_array().unwrap() {
+            matched += 1;
+            let explanation = item["explanation"].as_str().unwrap();
+            assert!(
+                !explanation.is_empty() && rule_syntax(explanation).is_none(),
+                "{item}"
+            );
+            assert!(item["title"].as_str().is_some_and(|t| !t.is_empty()));
+            assert!(item.get("benefit").is_some());
+        }
+    }
+    assert!(
+        matched > 20,
+        "the sample holds eligible subjects ({matched})"
+    );
+    let (status, _) = app
+        .call(
+            "GET",
+            VIEWER,
+            "/subjects/91310000MA1FL8XX1X/eligible-policies",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
 }

@@ -12,6 +12,8 @@
 //!
 //! # Layout
 //! - [`matching`]: audiences, tag membership, per-subject matching and explanations.
+//! - [`eligibility`]: every policy in force one subject qualifies for (a compiled
+//!   [`domain::rule::compiled::RuleSet`] of the policies' rules), with reasons in words.
 //! - [`planner`]: turns a launched campaign into push rows (and unreachable skips).
 //! - [`relay`]: moves committed queued push rows onto the bus.
 //! - [`delivery`]: the connector worker of one channel.
@@ -33,6 +35,7 @@
 
 pub mod codes;
 pub mod delivery;
+pub mod eligibility;
 pub mod events;
 pub mod followup;
 pub mod guard;

@@ -79,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/report", get(reports::report))
         .route("/campaigns/{id}/report.csv", get(reports::report_csv))
         .route("/subjects/{id}/history", get(reports::history))
+        .route(
+            "/subjects/{id}/eligible-policies",
+            get(subjects::eligible_policies),
+        )
         .route("/applications", post(reports::applications))
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay))
