@@ -7,7 +7,10 @@
 //! - every demo policy's pushes link to recipient pages whose "why" is sentences only,
 //!   and `{{ why }}` in a template carries the same sentences;
 //! - `GET /subjects/{id}/eligible-policies` agrees with the bulk audiences (bitmap plans
-//!   over the population index) for sampled subjects.
+//!   over the population index) for sampled subjects;
+//! - a withdrawn policy's campaigns are cancelled and its queued pushes skipped; an
+//!   expired policy sends nothing after its `effective_to` (at send time, then the sweep
+//!   completes its campaigns).
 
 use api::{ApiConfig, AppState};
 use domain::operator::Role;
@@ -15,6 +18,7 @@ use pipeline::Pipeline;
 use population::{Generator, PopulationConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use store::Store;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +33,8 @@ struct App {
     base: String,
     store: Arc<dyn Store>,
     pipeline: Pipeline,
+    /// Days the pipeline's clock runs ahead of the real one.
+    days_ahead: Arc<AtomicI64>,
     http: reqwest::Client,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
@@ -61,13 +67,17 @@ async fn start() -> App {
             .await
             .unwrap();
     }
-    let pipeline = Pipeline::new(
+    let mut pipeline = Pipeline::new(
         store.clone(),
         Arc::new(bus::memory::MemoryBus::new()),
         Arc::new(limits::MemoryRateLimiter::new()),
         connectors::build_providers(&providers_cfg),
         support::pipeline_config(&base),
     );
+    let days_ahead = Arc::new(AtomicI64::new(0));
+    let ahead = days_ahead.clone();
+    pipeline.clock =
+        Arc::new(move || chrono::Utc::now() + chrono::Duration::days(ahead.load(Ordering::SeqCst)));
     // The test opens many recipient pages from one address.
     let mut config = ApiConfig::default();
     config.rate_limits.public_pages = api::guard::Rate {
@@ -81,6 +91,7 @@ async fn start() -> App {
         base,
         store,
         pipeline,
+        days_ahead,
         http: reqwest::Client::new(),
         shutdown,
         _dir: dir,
@@ -274,22 +285,7 @@ async fn recipient_pages_of_every_demo_policy_show_sentences_only() {
     let policies = seed(&app, 4_000, 1_500).await;
     let mut pages = 0;
     for (i, policy_id) in policies.iter().enumerate() {
-        let body = json!({
-            "name": format!("说明测试 {i}"), "policy_id": policy_id, "mode": "once",
-            "channels": ["wechat", "sms"],
-            "templates": {
-                "wechat": "您可能符合{{ policy.title }}的条件：{{ why }}。详见 {{ link }}",
-                "sms": "您可能符合{{ policy.title }}的条件：{{ why }}。详见 {{ link }}",
-            },
-        });
-        let c = app.ok("POST", EDITOR, "/campaigns", Some(body)).await;
-        let id = c["id"].as_str().unwrap().to_string();
-        app.ok("POST", EDITOR, &format!("/campaigns/{id}/launch"), None)
-            .await;
-        let record = app.store.get_campaign(&id).await.unwrap().unwrap();
-        pipeline::planner::plan(&app.pipeline, record)
-            .await
-            .unwrap();
+        let id = planned_campaign(&app, policy_id, &format!("说明测试 {i}")).await;
         let pushes = app.store.campaign_pushes(&id, 0, 30).await.unwrap();
         assert!(!pushes.is_empty(), "policy {i}: nobody was planned");
         for push in pushes {
@@ -419,4 +415,155 @@ async fn eligible_policies_agree_with_the_bulk_audiences() {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// A campaign of `policy_id` on WeChat then SMS, launched and planned; answers its id.
+async fn planned_campaign(app: &App, policy_id: &str, name: &str) -> String {
+    let body = json!({
+        "name": name, "policy_id": policy_id, "mode": "once", "channels": ["wechat", "sms"],
+        "templates": {"wechat": "{{ policy.title }}：{{ why }} {{ link }}",
+                      "sms": "{{ policy.title }}：{{ why }} {{ link }}"},
+    });
+    let c = app.ok("POST", EDITOR, "/campaigns", Some(body)).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    app.ok("POST", EDITOR, &format!("/campaigns/{id}/launch"), None)
+        .await;
+    let record = app.store.get_campaign(&id).await.unwrap().unwrap();
+    pipeline::planner::plan(&app.pipeline, record)
+        .await
+        .unwrap();
+    id
+}
+
+fn audit_actions(audit: &Value) -> Vec<String> {
+    audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_or_expired_policy_sends_nothing_more() {
+    let app = start().await;
+    let policies = seed(&app, 2_000, 1_000).await;
+    // Withdrawal: the campaign is cancelled, its queued pushes skipped, all audited.
+    let training = &policies[3];
+    let c1 = planned_campaign(&app, training, "培训补贴").await;
+    let queued = app.store.campaign_counts(&c1).await.unwrap().queued;
+    assert!(queued > 0);
+    let (status, _) = app
+        .call(
+            "POST",
+            EDITOR,
+            &format!("/policies/{training}/withdraw"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "editors do not withdraw policies");
+    let w = app
+        .ok(
+            "POST",
+            ADMIN,
+            &format!("/policies/{training}/withdraw"),
+            None,
+        )
+        .await;
+    assert_eq!(w["status"], "withdrawn");
+    assert_eq!(w["cancelled_campaigns"], json!([c1]));
+    assert_eq!(w["skipped_pushes"], queued);
+    let counts = app.store.campaign_counts(&c1).await.unwrap();
+    assert_eq!((counts.queued, counts.sent, counts.delivered), (0, 0, 0));
+    let c = app
+        .ok("GET", EDITOR, &format!("/campaigns/{c1}"), None)
+        .await;
+    assert_eq!(c["status"], "cancelled");
+    let (status, v) = app
+        .call(
+            "POST",
+            ADMIN,
+            &format!("/policies/{training}/withdraw"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("invalid_state"))
+    );
+    let actions = audit_actions(&app.ok("GET", ADMIN, "/audit", None).await);
+    assert!(
+        actions.iter().any(|a| a == "policy.withdraw"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|a| a == "campaign.cancel"),
+        "{actions:?}"
+    );
+    // Nobody is told of it any more.
+    let someone = app.store.campaign_pushes(&c1, 0, 1).await.unwrap();
+    assert!(someone.is_empty(), "queued pushes are gone");
+
+    // Expiry: 稳岗返还 ends on 31 December; a month later nothing of it is sent.
+    let sme = &policies[0];
+    let c2 = planned_campaign(&app, sme, "稳岗返还").await;
+    let pushes = app.store.campaign_pushes(&c2, 0, 2).await.unwrap();
+    assert_eq!(pushes.len(), 2);
+    let total = app.store.campaign_counts(&c2).await.unwrap().queued;
+    let to = app
+        .store
+        .get_policy(sme)
+        .await
+        .unwrap()
+        .unwrap()
+        .draft
+        .effective_to
+        .unwrap();
+    let days = (to - app.pipeline.today()).num_days() + 1;
+    app.days_ahead.store(days, Ordering::SeqCst);
+    assert!(app.pipeline.today() > to);
+    // At send time (before any sweep): claimed, then skipped.
+    for push in &pushes {
+        let stats = pipeline::delivery::deliver(
+            &app.pipeline,
+            push.channel,
+            std::slice::from_ref(&push.id),
+        )
+        .await
+        .unwrap();
+        assert_eq!((stats.claimed, stats.skipped), (1, 1), "{stats:?}");
+    }
+    // The sweep expires the policy and completes its campaign.
+    pipeline::sweep::sweep(&app.pipeline).await.unwrap();
+    let p = app
+        .ok("GET", VIEWER, &format!("/policies/{sme}"), None)
+        .await;
+    assert_eq!(p["status"], "expired");
+    let c = app
+        .ok("GET", EDITOR, &format!("/campaigns/{c2}"), None)
+        .await;
+    assert_eq!(c["status"], "completed");
+    let counts = app.store.campaign_counts(&c2).await.unwrap();
+    assert_eq!((counts.queued, counts.sending, counts.sent), (0, 0, 0));
+    assert_eq!(
+        counts.skipped.get("policy_ended"),
+        Some(&total),
+        "every planned push ended skipped"
+    );
+    let actions = audit_actions(&app.ok("GET", ADMIN, "/audit", None).await);
+    assert!(actions.iter().any(|a| a == "policy.expire"), "{actions:?}");
+    // Neither policy is offered to anyone any more.
+    let v = app
+        .ok(
+            "GET",
+            VIEWER,
+            &format!("/subjects/{}/eligible-policies", pushes[0].subject_id),
+            None,
+        )
+        .await;
+    assert!(!v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["policy_id"] == *sme));
 }

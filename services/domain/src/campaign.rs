@@ -46,6 +46,16 @@ pub enum CampaignStatus {
 }
 
 impl CampaignStatus {
+    /// The states of a campaign that is not over (neither completed nor cancelled).
+    pub const NOT_OVER: [CampaignStatus; 6] = [
+        CampaignStatus::Draft,
+        CampaignStatus::Submitted,
+        CampaignStatus::Approved,
+        CampaignStatus::Scheduled,
+        CampaignStatus::Running,
+        CampaignStatus::Paused,
+    ];
+
     pub const ALL: [CampaignStatus; 8] = [
         Self::Draft,
         Self::Submitted,

@@ -24,6 +24,8 @@
 //!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
 //! - [`codes`]: push ids and link codes.
+//! - [`lifecycle`]: a policy's end (expired after `effective_to`, or withdrawn): its
+//!   campaigns end, queued pushes are skipped, nothing more is sent.
 //! - [`sweep`]: the daily calendar sweep (tags and continuous campaigns that change with
 //!   the date alone: ages, parameter values taking effect).
 //! - [`events`]: subject changes, delivery events and dead letters on the bus.
@@ -39,6 +41,7 @@ pub mod eligibility;
 pub mod events;
 pub mod followup;
 pub mod guard;
+pub mod lifecycle;
 pub mod matching;
 pub mod planner;
 pub mod reconcile;

@@ -260,6 +260,10 @@ pub trait OperationsStore: Send + Sync {
     /// becomes a skip of its campaign with `reason` (capped, duplicate, opted out). Rows
     /// not in `sending` are left alone. Returns the pushes skipped.
     async fn skip_sending(&self, skips: &[(String, domain::push::SkipReason)]) -> Result<u64>;
+    /// Ends every push of the campaign still `queued` (not yet claimed) without sending
+    /// it: each becomes a skip with `reason`, in one transaction. Returns how many.
+    async fn skip_queued(&self, campaign_id: &str, reason: domain::push::SkipReason)
+        -> Result<u64>;
     /// Of `subject_ids`, those with a notice push of `policy_id` in a campaign other than
     /// `except_campaign`: not failed (`sent_only`: sent or delivered).
     async fn subjects_with_policy(

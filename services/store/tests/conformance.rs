@@ -107,6 +107,7 @@ conformance!(
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
     ops_send_time_skips_replace_the_push,
+    ops_queued_pushes_of_a_campaign_end_skipped,
     ops_subjects_with_policy_across_campaigns,
     ops_subjects_by_mobile,
     ops_scheduled_runs_start_once_and_end,
@@ -1569,6 +1570,29 @@ async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
         0
     );
     assert_eq!(s.campaign_counts("k1").await.unwrap().eligible, 3);
+}
+
+async fn ops_queued_pushes_of_a_campaign_end_skipped(s: Arc<dyn Store>) {
+    let pushes = planned(s.as_ref(), "q1", 3).await;
+    let other = planned(s.as_ref(), "q2", 1).await;
+    s.claim_for_sending(&[pushes[0].id.clone()], chrono::Utc::now())
+        .await
+        .unwrap();
+    let n = s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap();
+    assert_eq!(n, 2, "the claimed push is left to its connector");
+    assert!(s.get_push(&pushes[0].id).await.unwrap().is_some());
+    assert!(s.get_push(&pushes[1].id).await.unwrap().is_none());
+    assert!(
+        s.get_push(&other[0].id).await.unwrap().is_some(),
+        "other campaigns untouched"
+    );
+    let counts = s.campaign_counts("q1").await.unwrap();
+    assert_eq!(counts.eligible, 3);
+    assert_eq!((counts.queued, counts.sending), (0, 1));
+    assert_eq!(
+        s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap(),
+        0
+    );
 }
 
 /// A second campaign of the policy of `first`.

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/policies", post(policies::create).get(policies::list))
         .route("/policies/{id}", get(policies::get))
         .route("/policies/{id}/publish", post(policies::publish))
+        .route("/policies/{id}/withdraw", post(policies::withdraw))
         .route(
             "/policies/{id}/review",
             post(operations::review_policy).get(operations::get_review),

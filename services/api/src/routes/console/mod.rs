@@ -114,6 +114,7 @@ fn zh(code: &str) -> String {
         "opted_out" => "已退订",
         "capped" => "频次上限",
         "duplicate" => "重复推送",
+        "policy_ended" => "政策已结束",
         "awaiting" => "待发送/待回执",
         "notice" => "通知",
         "link_by_sms" => "按键索取链接",
