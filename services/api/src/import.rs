@@ -6,8 +6,15 @@
 //!
 //! The parsers ([`parse_ndjson`], [`parse_csv`]) hand subjects to a [`SubjectSink`]: the
 //! store's batch writer in the API, a plain vector in tests.
+//!
+//! Attributes the catalogue declares (`domain::attribute`) must have the declared type:
+//! a line whose value does not is rejected (`invalid_attribute: attribute insured_months
+//! (参保月数) must be a whole number; got "abc"`). CSV cells are read loosely first (a
+//! single text for a list attribute is a list of one; digits for a text attribute are
+//! text).
 
 use crate::AppState;
+use domain::attribute::Catalogue;
 use domain::subject::{AttrValue, SubjectDoc};
 use domain::Subject;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -115,7 +122,8 @@ where
     E: std::fmt::Display,
 {
     let reader = tokio_util::io::StreamReader::new(body.map_err(io_err));
-    parse_ndjson(reader, &mut BatchWriter::new(state)).await
+    let catalogue = Catalogue::new(state.store.list_attributes().await?);
+    parse_ndjson(reader, &catalogue, &mut BatchWriter::new(state)).await
 }
 
 pub async fn csv<S, E>(state: &AppState, body: S) -> anyhow::Result<ImportReport>
@@ -124,7 +132,8 @@ where
     E: std::fmt::Display,
 {
     let reader = tokio_util::io::StreamReader::new(body.map_err(io_err));
-    parse_csv(reader, &mut BatchWriter::new(state)).await
+    let catalogue = Catalogue::new(state.store.list_attributes().await?);
+    parse_csv(reader, &catalogue, &mut BatchWriter::new(state)).await
 }
 
 /// One NDJSON line as read: its bytes, or how long it was when it passed the limit.
@@ -170,8 +179,15 @@ async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(
     })
 }
 
+/// The subject with its attributes in the types the catalogue declares, or the reason.
+fn conform(catalogue: &Catalogue, s: Subject, csv: bool) -> Result<Subject, String> {
+    catalogue
+        .conform(s, csv)
+        .map_err(|e| format!("invalid_attribute: {e}"))
+}
+
 /// One NDJSON line: `Ok(None)` for a blank line, the reason for a bad one.
-pub fn parse_ndjson_line(raw: &[u8]) -> Result<Option<Subject>, String> {
+pub fn parse_ndjson_line(raw: &[u8], catalogue: &Catalogue) -> Result<Option<Subject>, String> {
     let Ok(text) = std::str::from_utf8(raw) else {
         return Err("invalid_encoding: line is not UTF-8".into());
     };
@@ -182,12 +198,14 @@ pub fn parse_ndjson_line(raw: &[u8]) -> Result<Option<Subject>, String> {
     serde_json::from_str::<SubjectDoc>(text)
         .map_err(|e| format!("invalid_json: {e}"))
         .and_then(|doc| Subject::from_doc(doc).map_err(|e| e.to_string()))
+        .and_then(|s| conform(catalogue, s, false))
         .map(Some)
 }
 
 /// Parses NDJSON from `reader` into `sink`.
 pub async fn parse_ndjson<R: AsyncRead + Unpin + Send>(
     reader: R,
+    catalogue: &Catalogue,
     sink: &mut impl SubjectSink,
 ) -> anyhow::Result<ImportReport> {
     let mut report = ImportReport::default();
@@ -205,7 +223,7 @@ pub async fn parse_ndjson<R: AsyncRead + Unpin + Send>(
                 continue;
             }
         };
-        match parse_ndjson_line(&raw) {
+        match parse_ndjson_line(&raw, catalogue) {
             Ok(Some(s)) => {
                 sink.push(s).await?;
                 report.accepted += 1;
@@ -224,6 +242,7 @@ const FIXED: [&str; 5] = ["id", "kind", "name", "mobile", "wechat_openid"];
 pub fn parse_csv_record(
     cols: &[&str],
     rec: &csv_async::StringRecord,
+    catalogue: &Catalogue,
 ) -> Result<Option<Subject>, String> {
     if rec.iter().all(str::is_empty) {
         return Ok(None);
@@ -250,12 +269,14 @@ pub fn parse_csv_record(
         wechat_openid: get(4),
         attributes,
     };
-    Subject::from_doc(doc).map(Some).map_err(|e| e.to_string())
+    let s = Subject::from_doc(doc).map_err(|e| e.to_string())?;
+    conform(catalogue, s, true).map(Some)
 }
 
 /// Parses CSV from `reader` into `sink`.
 pub async fn parse_csv<R: AsyncRead + Unpin + Send>(
     reader: R,
+    catalogue: &Catalogue,
     sink: &mut impl SubjectSink,
 ) -> anyhow::Result<ImportReport> {
     let mut rdr = csv_async::AsyncReaderBuilder::new()
@@ -296,7 +317,7 @@ pub async fn parse_csv<R: AsyncRead + Unpin + Send>(
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        match parse_csv_record(&cols, &rec) {
+        match parse_csv_record(&cols, &rec, catalogue) {
             Ok(Some(s)) => {
                 sink.push(s).await?;
                 report.accepted += 1;

@@ -95,6 +95,9 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// Receipts the callbacks accepted, written in batches.
     pub receipts: Arc<receipts::ReceiptQueue>,
+    /// The policies in force compiled together, for one subject's eligible policies
+    /// (rebuilt when what it was built from changes).
+    pub policy_set: Arc<Mutex<Option<Arc<pipeline::eligibility::PolicySet>>>>,
 }
 
 impl AppState {
@@ -115,6 +118,7 @@ impl AppState {
             sandbox,
             operators: Default::default(),
             tag_rules: Arc::new(RwLock::new(Arc::new(rules))),
+            policy_set: Default::default(),
         })
     }
 

@@ -199,7 +199,7 @@ proptest! {
     fn ndjson_import_accounts_for_every_line(lines in prop::collection::vec(ndjson_line(), 0..8)) {
         let body: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain([b'\n'])).collect();
         let mut got = Vec::new();
-        let report = block_on(import::parse_ndjson(&body[..], &mut got)).expect("reads");
+        let report = block_on(import::parse_ndjson(&body[..], &Default::default(), &mut got)).expect("reads");
         let blank = lines
             .iter()
             .filter(|l| std::str::from_utf8(l).is_ok_and(|t| t.trim().is_empty()))
@@ -215,7 +215,7 @@ proptest! {
     #[test]
     fn csv_import_never_panics_and_says_why(text in csv_text()) {
         let mut got = Vec::new();
-        let report = block_on(import::parse_csv(text.as_bytes(), &mut got)).expect("reads");
+        let report = block_on(import::parse_csv(text.as_bytes(), &Default::default(), &mut got)).expect("reads");
         prop_assert_eq!(report.accepted as usize, got.len());
         for r in &report.rejected {
             prop_assert!(has_code(&r.error), "{}", r.error);
@@ -229,10 +229,68 @@ fn an_overlong_ndjson_line_is_refused_and_the_next_still_counts() {
     body.push(b'\n');
     body.extend_from_slice(br#"{"id":"11010519491231002X","kind":"person"}"#);
     let mut got = Vec::new();
-    let report = block_on(import::parse_ndjson(&body[..], &mut got)).unwrap();
+    let report = block_on(import::parse_ndjson(
+        &body[..],
+        &Default::default(),
+        &mut got,
+    ))
+    .unwrap();
     assert_eq!(report.accepted, 1);
     assert_eq!(report.rejected_count, 1);
     assert_eq!(report.rejected[0].line, 1);
     assert!(report.rejected[0].error.starts_with("line_too_long: "));
     assert_eq!(got[0].id.as_str(), "11010519491231002X");
+}
+
+#[test]
+fn imports_check_the_types_the_catalogue_declares_line_by_line() {
+    use domain::attribute::{AttrType, AttributeDef, Catalogue};
+    let def = |name: &str, label: &str, ty| AttributeDef {
+        name: name.into(),
+        label: label.into(),
+        ty,
+        unit: String::new(),
+        values: Default::default(),
+        personal: false,
+    };
+    let catalogue = Catalogue::new([
+        def("insured_months", "参保月数", AttrType::Integer),
+        def("skills", "职业技能等级证书", AttrType::List),
+        def("street", "街道代码", AttrType::String),
+    ]);
+    let body = concat!(
+        r#"{"id":"11010519491231002X","kind":"person","attributes":{"insured_months":12}}"#,
+        "\n",
+        r#"{"id":"11010519491231002X","kind":"person","attributes":{"insured_months":"abc"}}"#,
+        "\n",
+        r#"{"id":"11010519491231002X","kind":"person","attributes":{"undeclared":"x","skills":"焊工"}}"#,
+        "\n",
+    );
+    let mut got = Vec::new();
+    let report = block_on(import::parse_ndjson(body.as_bytes(), &catalogue, &mut got)).unwrap();
+    assert_eq!(report.accepted, 1, "{:?}", report.rejected);
+    assert_eq!(report.rejected.len(), 2);
+    assert_eq!(report.rejected[0].line, 2);
+    assert_eq!(
+        report.rejected[0].error,
+        "invalid_attribute: attribute insured_months (参保月数) must be a whole number; got \"abc\""
+    );
+    assert_eq!(report.rejected[1].line, 3);
+    assert!(report.rejected[1]
+        .error
+        .contains("skills (职业技能等级证书) must be a list"));
+    // CSV cells are read loosely: one certificate is a list of one, digits a street code.
+    let csv = "id,kind,name,mobile,wechat_openid,insured_months,skills,street\n\
+               11010519491231002X,person,,,,12,焊工,310115\n\
+               11010519491231002X,person,,,,1.5,,\n";
+    let mut got = Vec::new();
+    let report = block_on(import::parse_csv(csv.as_bytes(), &catalogue, &mut got)).unwrap();
+    assert_eq!(report.accepted, 1, "{:?}", report.rejected);
+    assert_eq!(report.rejected[0].line, 3);
+    assert!(report.rejected[0]
+        .error
+        .starts_with("invalid_attribute: attribute insured_months"));
+    let a = &got[0].attributes;
+    assert_eq!(a["skills"], domain::AttrValue::List(vec!["焊工".into()]));
+    assert_eq!(a["street"], domain::AttrValue::Str("310115".into()));
 }

@@ -11,18 +11,18 @@
 //! - a campaign bound to a registered provider template is refused at save when a value
 //!   breaks the provider's rule, and otherwise delivers exactly the registered text.
 
-use api::auth::token_hash;
 use api::{ApiConfig, AppState};
 use domain::operator::Role;
-use domain::window::SendWindow;
 use domain::Channel;
-use pipeline::{Pipeline, PipelineConfig, RoleName};
+use pipeline::{Pipeline, RoleName};
 use serde_json::{json, Value};
 use simulators::replies::{send_reply, ReplyProvider};
 use std::sync::Arc;
 use std::time::Duration;
-use store::{OperatorRecord, Store};
+use store::Store;
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 struct App {
     base: String,
@@ -51,28 +51,17 @@ const VIEWER: &str = "t-viewer";
 
 async fn start(config: ApiConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = store::open(&url).await.unwrap();
-    for (token, role) in [
-        (ADMIN, Role::Admin),
-        (EDITOR, Role::Editor),
-        (REVIEWER, Role::Reviewer),
-        (REVIEWER2, Role::Reviewer),
-        (VIEWER, Role::Viewer),
-    ] {
-        let op = OperatorRecord {
-            id: format!("op-{token}"),
-            name: token.into(),
-            role,
-            created_at: chrono::Utc::now(),
-            created_by: None,
-            disabled_at: None,
-        };
-        store
-            .insert_operator(&op, &token_hash(token))
-            .await
-            .unwrap();
-    }
+    let store = support::store_with_operators(
+        &dir,
+        &[
+            (ADMIN, Role::Admin),
+            (EDITOR, Role::Editor),
+            (REVIEWER, Role::Reviewer),
+            (REVIEWER2, Role::Reviewer),
+            (VIEWER, Role::Viewer),
+        ],
+    )
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let sandbox = simulators::SandboxLog::open_in_memory().await.unwrap();
@@ -101,16 +90,7 @@ async fn start(config: ApiConfig) -> App {
         Arc::new(bus::memory::MemoryBus::new()),
         Arc::new(limits::MemoryRateLimiter::new()),
         providers,
-        PipelineConfig {
-            public_url: base.clone(),
-            poll_interval: Duration::from_millis(50),
-            // The test runs at any hour: no quiet hours here (the compliance simulation
-            // covers them).
-            sms_window: SendWindow::always(),
-            wechat_window: SendWindow::always(),
-            hotline_window: SendWindow::always(),
-            ..Default::default()
-        },
+        support::pipeline_config(&base),
     );
     let aliyun_token = config.callbacks.aliyun_secret.clone();
     let tencent_token = config.callbacks.tencent_secret.clone();
@@ -119,14 +99,7 @@ async fn start(config: ApiConfig) -> App {
         .unwrap();
     let receipts = state.receipts.clone();
     let app = api::router(state).merge(simulators::router(sim));
-    let shutdown = CancellationToken::new();
-    let s = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { s.cancelled().await })
-            .await
-            .unwrap();
-    });
+    let shutdown = support::serve(listener, app);
     let mut roles = vec![RoleName::Planner, RoleName::Relay];
     roles.extend(Channel::ALL.map(RoleName::Connector));
     let tasks = pipeline.spawn(&roles, shutdown.clone()).await.unwrap();
@@ -152,22 +125,7 @@ impl App {
         body: Option<Value>,
     ) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
-        let mut req = match method {
-            "GET" => self.http.get(url),
-            "PUT" => self.http.put(url),
-            _ => self.http.post(url),
-        }
-        .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        support::call(&self.http, method, token, url, body).await
     }
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         self.call("POST", token, path, Some(body)).await

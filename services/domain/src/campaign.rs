@@ -46,6 +46,16 @@ pub enum CampaignStatus {
 }
 
 impl CampaignStatus {
+    /// The states of a campaign that is not over (neither completed nor cancelled).
+    pub const NOT_OVER: [CampaignStatus; 6] = [
+        CampaignStatus::Draft,
+        CampaignStatus::Submitted,
+        CampaignStatus::Approved,
+        CampaignStatus::Scheduled,
+        CampaignStatus::Running,
+        CampaignStatus::Paused,
+    ];
+
     pub const ALL: [CampaignStatus; 8] = [
         Self::Draft,
         Self::Submitted,
@@ -305,6 +315,7 @@ impl CheckedCampaign {
         link_code: &str,
     ) -> Result<(), CampaignError> {
         let ctx = RenderContext {
+            why: String::new(),
             subject: [("name".to_string(), serde_json::Value::from("欧阳明"))]
                 .into_iter()
                 .collect(),
@@ -591,6 +602,7 @@ mod binding_tests {
         )
         .unwrap();
         let ctx = RenderContext {
+            why: String::new(),
             subject: Default::default(),
             policy: policy("稳岗返还"),
             benefit: None,
@@ -681,6 +693,7 @@ mod binding_tests {
         )
         .unwrap();
         let mut ctx = RenderContext {
+            why: String::new(),
             subject: Default::default(),
             policy: policy("x"),
             benefit: None,

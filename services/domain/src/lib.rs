@@ -2,9 +2,12 @@
 //! the evaluation date), no randomness.
 //!
 //! # Layout
+//! - [`attribute`]: the attribute catalogue (labels, types, units, value labels,
+//!   personal or not) that plain explanations and imports read.
 //! - [`ids`]: resident ID, credit code, mobile number, openid, masking.
 //! - [`subject`]: subjects, attributes, [`subject::Facts`] (what a rule sees).
-//! - [`rule`]: the CEL-subset rule language: parse, check, evaluate, explain.
+//! - [`rule`]: the CEL-subset rule language: parse, check, evaluate, explain (clauses
+//!   for operators, Chinese sentences for residents).
 //! - [`template`]: per-channel message templates, and the expressions a binding maps onto a
 //!   provider template's variables.
 //! - [`provider_template`]: templates as the providers register them (code, text, typed
@@ -16,6 +19,7 @@
 //! - [`window`]: send windows (hotline staffed hours, quiet hours).
 //! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
 
+pub mod attribute;
 pub mod campaign;
 pub mod channel;
 pub mod ids;

@@ -27,6 +27,8 @@ pub enum Action {
     Approve,
     Launch,
     ManageOperators,
+    /// Declare attributes in the catalogue (labels, types, value labels): admins only.
+    WriteAttributes,
 }
 
 impl Role {

@@ -92,6 +92,9 @@ pub enum SkipReason {
     /// The subject already has (or, at send time, was already sent) this policy from
     /// another campaign.
     Duplicate,
+    /// The policy expired (`effective_to` passed) or was withdrawn before the push was
+    /// sent.
+    PolicyEnded,
 }
 
 impl SkipReason {
@@ -101,6 +104,7 @@ impl SkipReason {
             SkipReason::OptedOut => "opted_out",
             SkipReason::Capped => "capped",
             SkipReason::Duplicate => "duplicate",
+            SkipReason::PolicyEnded => "policy_ended",
         }
     }
 
@@ -110,6 +114,7 @@ impl SkipReason {
             Self::OptedOut,
             Self::Capped,
             Self::Duplicate,
+            Self::PolicyEnded,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

@@ -87,6 +87,7 @@ fn template_like() -> impl Strategy<Value = String> {
 fn sample_context(long: usize) -> RenderContext {
     let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
     RenderContext {
+        why: String::new(),
         subject: obj(serde_json::json!({
             "name": "张".repeat(long.max(1)),
             "skills": vec!["焊工"; long],

@@ -3,7 +3,8 @@
 //!
 //! Variables: `subject.name`, `subject.<attribute>`, `policy.title`, `policy.doc_number`,
 //! `policy.issuer`, `policy.category`, `policy.apply_url`, `policy.summary`,
-//! `policy.effective_from`, `policy.effective_to`, `benefit`, `link`. The filter `yuan`
+//! `policy.effective_from`, `policy.effective_to`, `benefit`, `why` (the reasons in plain
+//! words), `link`. The filter `yuan`
 //! formats an amount (`12,345.60`, `12,345`). Output is plain text (no HTML escaping);
 //! a missing attribute or an absent benefit renders as nothing.
 //!
@@ -77,6 +78,9 @@ pub struct RenderContext {
     /// The fields of [`POLICY_FIELDS`] (missing ones render as nothing).
     pub policy: serde_json::Map<String, serde_json::Value>,
     pub benefit: Option<f64>,
+    /// Why the recipient was chosen, in plain words: the sentences of the clauses that
+    /// held (`domain::rule::Explanation::why`), joined by `；`; empty when unknown.
+    pub why: String,
     pub link: String,
 }
 
@@ -391,11 +395,12 @@ fn check_hotline_text(text: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
-/// Refuses any variable outside `subject.<name>`, `policy.<field>`, `benefit`, `link`.
+/// Refuses any variable outside `subject.<name>`, `policy.<field>`, `benefit`, `why`,
+/// `link`.
 fn check_variable(name: &str) -> Result<(), TemplateError> {
     let mut parts = name.split('.');
     let ok = match (parts.next(), parts.next(), parts.next()) {
-        (Some("benefit" | "link"), None, None) => true,
+        (Some("benefit" | "why" | "link"), None, None) => true,
         (Some("subject"), Some(attr), None) => is_attribute_name(attr),
         (Some("policy"), Some(field), None) => POLICY_FIELDS.contains(&field),
         _ => false,
@@ -408,7 +413,7 @@ fn check_variable(name: &str) -> Result<(), TemplateError> {
         .map(|f| format!("policy.{f}"))
         .collect();
     Err(TemplateError::new(format!(
-        "unknown variable `{name}`; allowed: subject.name, subject.<attribute>, {}, benefit, link",
+        "unknown variable `{name}`; allowed: subject.name, subject.<attribute>, {}, benefit, why, link",
         policy.join(", ")
     )))
 }
@@ -424,6 +429,7 @@ fn is_attribute_name(s: &str) -> bool {
 /// are left to rendering time.
 fn trial_render(env: &Environment<'static>) -> Result<(), TemplateError> {
     let sample = RenderContext {
+        why: "参保月数 181 个月，不少于 12 个月（沪人社规〔2023〕12号）".into(),
         subject: [("name".to_string(), serde_json::Value::from("张三"))]
             .into_iter()
             .collect(),
@@ -488,6 +494,7 @@ fn adversarial_render(env: &Environment<'static>) -> Result<(), TemplateError> {
     }
     let samples = [
         RenderContext {
+            why: long.clone(),
             subject: subject.clone(),
             policy: POLICY_FIELDS
                 .iter()
@@ -497,6 +504,7 @@ fn adversarial_render(env: &Environment<'static>) -> Result<(), TemplateError> {
             link: format!("https://example.invalid/l/{}", "x".repeat(64)),
         },
         RenderContext {
+            why: String::new(),
             subject: subject
                 .into_iter()
                 .map(|(k, v)| {
@@ -584,6 +592,7 @@ mod tests {
     fn ctx(benefit: Option<f64>) -> RenderContext {
         let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
         RenderContext {
+            why: String::new(),
             subject: obj(
                 json!({"name": "张伟", "district": "浦东新区", "employees": 12,
                                 "skills": ["焊工", "电工"]}),
@@ -616,6 +625,25 @@ mod tests {
         assert_eq!(
             t.render(&ctx(Some(9000.0))).unwrap(),
             "张伟您好：小微企业社保补贴（沪人社规〔2025〕3号）可申领约9,000元，详见https://push.example.gov.cn/l/Ab3x"
+        );
+    }
+
+    #[test]
+    fn why_gives_the_reasons_in_words() {
+        let t = Template::compile(
+            Channel::Wechat,
+            "您符合{{ policy.title }}的条件：{{ why }}。{% if not why %}详见政策说明。{% endif %}",
+        )
+        .unwrap();
+        let mut c = ctx(None);
+        c.why = "属于“中小微企业”；参保月数 181 个月，不少于 12 个月".into();
+        assert_eq!(
+            t.render(&c).unwrap(),
+            "您符合小微企业社保补贴的条件：属于“中小微企业”；参保月数 181 个月，不少于 12 个月。"
+        );
+        assert_eq!(
+            t.render(&ctx(None)).unwrap(),
+            "您符合小微企业社保补贴的条件：。详见政策说明。"
         );
     }
 

@@ -358,7 +358,8 @@ async fn fallback(p: &Pipeline, r: &PushRecord) -> anyhow::Result<Option<PushOut
         {
             continue;
         }
-        let Ok(content) = plan.render(channel, &subject, r.benefit, &link) else {
+        let why = crate::followup::why_of(&r.explanation);
+        let Ok(content) = plan.render(channel, &subject, r.benefit, &why, &link) else {
             continue;
         };
         tracing::info!(push = %r.id, from = %r.channel, to = %channel, "falling back to the next channel");

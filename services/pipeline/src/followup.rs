@@ -38,7 +38,13 @@ pub async fn link_by_sms(p: &Pipeline, push: &PushRecord) -> anyhow::Result<bool
     let own_sms = plan.checked.templates.contains_key(&Channel::Sms)
         || plan.checked.bindings.contains_key(&Channel::Sms);
     let content = if own_sms {
-        plan.render(Channel::Sms, &subject, push.benefit, &link)?
+        plan.render(
+            Channel::Sms,
+            &subject,
+            push.benefit,
+            &why_of(&push.explanation),
+            &link,
+        )?
     } else {
         format!(
             "您在12333来电中选择获取办理指引：{}，详情 {link} 拒收请回复R",
@@ -87,4 +93,11 @@ pub async fn opt_out(
             at: p.now(),
         })
         .await?)
+}
+
+/// The reasons in plain words of a stored explanation (empty when it has none).
+pub(crate) fn why_of(explanation: &str) -> String {
+    serde_json::from_str::<domain::rule::Explanation>(explanation)
+        .map(|e| e.why())
+        .unwrap_or_default()
 }

@@ -1,5 +1,7 @@
 //! The limits a connector checks right before it sends, after claiming the pushes:
 //!
+//! 0. **The policy is still open**: a push of a policy withdrawn or past its
+//!    `effective_to` ends skipped `policy_ended` ([`crate::lifecycle`]).
 //! 1. **Opt-outs** (per channel, per policy category, or everything), read again at send
 //!    time: a subject who opted out after planning is not sent on what they refused. The
 //!    push falls back to the next channel of the plan they still accept, else it ends
@@ -47,6 +49,8 @@ pub struct CampaignFacts {
     pub category: String,
     pub throttle_per_second: Option<f64>,
     pub status: CampaignStatus,
+    /// The policy is published and not past its `effective_to` ([`crate::lifecycle`]).
+    pub policy_open: bool,
 }
 
 /// What the checks decided for a batch of claimed pushes.
@@ -92,6 +96,7 @@ pub async fn campaign_facts(
                 category: policy.draft.category.clone(),
                 throttle_per_second: c.draft.throttle_per_second.filter(|t| *t > 0.0),
                 status: c.status,
+                policy_open: crate::lifecycle::open(&policy, p.today()),
             },
         );
     }
@@ -150,6 +155,10 @@ pub async fn check(
             out.send.push(r);
             continue;
         };
+        if !f.policy_open {
+            out.skip.push((r.id.clone(), SkipReason::PolicyEnded));
+            continue;
+        }
         let refused = opt_outs
             .get(&r.subject_id)
             .is_some_and(|os| os.iter().any(|o| o.forbids(channel, &f.category)));

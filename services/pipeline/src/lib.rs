@@ -12,6 +12,8 @@
 //!
 //! # Layout
 //! - [`matching`]: audiences, tag membership, per-subject matching and explanations.
+//! - [`eligibility`]: every policy in force one subject qualifies for (a compiled
+//!   [`domain::rule::compiled::RuleSet`] of the policies' rules), with reasons in words.
 //! - [`planner`]: turns a launched campaign into push rows (and unreachable skips).
 //! - [`relay`]: moves committed queued push rows onto the bus.
 //! - [`delivery`]: the connector worker of one channel.
@@ -22,6 +24,8 @@
 //!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
 //! - [`codes`]: push ids and link codes.
+//! - [`lifecycle`]: a policy's end (expired after `effective_to`, or withdrawn): its
+//!   campaigns end, queued pushes are skipped, nothing more is sent.
 //! - [`sweep`]: the daily calendar sweep (tags and continuous campaigns that change with
 //!   the date alone: ages, parameter values taking effect).
 //! - [`events`]: subject changes, delivery events and dead letters on the bus.
@@ -33,9 +37,11 @@
 
 pub mod codes;
 pub mod delivery;
+pub mod eligibility;
 pub mod events;
 pub mod followup;
 pub mod guard;
+pub mod lifecycle;
 pub mod matching;
 pub mod planner;
 pub mod reconcile;

@@ -8,7 +8,7 @@
 
 use chrono::NaiveDate;
 use domain::rule::compiled::RuleSet;
-use domain::rule::{Explanation, Rule};
+use domain::rule::{Explanation, Glossary, Rule};
 use domain::{Facts, ParamValues, Subject};
 use matcher::{Plan, PopulationIndex, RoaringBitmap};
 use serde::Serialize;
@@ -54,6 +54,16 @@ impl Criteria {
         }
         e
     }
+
+    /// [`Criteria::explain`] with each clause also as a Chinese sentence.
+    pub fn explain_in_words(&self, facts: &Facts<'_>, glossary: &Glossary) -> Explanation {
+        let mut e = self.eligibility.explain_in_words(facts, glossary);
+        if let Some(f) = &self.filter {
+            e.clauses
+                .extend(f.explain_in_words(facts, glossary).clauses);
+        }
+        e
+    }
 }
 
 /// An audience: how many, who (a sample), and breakdowns.
@@ -78,6 +88,19 @@ pub async fn params_on(store: &dyn Store, date: NaiveDate) -> Result<ParamValues
         .map(|r| r.param)
         .collect();
     Ok(ParamValues::on(&params, date))
+}
+
+/// What plain explanations are worded with: the stored attribute catalogue, the tags'
+/// Chinese names (from their descriptions) and the parameters.
+pub async fn glossary(store: &dyn Store) -> Result<Glossary, StoreError> {
+    let attributes = domain::attribute::Catalogue::new(store.list_attributes().await?);
+    let tags = store
+        .list_tags()
+        .await?
+        .into_iter()
+        .map(|t| (t.name, t.description));
+    let params = store.list_params().await?.into_iter().map(|r| r.param);
+    Ok(Glossary::new(attributes, tags, params.collect()))
 }
 
 /// Calls `each` for every subject in the store, page by page.

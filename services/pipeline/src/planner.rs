@@ -31,6 +31,8 @@ pub struct CampaignPlan {
     pub criteria: Criteria,
     pub public_url: String,
     pub sms_sign_name: String,
+    /// What explanations are worded with (attribute catalogue, tag names, parameters).
+    pub glossary: domain::rule::Glossary,
     /// The `policy` of every template render: the same for every push of the campaign.
     policy_values: serde_json::Map<String, serde_json::Value>,
 }
@@ -72,6 +74,7 @@ impl CampaignPlan {
             criteria,
             public_url: p.config.public_url.trim_end_matches('/').to_string(),
             sms_sign_name: p.config.sms_sign_name.clone(),
+            glossary: crate::matching::glossary(p.store.as_ref()).await?,
         })
     }
 
@@ -94,6 +97,8 @@ impl CampaignPlan {
             .and_then(|b| b.eval_number(&facts));
         let link_code = codes::link_code();
         let link = format!("{}/l/{link_code}", self.public_url);
+        let explanation = self.criteria.explain_in_words(&facts, &self.glossary);
+        let why = explanation.why();
         let mut refused = false;
         for &channel in self.checked.channels.iter().skip(from) {
             let Some(recipient) = recipient(channel, subject) else {
@@ -106,14 +111,13 @@ impl CampaignPlan {
                 refused = true;
                 continue;
             }
-            let content = match self.render(channel, subject, benefit, &link) {
+            let content = match self.render(channel, subject, benefit, &why, &link) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(campaign = %self.campaign.id, %channel, error = %e, "template does not render for a subject; trying the next channel");
                     continue;
                 }
             };
-            let explanation = self.criteria.explain(&facts);
             let segments = (channel == Channel::Sms).then(|| {
                 i64::from(domain::provider_template::sms_segments(
                     &self.sms_sign_name,
@@ -140,7 +144,8 @@ impl CampaignPlan {
         })
     }
 
-    /// Renders the channel's message. A channel bound to a registered provider template
+    /// Renders the channel's message (`why`: the reasons in plain words,
+    /// [`domain::rule::Explanation::why`]). A channel bound to a registered provider template
     /// gets its variables, each checked against the provider's rules, as
     /// [`domain::provider_template::BoundContent`] JSON (the link only where the template
     /// binds `link_code`); free text is rendered, and an SMS always carries the link.
@@ -149,9 +154,11 @@ impl CampaignPlan {
         channel: Channel,
         subject: &Subject,
         benefit: Option<f64>,
+        why: &str,
         link: &str,
     ) -> Result<String, domain::template::TemplateError> {
         let ctx = RenderContext {
+            why: why.to_string(),
             subject: RenderContext::subject_values(subject),
             policy: self.policy_values.clone(),
             benefit,

@@ -14,6 +14,8 @@
 //!    ([`crate::planner::plan_subjects`]): at most one push per subject per campaign, the
 //!    store's guarantee.
 //!
+//! Before both, policies past their `effective_to` expire ([`crate::lifecycle`]).
+//!
 //! The sweep reads the process's population index, which the API keeps current; a
 //! process without one (the planner role alone) builds it from the store for each sweep.
 //!
@@ -44,6 +46,8 @@ pub struct SweepReport {
 /// One sweep on the clock's date.
 pub async fn sweep(p: &Pipeline) -> anyhow::Result<SweepReport> {
     let today = p.today();
+    // Policies past their `effective_to` end first: their campaigns plan nothing more.
+    crate::lifecycle::expire_due(p).await?;
     let store = p.store.as_ref();
     let params = params_on(store, today).await?;
     let rules = TagRules::compile(&store.list_tags().await?, &params, today);

@@ -204,6 +204,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .context("reviewer token")?
         .to_string();
 
+    // The attribute catalogue (labels, types, value labels), which explanations in plain
+    // words and the import read; admins declare it.
+    for a in population::catalogue::attributes() {
+        client
+            .call(
+                reqwest::Method::PUT,
+                &format!("/attributes/{}", a.name),
+                Some(serde_json::to_value(&a)?),
+                Some(&admin_token),
+            )
+            .await?;
+    }
+
     // Policy parameters (thresholds with dated values), which rules read by name.
     for p in population::catalogue::params() {
         client
@@ -440,7 +453,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             item["channel"],
             domain::provider_template::display_text(item["content"].as_str().unwrap_or(""))
         );
-        println!("why: {}", item["explanation"].as_str().unwrap_or(""));
+        println!("why: {}", item["why"].as_str().unwrap_or(""));
+        println!("clauses: {}", item["explanation"].as_str().unwrap_or(""));
     }
     println!("\nAPI:      {base}/api/v1/campaigns   (Authorization: Bearer {admin_token})");
     println!(

@@ -152,6 +152,7 @@ fn render(
 ) -> String {
     let t = Template::compile(channel, src).unwrap_or_else(|e| panic!("{src}: {e}"));
     let ctx = RenderContext {
+        why: String::new(),
         subject: RenderContext::subject_values(subject),
         policy: RenderContext::policy_values(policy),
         benefit,
@@ -249,6 +250,24 @@ fn templates_keep_the_channel_rules() {
     }
 }
 
+/// The demo's tag rules, by name.
+fn tag_rules(today: NaiveDate) -> Vec<(String, Rule)> {
+    catalogue::tags(today)
+        .into_iter()
+        .map(|t| (t.name.to_string(), Rule::parse(&t.rule).unwrap()))
+        .collect()
+}
+
+/// The tags `s` carries (demo tag rules read no other tag).
+fn tags_of(rules: &[(String, Rule)], s: &Subject, today: NaiveDate) -> Vec<String> {
+    let none: [String; 0] = [];
+    rules
+        .iter()
+        .filter(|(_, r)| r.matches(&Facts::new(s, &none, today)))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 #[test]
 fn audience_shares_are_plausible() {
     let today = today();
@@ -257,10 +276,7 @@ fn audience_shares_are_plausible() {
         enterprises: 5_000,
         ..PopulationConfig::new(today)
     };
-    let tag_rules: Vec<(String, Rule)> = catalogue::tags(today)
-        .into_iter()
-        .map(|t| (t.name.to_string(), Rule::parse(&t.rule).unwrap()))
-        .collect();
+    let tag_rules = tag_rules(today);
     let params = catalogue::param_values(today);
     let policies: Vec<(String, Rule, Option<Rule>)> = catalogue::policies(today)
         .into_iter()
@@ -280,12 +296,7 @@ fn audience_shares_are_plausible() {
     let mut matched = vec![(0u64, 0u64, 0.0f64); policies.len()];
     for s in population::subjects(&cfg) {
         let person = s.kind() == domain::SubjectKind::Person;
-        let none: [String; 0] = [];
-        let tags: Vec<String> = tag_rules
-            .iter()
-            .filter(|(_, r)| r.matches(&Facts::new(&s, &none, today)))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let tags = tags_of(&tag_rules, &s, today);
         for t in &tags {
             let e = tag_counts.entry(t.clone()).or_default();
             if person {
@@ -360,6 +371,7 @@ fn demo_provider_templates_register_and_bindings_pass_the_provider_rules() {
             .unwrap_or_else(|e| panic!("{e}"));
         // A large benefit still fits the amount keyword / variable.
         let ctx = RenderContext {
+            why: String::new(),
             subject: [(
                 "name".to_string(),
                 serde_json::Value::from("上海浦江精密机械制造有限公司"),
@@ -376,4 +388,130 @@ fn demo_provider_templates_register_and_bindings_pass_the_provider_rules() {
             .unwrap_or_else(|e| panic!("{channel}: {e}"));
         assert!(bound.text.contains("9,876,543.21"), "{}", bound.text);
     }
+}
+
+/// What a resident must never read: rule syntax, attribute names, English codes.
+fn rule_syntax(sentence: &str) -> Option<&'static str> {
+    const FORBIDDEN: [&str; 14] = [
+        ">=", "<=", "==", "!=", "&&", "||", "params.", "in tags", "has(", "attrs.", "'", "<", ">",
+        "_",
+    ];
+    if let Some(f) = FORBIDDEN.iter().find(|f| sentence.contains(**f)) {
+        return Some(f);
+    }
+    sentence
+        .chars()
+        .any(|c| c.is_ascii_alphabetic())
+        .then_some("latin letters")
+}
+
+#[test]
+fn demo_attributes_declare_every_generated_attribute() {
+    let catalogue = domain::attribute::Catalogue::new(
+        catalogue::attributes()
+            .into_iter()
+            .map(|d| d.check().unwrap_or_else(|e| panic!("{e}"))),
+    );
+    let cfg = PopulationConfig {
+        residents: 3_000,
+        enterprises: 1_000,
+        ..PopulationConfig::new(today())
+    };
+    for s in population::subjects(&cfg) {
+        for name in s.attributes.keys() {
+            assert!(catalogue.get(name).is_some(), "{name} is not declared");
+        }
+        let before = s.attributes.clone();
+        let conformed = catalogue
+            .conform(s, false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            conformed.attributes, before,
+            "values already have their types"
+        );
+    }
+}
+
+/// What the demo's explanations are worded with: its attributes, tags and parameters.
+fn demo_glossary(today: NaiveDate) -> domain::rule::Glossary {
+    domain::rule::Glossary::new(
+        domain::attribute::Catalogue::new(catalogue::attributes()),
+        catalogue::tags(today)
+            .into_iter()
+            .map(|t| (t.name.to_string(), t.description)),
+        catalogue::params(),
+    )
+}
+
+/// Every eligible subject of every demo policy reads why in sentences: the recipient
+/// page and `{{ why }}` show nothing of the rule's syntax.
+#[test]
+fn demo_explanations_are_sentences_without_rule_syntax() {
+    let today = today();
+    let glossary = demo_glossary(today);
+    let cfg = PopulationConfig {
+        residents: 20_000,
+        enterprises: 3_000,
+        ..PopulationConfig::new(today)
+    };
+    let tag_rules = tag_rules(today);
+    let params = catalogue::param_values(today);
+    let policies: Vec<(String, Rule)> = catalogue::policies(today)
+        .into_iter()
+        .map(|p| (p.title, Rule::parse(&p.eligibility).unwrap().bind(&params)))
+        .collect();
+    let mut explained = vec![0u32; policies.len()];
+    for s in population::subjects(&cfg) {
+        let tags = tags_of(&tag_rules, &s, today);
+        let facts = Facts::new(&s, &tags, today);
+        for (i, (title, rule)) in policies.iter().enumerate() {
+            if !rule.matches(&facts) {
+                continue;
+            }
+            let e = rule.explain_in_words(&facts, &glossary);
+            assert_eq!(e.sentences().len(), e.clauses.len(), "{title}");
+            for sentence in e.sentences() {
+                assert!(!sentence.is_empty(), "{title}");
+                if let Some(bad) = rule_syntax(sentence) {
+                    panic!("{title}: {bad:?} in {sentence:?} ({e})");
+                }
+            }
+            if explained[i] == 0 {
+                println!("{title}: {}", e.why());
+            }
+            explained[i] += 1;
+        }
+    }
+    for (i, (title, _)) in policies.iter().enumerate() {
+        assert!(
+            explained[i] > 0,
+            "{title}: nobody eligible, nothing checked"
+        );
+    }
+}
+
+#[test]
+fn the_issue_example_reads_as_written() {
+    let today = today();
+    let glossary = demo_glossary(today);
+    let firm = population::enterprises(&PopulationConfig {
+        residents: 0,
+        enterprises: 1,
+        ..PopulationConfig::new(today)
+    })
+    .next()
+    .unwrap();
+    let mut firm = firm;
+    firm.attributes
+        .insert("insured_months".into(), domain::AttrValue::Int(181));
+    let rule =
+        Rule::parse("insured_months >= params.min_insured_months && 'sme_enterprise' in tags")
+            .unwrap()
+            .bind(&catalogue::param_values(today));
+    let tags = vec!["sme_enterprise".to_string()];
+    let e = rule.explain_in_words(&Facts::new(&firm, &tags, today), &glossary);
+    assert_eq!(
+        e.why(),
+        "参保月数 181 个月，不少于 12 个月（沪人社规〔2023〕12号）；属于“中小微企业”"
+    );
 }

@@ -7,8 +7,8 @@
 //!   and the console sessions.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
 //!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
-//!   [`OperationsStore`], [`ParamStore`] and [`ProviderTemplateStore`]; roles hold an
-//!   `Arc<dyn Store>`.
+//!   [`OperationsStore`], [`ParamStore`], [`ProviderTemplateStore`] and
+//!   [`AttributeStore`] (the attribute catalogue); roles hold an `Arc<dyn Store>`.
 //! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
 //!   second approvals, disclosure reviews.
 //! - [`reports`]: campaign reports, subject histories and applications.
@@ -335,6 +335,10 @@ pub trait OperationsStore: Send + Sync {
     /// becomes a skip of its campaign with `reason` (capped, duplicate, opted out). Rows
     /// not in `sending` are left alone. Returns the pushes skipped.
     async fn skip_sending(&self, skips: &[(String, domain::push::SkipReason)]) -> Result<u64>;
+    /// Ends every push of the campaign still `queued` (not yet claimed) without sending
+    /// it: each becomes a skip with `reason`, in one transaction. Returns how many.
+    async fn skip_queued(&self, campaign_id: &str, reason: domain::push::SkipReason)
+        -> Result<u64>;
     /// Of `subject_ids`, those with a notice push of `policy_id` in a campaign other than
     /// `except_campaign`: not failed (`sent_only`: sent or delivered).
     async fn subjects_with_policy(
@@ -398,6 +402,22 @@ pub trait ProviderTemplateStore: Send + Sync {
     ) -> Result<bool>;
 }
 
+/// The attribute catalogue (`domain::attribute`), one definition per attribute name.
+#[async_trait]
+pub trait AttributeStore: Send + Sync {
+    /// Inserts or replaces the definition of `d.name`.
+    async fn put_attribute(
+        &self,
+        d: &domain::attribute::AttributeDef,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Every definition, by name.
+    async fn list_attributes(&self) -> Result<Vec<domain::attribute::AttributeDef>>;
+    async fn get_attribute(&self, name: &str) -> Result<Option<domain::attribute::AttributeDef>>;
+    /// False when there was no such definition.
+    async fn delete_attribute(&self, name: &str) -> Result<bool>;
+}
+
 /// Everything the product persists.
 pub trait Store:
     OperatorStore
@@ -410,6 +430,7 @@ pub trait Store:
     + OperationsStore
     + ParamStore
     + ProviderTemplateStore
+    + AttributeStore
 {
 }
 impl<
@@ -422,7 +443,8 @@ impl<
             + ReportStore
             + OperationsStore
             + ParamStore
-            + ProviderTemplateStore,
+            + ProviderTemplateStore
+            + AttributeStore,
     > Store for T
 {
 }

@@ -111,6 +111,7 @@ conformance!(
     once_campaigns_complete_when_every_push_is_final,
     audit_log_pages_in_order,
     ops_send_time_skips_replace_the_push,
+    ops_queued_pushes_of_a_campaign_end_skipped,
     ops_subjects_with_policy_across_campaigns,
     ops_subjects_by_mobile,
     ops_scheduled_runs_start_once_and_end,
@@ -124,6 +125,7 @@ conformance!(
     concurrent_writers_keep_tallies_exact,
     subjects_by_ids_and_recent_writes,
     provider_templates_round_trip,
+    attributes_round_trip,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -1941,6 +1943,29 @@ async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
     assert_eq!(s.campaign_counts("k1").await.unwrap().eligible, 3);
 }
 
+async fn ops_queued_pushes_of_a_campaign_end_skipped(s: Arc<dyn Store>) {
+    let pushes = planned(s.as_ref(), "q1", 3).await;
+    let other = planned(s.as_ref(), "q2", 1).await;
+    s.claim_for_sending(&[pushes[0].id.clone()], chrono::Utc::now())
+        .await
+        .unwrap();
+    let n = s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap();
+    assert_eq!(n, 2, "the claimed push is left to its connector");
+    assert!(s.get_push(&pushes[0].id).await.unwrap().is_some());
+    assert!(s.get_push(&pushes[1].id).await.unwrap().is_none());
+    assert!(
+        s.get_push(&other[0].id).await.unwrap().is_some(),
+        "other campaigns untouched"
+    );
+    let counts = s.campaign_counts("q1").await.unwrap();
+    assert_eq!(counts.eligible, 3);
+    assert_eq!((counts.queued, counts.sending), (0, 1));
+    assert_eq!(
+        s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap(),
+        0
+    );
+}
+
 /// A second campaign of the policy of `first`.
 async fn sibling_campaign(s: &dyn Store, first: &CampaignRecord, id: &str) {
     let c = CampaignRecord {
@@ -2468,4 +2493,48 @@ async fn subjects_by_ids_and_recent_writes(s: Arc<dyn Store>) {
         vec![resident_id(0), resident_id(2)],
         "unknown ids are left out"
     );
+}
+
+async fn attributes_round_trip(s: Arc<dyn Store>) {
+    use domain::attribute::{AttrType, AttributeDef};
+    let status = AttributeDef {
+        name: "employment_status".into(),
+        label: "就业状态".into(),
+        ty: AttrType::String,
+        unit: String::new(),
+        values: [("registered_unemployed", "登记失业"), ("employed", "在职")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        personal: false,
+    };
+    let months = AttributeDef {
+        name: "insured_months".into(),
+        label: "参保月数".into(),
+        ty: AttrType::Integer,
+        unit: "个月".into(),
+        values: Default::default(),
+        personal: false,
+    };
+    let now = Utc::now();
+    assert!(s.list_attributes().await.unwrap().is_empty());
+    s.put_attribute(&status, now).await.unwrap();
+    s.put_attribute(&months, now).await.unwrap();
+    assert_eq!(
+        s.get_attribute("employment_status").await.unwrap(),
+        Some(status.clone())
+    );
+    let mut changed = months.clone();
+    changed.label = "连续参保月数".into();
+    changed.personal = true;
+    s.put_attribute(&changed, now).await.unwrap();
+    assert_eq!(
+        s.list_attributes().await.unwrap(),
+        vec![status.clone(), changed],
+        "by name, the replacement kept"
+    );
+    assert!(s.delete_attribute("insured_months").await.unwrap());
+    assert!(!s.delete_attribute("insured_months").await.unwrap());
+    assert_eq!(s.get_attribute("insured_months").await.unwrap(), None);
+    assert_eq!(s.list_attributes().await.unwrap(), vec![status]);
 }

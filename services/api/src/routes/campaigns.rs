@@ -492,14 +492,7 @@ pub async fn cancel(
         &s,
         &op,
         &id,
-        &[
-            CampaignStatus::Draft,
-            CampaignStatus::Submitted,
-            CampaignStatus::Approved,
-            CampaignStatus::Scheduled,
-            CampaignStatus::Running,
-            CampaignStatus::Paused,
-        ],
+        &CampaignStatus::NOT_OVER,
         CampaignStatus::Cancelled,
         CampaignChange::default(),
         "campaign.cancel",
@@ -548,6 +541,7 @@ pub async fn pushes(
             serde_json::json!({
                 "id": r.id, "subject_id": subject_id, "channel": r.channel, "status": r.status,
                 "explanation": explanation.to_string(), "explanation_clauses": explanation.clauses,
+                "why": explanation.why(),
                 // The content names the subject and carries their live link: personal
                 // data, shown only to roles that may see it (as in the subject history).
                 "benefit": r.benefit, "content": personal.then(|| r.content.clone()),

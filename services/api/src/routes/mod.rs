@@ -1,5 +1,6 @@
 //! Routes, one module per resource.
 
+mod attributes;
 pub mod callbacks;
 mod campaigns;
 mod console;
@@ -58,11 +59,19 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tags", get(tags::list))
         .route("/tags/{name}", put(tags::put).get(tags::get))
+        .route("/attributes", get(attributes::list))
+        .route(
+            "/attributes/{name}",
+            put(attributes::put)
+                .get(attributes::get)
+                .delete(attributes::delete),
+        )
         .route("/params", get(params::list))
         .route("/params/{name}", put(params::put).get(params::get))
         .route("/policies", post(policies::create).get(policies::list))
         .route("/policies/{id}", get(policies::get))
         .route("/policies/{id}/publish", post(policies::publish))
+        .route("/policies/{id}/withdraw", post(policies::withdraw))
         .route(
             "/policies/{id}/review",
             post(operations::review_policy).get(operations::get_review),
@@ -80,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/report", get(reports::report))
         .route("/campaigns/{id}/report.csv", get(reports::report_csv))
         .route("/subjects/{id}/history", get(reports::history))
+        .route(
+            "/subjects/{id}/eligible-policies",
+            get(subjects::eligible_policies),
+        )
         .route("/applications", post(reports::applications))
         .route("/dead-letters", get(dead_letters::list))
         .route("/dead-letters/replay", post(dead_letters::replay))

@@ -92,6 +92,30 @@ pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<ser
     Ok(Json(serde_json::json!({"items": items})))
 }
 
+/// `POST /policies/{id}/withdraw`: the policy is withdrawn (reviewer or admin): its
+/// campaigns are cancelled and their queued pushes skipped (`policy_ended`), audited;
+/// nothing more of it is sent (`pipeline::lifecycle`).
+pub async fn withdraw(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Publish)?;
+    let p = load(&s, &id).await?;
+    if matches!(p.status, PolicyStatus::Withdrawn | PolicyStatus::Expired) {
+        return Err(ApiError::conflict(
+            "invalid_state",
+            format!("policy {id} is already {}", p.status.as_str()),
+        ));
+    }
+    let ended =
+        pipeline::lifecycle::end_policy(&s.pipeline, &id, PolicyStatus::Withdrawn, op.id()).await?;
+    let mut v = policy_json(&load(&s, &id).await?);
+    v["cancelled_campaigns"] = serde_json::json!(ended.campaigns);
+    v["skipped_pushes"] = ended.skipped.into();
+    Ok(Json(v))
+}
+
 pub async fn publish(
     State(s): State<AppState>,
     op: Operator,

@@ -3,6 +3,10 @@
 //! from the channel or the policy's category (forms posting to `/l/{code}/unsubscribe`).
 //! Opening it records a click. The page is a minijinja template (`recipient.html`).
 //!
+//! "Why" is shown in sentences only (`domain::rule::Explanation::sentences`, worded when
+//! the push was planned), never the rule's clauses; a push planned before explanations
+//! had sentences is worded now from the subject's current record.
+//!
 //! The code is 22 random alphanumeric characters (about 130 bits, `pipeline::codes`), so
 //! links cannot be guessed or enumerated; a link expires `link_days` after its push was
 //! written (410 Gone).
@@ -80,6 +84,30 @@ pub fn faq_of(d: &domain::policy::PolicyDraft) -> Vec<domain::policy::FaqEntry> 
     out
 }
 
+/// The reasons in words for a push stored without them: the policy's eligibility for the
+/// subject as recorded today (nothing when the subject is gone or no longer matches).
+async fn worded_now(
+    s: &AppState,
+    policy: &domain::policy::PolicyDraft,
+    subject_id: &str,
+) -> anyhow::Result<Vec<String>> {
+    let Some((subject, tags)) = s.store.get_subject(subject_id).await? else {
+        return Ok(Vec::new());
+    };
+    let Ok(checked) = policy.clone().check() else {
+        return Ok(Vec::new());
+    };
+    let today = s.pipeline.today();
+    let params = pipeline::matching::params_on(s.store.as_ref(), today).await?;
+    let glossary = pipeline::matching::glossary(s.store.as_ref()).await?;
+    let facts = domain::Facts::new(&subject, &tags, today);
+    let e = checked
+        .eligibility
+        .bind(&params)
+        .explain_in_words(&facts, &glossary);
+    Ok(e.sentences().into_iter().map(str::to_string).collect())
+}
+
 pub async fn page_handler(
     s: &AppState,
     code: &str,
@@ -103,15 +131,14 @@ pub async fn page_handler(
     s.store.record_click(&push.id, s.pipeline.now()).await?;
     let d = &policy.draft;
     let explanation: Explanation = serde_json::from_str(&push.explanation).unwrap_or_default();
-    let reasons: Vec<minijinja::Value> = explanation
-        .clauses
-        .iter()
-        .filter(|c| c.held)
-        .map(|c| {
-            let vals: Vec<String> = c.values.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-            minijinja::context! { clause => c.clause.clone(), values => vals.join("，") }
-        })
+    let mut reasons: Vec<String> = explanation
+        .sentences()
+        .into_iter()
+        .map(str::to_string)
         .collect();
+    if reasons.is_empty() {
+        reasons = worded_now(s, &policy.draft, &push.subject_id).await?;
+    }
     let faq = faq_of(d);
     let paragraphs: Vec<&str> = if faq.is_empty() {
         d.interpretation

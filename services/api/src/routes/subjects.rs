@@ -1,4 +1,5 @@
-//! Subjects: streaming import, upsert, read (masked unless the role may see personal data).
+//! Subjects: streaming import, upsert, read (masked unless the role may see personal data),
+//! and the policies one subject qualifies for today.
 
 use crate::auth::Operator;
 use crate::error::{parse_json, ApiError, ApiResult};
@@ -81,6 +82,10 @@ pub async fn put(
     }
     let subject =
         Subject::from_doc(doc).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    // Declared attributes must have their declared types (as in an import).
+    let subject = domain::attribute::Catalogue::new(s.store.list_attributes().await?)
+        .conform(subject, false)
+        .map_err(|e| ApiError::bad_request("invalid_attribute", e.0))?;
     let tags = s
         .current_tag_rules()
         .await?
@@ -115,4 +120,27 @@ pub async fn get(
         .await?
         .ok_or_else(|| ApiError::not_found("subject"))?;
     Ok(Json(subject_json(&subject, &tags, &op)))
+}
+
+/// `GET /subjects/{id}/eligible-policies`: every published policy in force today that
+/// the subject qualifies for, with the reasons in plain words and the estimated benefit
+/// (`pipeline::eligibility`: one compiled rule set of the policies in force, kept while
+/// policies, parameters, attributes and tags are unchanged).
+pub async fn eligible_policies(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    op.require(Action::Read)?;
+    let cached = s.policy_set.lock().expect("policy set lock").clone();
+    let (items, set) = pipeline::eligibility::of_subject(
+        s.store.as_ref(),
+        s.pipeline.today(),
+        &id.trim().to_ascii_uppercase(),
+        cached,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("subject"))?;
+    *s.policy_set.lock().expect("policy set lock") = Some(set);
+    Ok(Json(serde_json::json!({ "items": items })))
 }

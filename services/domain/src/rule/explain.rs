@@ -47,6 +47,7 @@ fn outcome(clause: &Expr, held: bool, facts: &Facts<'_>) -> ClauseOutcome {
         clause: to_source(clause),
         held,
         values,
+        sentence: None,
     }
 }
 

@@ -16,12 +16,15 @@
 //!   ([`Rule::matches`] runs it), and [`compiled::RuleSet`], many rules with a
 //!   pre-filter, for matching one subject against every active policy.
 //! - `explain`, `print`: clause-by-clause explanations and canonical rule text.
+//! - `plain`: each clause as a Chinese sentence ([`Rule::explain_in_words`]), worded
+//!   with a [`Glossary`] (attribute catalogue, tag names, parameters).
 
 pub mod ast;
 pub mod compiled;
 mod eval;
 mod explain;
 mod lower;
+mod plain;
 mod print;
 #[cfg(test)]
 mod proptests;
@@ -34,6 +37,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use lower::Ty;
+pub use plain::Glossary;
 use source::Source;
 
 /// The longest rule accepted, in characters.
@@ -70,6 +74,10 @@ pub struct ClauseOutcome {
     pub clause: String,
     pub held: bool,
     pub values: BTreeMap<String, String>,
+    /// The clause as a Chinese sentence for residents ([`Rule::explain_in_words`]);
+    /// absent in explanations made without a [`Glossary`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentence: Option<String>,
 }
 
 /// Why a rule held (or did not) for one subject.
@@ -82,6 +90,21 @@ impl Explanation {
     /// Whether every clause held (for a condition: whether the rule matched).
     pub fn held(&self) -> bool {
         self.clauses.iter().all(|c| c.held)
+    }
+
+    /// The sentences of the clauses that held, in order (clauses without one are left
+    /// out): what a resident reads.
+    pub fn sentences(&self) -> Vec<&str> {
+        self.clauses
+            .iter()
+            .filter(|c| c.held)
+            .filter_map(|c| c.sentence.as_deref())
+            .collect()
+    }
+
+    /// [`Explanation::sentences`] as one text, joined by `；` (templates' `{{ why }}`).
+    pub fn why(&self) -> String {
+        self.sentences().join("；")
     }
 }
 
@@ -248,6 +271,20 @@ impl Rule {
     /// The clause-by-clause account of [`Rule::matches`], with personal values masked.
     pub fn explain(&self, facts: &Facts<'_>) -> Explanation {
         explain::explain(&self.expr, self.number, facts)
+    }
+
+    /// [`Rule::explain`] with each clause also as a Chinese sentence (`sentence`),
+    /// worded with the glossary: attribute labels and value labels, tags by their
+    /// Chinese names, parameters with their legal references. A number rule's clause
+    /// gets no sentence.
+    pub fn explain_in_words(&self, facts: &Facts<'_>, glossary: &Glossary) -> Explanation {
+        let mut e = self.explain(facts);
+        if !self.number {
+            for (c, expr) in e.clauses.iter_mut().zip(self.expr.conjuncts()) {
+                c.sentence = Some(plain::sentence(expr, facts, glossary));
+            }
+        }
+        e
     }
 
     /// The value of a number expression for the subject; `None` when it reads a missing

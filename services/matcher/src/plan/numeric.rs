@@ -151,7 +151,7 @@ pub(super) fn size_leaf<'a>(
 ) -> Option<LeafSets<'a>> {
     let (name, k, op) = match (a, b) {
         (NumNode::SizeAttr(n), NumNode::Lit(k)) => (n, k.as_f64(), op),
-        (NumNode::Lit(k), NumNode::SizeAttr(n)) => (n, k.as_f64(), flip(op)),
+        (NumNode::Lit(k), NumNode::SizeAttr(n)) => (n, k.as_f64(), op.flipped()),
         _ => return None,
     };
     if k.is_nan() {
@@ -593,7 +593,7 @@ fn direct(
     };
     let (leaf, lit, op) = match (a, b?) {
         (R::Leaf(x), R::Leaf(PN::Lit(k))) => (*x, *k, *op),
-        (R::Leaf(PN::Lit(k)), R::Leaf(x)) => (*x, *k, flip(*op)),
+        (R::Leaf(PN::Lit(k)), R::Leaf(x)) => (*x, *k, op.flipped()),
         _ => return None,
     };
     if lit.is_nan() {
@@ -728,17 +728,6 @@ fn holds(op: CmpOp, x: f64, k: f64) -> bool {
         CmpOp::Le => x <= k,
         CmpOp::Gt => x > k,
         CmpOp::Ge => x >= k,
-    }
-}
-
-/// `k op x` as `x op' k`.
-fn flip(op: CmpOp) -> CmpOp {
-    match op {
-        CmpOp::Lt => CmpOp::Gt,
-        CmpOp::Le => CmpOp::Ge,
-        CmpOp::Gt => CmpOp::Lt,
-        CmpOp::Ge => CmpOp::Le,
-        eq => eq,
     }
 }
 

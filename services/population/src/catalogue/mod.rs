@@ -12,6 +12,8 @@
 //! any reading of "a missing attribute makes the rule false".
 //!
 //! # Layout
+//! - [`attributes`](fn@attributes): the attribute catalogue (labels, types, units,
+//!   value labels) of every attribute the generator writes.
 //! - [`tags`](fn@tags): named rules (`small_micro_enterprise`, `recent_graduate`, ...).
 //! - [`policies`](fn@policies): six policy drafts with eligibility and benefit rules.
 //! - [`campaigns`](fn@campaigns): one campaign per policy, with channel plan and templates.
@@ -20,12 +22,14 @@
 //! - [`provider_templates`](fn@provider_templates): the templates the demo registered with
 //!   its providers; [`template_bindings`]: the campaign channels that bind them.
 
+mod attributes;
 mod campaigns;
 mod params;
 mod policies;
 mod provider_templates;
 mod tags;
 
+pub use attributes::attributes;
 pub use campaigns::{campaigns, CampaignSpec, HOTLINE_CLOSING, SMS_CLOSING};
 pub use params::{param_values, params};
 pub use policies::{policies, CONTRIBUTION_BASE_MIN};

@@ -17,9 +17,10 @@
 //!   `VALUES`), which set-based writes join as a `WITH` table.
 //! - One module a trait, each `impl<DB: Backend> …Store for SqlStore<DB>`: `operators`,
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
-//!   `operations`, `templates`; `late_receipts` keeps receipts that overtook their send
-//!   (part of `PushStore`); `operators` also holds the console sessions.
+//!   `operations`, `templates`, `attributes`; `late_receipts` keeps receipts that overtook
+//!   their send (part of `PushStore`); `operators` also holds the console sessions.
 
+mod attributes;
 mod audit;
 mod catalogue;
 mod late_receipts;

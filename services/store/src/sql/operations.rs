@@ -26,26 +26,27 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
             .fetch_optional(&mut tx)
             .await?;
             let Some(row) = row else { continue };
-            let campaign_id: String = row.col("campaign_id")?;
-            let subject_id: String = row.col("subject_id")?;
-            let district: String = row.col("district")?;
-            let kind: String = row.col("kind")?;
-            Q::<DB>::new(
-                "INSERT INTO campaign_skips (campaign_id, subject_id, reason, district, kind)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (campaign_id, subject_id) DO UPDATE SET reason = excluded.reason",
-            )
-            .bind(&campaign_id)
-            .bind(&subject_id)
-            .bind(reason.as_str())
-            .bind(&district)
-            .bind(&kind)
-            .execute(&mut tx)
-            .await?;
+            skip_row(&mut tx, &row, *reason).await?;
             done += 1;
         }
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn skip_queued(&self, campaign_id: &str, reason: SkipReason) -> Result<u64> {
+        let mut tx = DB::begin(&self.pool).await?;
+        let rows = Q::<DB>::new(
+            "DELETE FROM pushes WHERE campaign_id = $1 AND status = 'queued'
+             RETURNING campaign_id, subject_id, district, kind",
+        )
+        .bind(campaign_id)
+        .fetch_all(&mut tx)
+        .await?;
+        for row in &rows {
+            skip_row(&mut tx, row, reason).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
     }
 
     async fn subjects_with_policy(
@@ -278,4 +279,30 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
         })
         .transpose()
     }
+}
+
+/// Records the skip of the push `row` (its campaign, subject, district and kind) in
+/// `campaign_skips`, replacing an earlier reason.
+async fn skip_row<DB: Backend>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    row: &DB::Row,
+    reason: SkipReason,
+) -> Result<()> {
+    let campaign_id: String = row.col("campaign_id")?;
+    let subject_id: String = row.col("subject_id")?;
+    let district: String = row.col("district")?;
+    let kind: String = row.col("kind")?;
+    Q::<DB>::new(
+        "INSERT INTO campaign_skips (campaign_id, subject_id, reason, district, kind)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (campaign_id, subject_id) DO UPDATE SET reason = excluded.reason",
+    )
+    .bind(&campaign_id)
+    .bind(&subject_id)
+    .bind(reason.as_str())
+    .bind(&district)
+    .bind(&kind)
+    .execute(tx)
+    .await?;
+    Ok(())
 }

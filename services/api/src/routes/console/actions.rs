@@ -2,7 +2,7 @@
 //! route function the JSON API uses for the same action, and redirects back with what
 //! happened.
 
-use super::super::{campaigns, operations, operators, opt_outs, policies, tags};
+use super::super::{attributes, campaigns, operations, operators, opt_outs, policies, tags};
 use super::session::{self, Session};
 use super::{back, failed, page_ctx, render};
 use crate::auth::token_hash;
@@ -92,6 +92,35 @@ pub async fn put_tag(State(s): State<AppState>, sess: Session, Form(f): F) -> Re
     {
         Ok(_) => back("/console/tags", Ok(format!("标签 {name} 已保存"))),
         Err(e) => back("/console/tags", Err(failed(e))),
+    }
+}
+
+/// `POST /console/attributes`: declare or replace an attribute
+/// (`PUT /api/v1/attributes/{name}`); value labels one `value=名称` a line.
+pub async fn put_attribute(State(s): State<AppState>, sess: Session, Form(f): F) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back("/console/attributes", Err(STALE.into()));
+    }
+    let name = field(&f, "name").to_string();
+    let values: serde_json::Map<String, serde_json::Value> = field(&f, "values")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().into()))
+        .collect();
+    let body = json!({
+        "label": field(&f, "label"), "type": field(&f, "type"), "unit": field(&f, "unit"),
+        "values": values, "personal": field(&f, "personal") == "1",
+    });
+    match attributes::put(
+        State(s),
+        sess.op.clone(),
+        Path(name.clone()),
+        Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok(_) => back("/console/attributes", Ok(format!("属性 {name} 已保存"))),
+        Err(e) => back("/console/attributes", Err(failed(e))),
     }
 }
 

@@ -45,6 +45,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/logout", post(actions::logout))
         .route("/console/tags", get(pages::tags).post(actions::put_tag))
         .route(
+            "/console/attributes",
+            get(pages::attributes).post(actions::put_attribute),
+        )
+        .route(
             "/console/policies",
             get(pages::policies).post(actions::create_policy),
         )
@@ -116,12 +120,19 @@ fn zh(code: &str) -> String {
         "opted_out" => "已退订",
         "capped" => "频次上限",
         "duplicate" => "重复推送",
+        "policy_ended" => "政策已结束",
         "awaiting" => "待发送/待回执",
         "notice" => "通知",
         "link_by_sms" => "按键索取链接",
         "public" => "主动公开",
         "public_on_request" => "依申请公开",
         "not_public" => "不予公开",
+        "string" => "文本",
+        "integer" => "整数",
+        "number" => "数值",
+        "boolean" => "是/否",
+        "date" => "日期",
+        "list" => "列表",
         other => other,
     }
     .to_string()
@@ -152,6 +163,7 @@ fn env() -> &'static Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("dashboard.html", include_str!("templates/dashboard.html")),
             ("tags.html", include_str!("templates/tags.html")),
+            ("attributes.html", include_str!("templates/attributes.html")),
             ("policies.html", include_str!("templates/policies.html")),
             ("policy.html", include_str!("templates/policy.html")),
             ("campaigns.html", include_str!("templates/campaigns.html")),
@@ -263,6 +275,29 @@ mod tests {
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn the_attribute_catalogue_page_lists_labels_and_value_labels() {
+        let status = domain::attribute::AttributeDef {
+            name: "employment_status".into(),
+            label: "就业状态".into(),
+            ty: domain::attribute::AttrType::String,
+            unit: String::new(),
+            values: [("registered_unemployed".to_string(), "登记失业".to_string())].into(),
+            personal: false,
+        };
+        let html = env()
+            .get_template("attributes.html")
+            .unwrap()
+            .render(context! { attributes => vec![status], may_write => true, csrf => "c" })
+            .unwrap();
+        assert!(html.contains("就业状态") && html.contains("文本"), "{html}");
+        assert!(
+            html.contains("registered_unemployed</code> 登记失业"),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/console/attributes""#));
     }
 
     #[test]

@@ -92,6 +92,20 @@ pub async fn tags(State(s): State<AppState>, sess: Session, Query(q): Q) -> Resp
     render("tags.html", page_ctx(&sess, &q, "tags", ctx))
 }
 
+/// `GET /console/attributes`: the attribute catalogue; admins declare attributes.
+pub async fn attributes(State(s): State<AppState>, sess: Session, Query(q): Q) -> Response {
+    let attributes = try_page!(
+        sess,
+        q,
+        s.store.list_attributes().await.map_err(ApiError::from)
+    );
+    let ctx = context! {
+        attributes => v(&attributes),
+        may_write => sess.op.may(Action::WriteAttributes),
+    };
+    render("attributes.html", page_ctx(&sess, &q, "attributes", ctx))
+}
+
 /// `GET /console/policies`
 pub async fn policies(State(s): State<AppState>, sess: Session, Query(q): Q) -> Response {
     let Json(list) = try_page!(
@@ -263,7 +277,8 @@ async fn samples(
         if !personal {
             shown.name = domain::ids::mask_any(&shown.name);
         }
-        let (raw, error) = match plan.render(channel, &shown, benefit, &link) {
+        let why = plan.criteria.explain_in_words(&facts, &plan.glossary).why();
+        let (raw, error) = match plan.render(channel, &shown, benefit, &why, &link) {
             Ok(t) => (t, None),
             Err(e) => (String::new(), Some(e.to_string())),
         };
