@@ -50,8 +50,10 @@ pub async fn relay_once(p: &Pipeline) -> anyhow::Result<usize> {
     }
     for (topic, messages) in by_topic {
         let count = messages.len() as u64;
-        // On an error the hand-over is dropped: its transaction rolls back.
-        p.bus.publish(&topic, messages).await?;
+        if let Err(e) = p.bus.publish(&topic, messages).await {
+            handover.rollback().await?;
+            return Err(e.into());
+        }
         telemetry::metrics()
             .bus_messages
             .with_label_values(&[topic.as_str(), "published"])

@@ -161,6 +161,10 @@ pub trait HandOver: Send {
     fn pushes(&self) -> &[PushRecord];
     /// Makes "on the bus" durable (call after the bus acknowledged every row).
     async fn commit(self: Box<Self>) -> Result<()>;
+    /// Gives the rows back to the outbox now (the publish failed). Dropping a hand-over
+    /// gives them back too, but only once its connection is next used: until then other
+    /// relays skip them.
+    async fn rollback(self: Box<Self>) -> Result<()>;
 }
 
 #[async_trait]

@@ -658,7 +658,7 @@ async fn hand_over_is_on_the_bus_only_once_committed(s: Arc<dyn Store>) {
     let failed = s.hand_over(now, 100).await.unwrap();
     assert_eq!(failed.pushes().len(), 10);
     let failed_ids = ids(failed.pushes());
-    drop(failed);
+    failed.rollback().await.unwrap();
     let first = s.hand_over(now, 4).await.unwrap();
     assert_eq!(first.pushes().len(), 4);
     let first_ids = ids(first.pushes());

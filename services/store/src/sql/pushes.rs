@@ -250,6 +250,11 @@ impl<DB: Backend> HandOver for SqlHandOver<DB> {
         self.tx.commit().await?;
         Ok(())
     }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
 }
 
 impl<DB: Backend> SqlStore<DB> {
