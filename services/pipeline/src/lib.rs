@@ -244,7 +244,8 @@ impl Pipeline {
                 RoleName::Relay => {
                     // A bus that forgets (in-process): everything handed over goes out
                     // again. A durable bus keeps what it acknowledged: only rows a dead
-                    // relay took but never confirmed.
+                    // relay took but never confirmed (`dispatched = 1`: only a relay of an
+                    // earlier version leaves that; `hand_over` commits straight to 2).
                     let durable = self.bus.durable();
                     let n = self.store.reset_dispatched(durable).await?;
                     if n > 0 {
