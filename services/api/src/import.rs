@@ -67,48 +67,80 @@ impl SubjectSink for Vec<Subject> {
 }
 
 /// Writes parsed subjects in batches, tagging each and planning continuous campaigns.
-struct BatchWriter<'a> {
-    state: &'a AppState,
+///
+/// A full batch is tagged and then written by a task of its own while the parser reads
+/// the next one (one batch in flight, so batches are written in order and memory stays
+/// bounded); a write error is reported at the next batch or at the end.
+struct BatchWriter {
+    state: AppState,
     batch: Vec<Subject>,
     today: chrono::NaiveDate,
+    in_flight: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-impl<'a> BatchWriter<'a> {
-    fn new(state: &'a AppState) -> Self {
+impl BatchWriter {
+    fn new(state: &AppState) -> Self {
         Self {
-            state,
+            state: state.clone(),
             batch: Vec::with_capacity(BATCH),
             today: state.pipeline.today(),
+            in_flight: None,
         }
+    }
+
+    /// Waits for the batch being written.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        match self.in_flight.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+
+    /// Tags the gathered batch and hands it to a writing task (after the previous one).
+    async fn dispatch(&mut self) -> anyhow::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let (state, today) = (self.state.clone(), self.today);
+        // Tagging is CPU work: off the async workers, while the previous batch is written.
+        let tagging = tokio::task::spawn_blocking({
+            let rules = state.current_tag_rules().await?;
+            move || {
+                batch
+                    .into_iter()
+                    .map(|s| {
+                        let tags = rules.tags_for(&s, today);
+                        (s, tags)
+                    })
+                    .collect::<Vec<(Subject, Vec<String>)>>()
+            }
+        });
+        let tagged = tagging.await?;
+        self.settle().await?;
+        self.in_flight = Some(tokio::spawn(async move {
+            state.store.upsert_subjects(&tagged).await?;
+            pipeline::matching::index_subjects(&state.pipeline.index, &tagged);
+            pipeline::events::subjects_changed(&state.pipeline, &tagged);
+            pipeline::planner::plan_subjects(&state.pipeline, &tagged).await?;
+            Ok(())
+        }));
+        Ok(())
     }
 }
 
-impl SubjectSink for BatchWriter<'_> {
+impl SubjectSink for BatchWriter {
     async fn push(&mut self, s: Subject) -> anyhow::Result<()> {
         self.batch.push(s);
         if self.batch.len() >= BATCH {
-            self.flush().await?;
+            self.dispatch().await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let rules = self.state.current_tag_rules().await?;
-        let tagged: Vec<(Subject, Vec<String>)> = std::mem::take(&mut self.batch)
-            .into_iter()
-            .map(|s| {
-                let tags = rules.tags_for(&s, self.today);
-                (s, tags)
-            })
-            .collect();
-        self.state.store.upsert_subjects(&tagged).await?;
-        pipeline::matching::index_subjects(&self.state.pipeline.index, &tagged);
-        pipeline::events::subjects_changed(&self.state.pipeline, &tagged);
-        pipeline::planner::plan_subjects(&self.state.pipeline, &tagged).await?;
-        Ok(())
+        self.dispatch().await?;
+        self.settle().await
     }
 }
 

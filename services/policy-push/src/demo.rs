@@ -254,13 +254,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let t_import = Instant::now();
     let mut rejected = 0u64;
     const CHUNK: u64 = 20_000;
-    for (kind, count) in [("person", args.residents), ("enterprise", args.enterprises)] {
-        let mut start = 0;
-        while start < count {
-            let end = (start + CHUNK).min(count);
+    // The chunks in order; the next one is generated (on the blocking pool) while the
+    // server imports the current one.
+    let chunks: Vec<(bool, u64, u64)> = [(true, args.residents), (false, args.enterprises)]
+        .into_iter()
+        .flat_map(|(person, count)| {
+            (0..count)
+                .step_by(CHUNK as usize)
+                .map(move |start| (person, start, (start + CHUNK).min(count)))
+        })
+        .collect();
+    let generate = |(person, start, end): (bool, u64, u64)| {
+        let gen = gen.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<(Vec<u8>, u64)> {
             let mut body = Vec::with_capacity(((end - start) * 400) as usize);
             for i in start..end {
-                let s = if kind == "person" {
+                let s = if person {
                     gen.resident(i)
                 } else {
                     gen.enterprise(i)
@@ -268,19 +277,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 serde_json::to_writer(&mut body, &s.to_doc())?;
                 body.push(b'\n');
             }
-            let resp = client
-                .http
-                .post(format!("{base}/api/v1/subjects/import"))
-                .bearer_auth(&editor_token)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await?;
-            let v: Value = resp.json().await?;
-            rejected += v["rejected_count"].as_u64().unwrap_or(0);
-            pb.inc(end - start);
-            start = end;
-        }
+            Ok((body, end - start))
+        })
+    };
+    let mut pending = chunks.first().map(|c| generate(*c));
+    for i in 0..chunks.len() {
+        let (body, n) = pending.take().context("chunk generation")?.await??;
+        pending = chunks.get(i + 1).map(|c| generate(*c));
+        let resp = client
+            .http
+            .post(format!("{base}/api/v1/subjects/import"))
+            .bearer_auth(&editor_token)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await?;
+        let v: Value = resp.json().await?;
+        rejected += v["rejected_count"].as_u64().unwrap_or(0);
+        pb.inc(n);
     }
     pb.finish_with_message(format!("{rejected} rejected"));
     let import_secs = t_import.elapsed().as_secs_f64();
@@ -404,10 +418,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         if all_done {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let the last receipts arrive.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Let the last receipts arrive (the simulators send them ~50 ms after a send): until
+    // no push waits for one, or at most 3 s (a receipt that never comes is settled later
+    // by asking the provider, not waited for here).
+    let waiting_since = Instant::now();
+    while waiting_since.elapsed() < Duration::from_secs(3) {
+        let mut waiting = 0;
+        for (id, _, _) in &campaigns {
+            let c = client.get(&format!("/campaigns/{id}")).await?;
+            waiting += num(&c["counts"]["sending"]) + num(&c["counts"]["sent"]);
+        }
+        if waiting == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let send_secs = t_send.elapsed().as_secs_f64();
 
     println!(
