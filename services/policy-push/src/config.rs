@@ -948,11 +948,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("POLICY_PUSH_SIMULATOR_URL"), "{e}");
+        let key = "ab".repeat(32);
         let ok = ServeConfig::for_roles(
             args(&[
                 ("kafka-brokers", "127.0.0.1:9092"),
                 ("redis-url", "redis://127.0.0.1"),
                 ("simulator-url", "http://127.0.0.1:9090"),
+                // Production backends: the deployment's pseudonym key.
+                ("pseudonym-key", key.as_str()),
             ]),
             vec![Role::ConnectorSms, Role::ConnectorSms],
         )
