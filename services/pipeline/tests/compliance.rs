@@ -11,7 +11,9 @@
 //! - never the same policy twice to a subject;
 //!
 //! and that the limits did not simply stop everything: night pushes went out the next
-//! morning, and each skip reason occurred.
+//! morning, and each skip reason occurred. With the counter in Redis, every key under the
+//! test prefix names subjects by keyed pseudonym only; and every message a campaign puts
+//! on the bus does too (`the_bus_carries_keyed_pseudonyms_only`).
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use domain::campaign::CampaignStatus;
