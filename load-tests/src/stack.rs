@@ -32,6 +32,8 @@ pub struct Backends {
     pub partitions: i32,
     pub redis_url: String,
     pub redis_prefix: String,
+    /// The pseudonym key every process of the deployment shares (random per backends).
+    pub pseudonym_key: String,
 }
 
 impl Backends {
@@ -60,6 +62,11 @@ impl Backends {
             partitions,
             redis_url: redis_url.to_string(),
             redis_prefix: format!("pp-load-{}:", &unique[..12]),
+            pseudonym_key: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         };
         for t in bus::topics::all() {
             b.create_topic(&t)?;
@@ -84,6 +91,7 @@ impl Backends {
             ("POLICY_PUSH_KAFKA_PARTITIONS", self.partitions.to_string()),
             ("POLICY_PUSH_REDIS_URL", self.redis_url.clone()),
             ("POLICY_PUSH_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("POLICY_PUSH_PSEUDONYM_KEY", self.pseudonym_key.clone()),
         ]
     }
 
@@ -197,6 +205,7 @@ impl Proc {
             .env_remove("POLICY_PUSH_DATABASE_URL")
             .env_remove("POLICY_PUSH_KAFKA_BROKERS")
             .env_remove("POLICY_PUSH_REDIS_URL")
+            .env_remove("POLICY_PUSH_PSEUDONYM_KEY")
             .env_remove("POLICY_PUSH_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -983,6 +983,61 @@ async fn audited(app: &App, action: &str, target: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Reads of a subject's unmasked record or history are audited with who read it and the
+/// reason given (`?reason=`), `unspecified` without one; masked reads (a viewer) are not.
+/// The audit names the subject masked and by its keyed pseudonym, never in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_reads_are_audited_with_their_reason() {
+    let app = start(ApiConfig::default()).await;
+    let id = app.subject(7, false).await;
+    let masked = domain::ids::mask_subject_id(&id);
+    let (st, v) = app
+        .get(
+            EDITOR,
+            &format!("/api/v1/subjects/{id}?reason=hotline%20call%2012333"),
+        )
+        .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["id"], id.as_str(), "the editor sees the record unmasked");
+    let (st, _) = app
+        .get(EDITOR, &format!("/api/v1/subjects/{id}/history"))
+        .await;
+    assert_eq!(st, 200);
+    let (st, v) = app
+        .get(VIEWER, &format!("/api/v1/subjects/{id}?reason=curious"))
+        .await;
+    assert_eq!(st, 200);
+    assert_ne!(v["id"], id.as_str(), "the viewer's copy is masked");
+    let (st, _) = app
+        .get(VIEWER, &format!("/api/v1/subjects/{id}/history"))
+        .await;
+    assert_eq!(st, 200);
+    let reads = audited(&app, "subject.read", &masked).await;
+    let got: Vec<(String, String, String)> = reads
+        .iter()
+        .map(|e| {
+            (
+                e["operator_id"].as_str().unwrap().to_string(),
+                e["detail"]["what"].as_str().unwrap().to_string(),
+                e["detail"]["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let editor = format!("op-{EDITOR}");
+    assert_eq!(
+        got,
+        vec![
+            (editor.clone(), "record".into(), "hotline call 12333".into()),
+            (editor, "history".into(), "unspecified".into()),
+        ]
+    );
+    for e in &reads {
+        let text = e.to_string();
+        assert!(!text.contains(&id), "the ID number in the audit: {text}");
+        assert_eq!(e["detail"]["pseudonym"].as_str().unwrap().len(), 32);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_in_the_creators_circle_approves() {
     let app = start(ApiConfig {

@@ -17,6 +17,7 @@
 //! - [`channel`]: channels and reachability.
 //! - [`operator`]: operator roles and permissions.
 //! - [`window`]: send windows (hotline staffed hours, quiet hours).
+//! - [`pseudonym`]: keyed pseudonyms of subjects (HMAC-SHA256) for the bus, Redis and logs.
 //! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
 
 pub mod attribute;
@@ -27,6 +28,7 @@ pub mod operator;
 pub mod param;
 pub mod policy;
 pub mod provider_template;
+pub mod pseudonym;
 pub mod push;
 pub mod review;
 #[cfg(test)]

@@ -3,8 +3,11 @@
 //! other systems). The store stays the truth: an event that cannot be published is
 //! logged and counted, and nothing in the pipeline waits for it.
 //!
-//! Messages are keyed by [`subject_key`], a digest of the subject id, so one subject's
-//! messages share a partition (and stay in order) without the ID number in the key.
+//! Messages are keyed by the subject's keyed pseudonym ([`Pipeline::pseudonyms`]), so one
+//! subject's messages share a partition (and stay in order) without the ID number, or a
+//! digest anyone could compute from it, in the key. `subject.changed` carries the same
+//! pseudonym; the writer records the pair in the store before publishing, and followers
+//! resolve it there ([`store::SubjectStore::subjects_by_pseudonym`]).
 
 use crate::Pipeline;
 use bus::topics::{
@@ -13,16 +16,9 @@ use bus::topics::{
 };
 use chrono::Utc;
 use domain::{Channel, Subject};
-use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use store::{PushOutcome, PushRecord};
 use tokio_util::sync::CancellationToken;
-
-/// The bus key of a subject's messages: the first 16 hex digits of SHA-256 of its id.
-pub fn subject_key(subject_id: &str) -> String {
-    let d = Sha256::digest(subject_id.as_bytes());
-    hex::encode(&d[..8])
-}
 
 /// This process's name on the bus (random per start).
 pub fn instance() -> &'static str {
@@ -38,41 +34,61 @@ fn publish_detached(p: &Pipeline, topic: &'static str, messages: Vec<(String, Ve
         return;
     }
     let bus = p.bus.clone();
-    let n = messages.len() as u64;
-    tokio::spawn(async move {
-        let m = telemetry::metrics();
-        match bus.publish(topic, messages).await {
-            Ok(()) => m
-                .bus_messages
-                .with_label_values(&[topic, "published"])
-                .inc_by(n),
-            Err(e) => {
-                m.bus_messages
-                    .with_label_values(&[topic, "publish_failed"])
-                    .inc_by(n);
-                tracing::warn!(topic, error = %e, "cannot publish events");
-            }
-        }
-    });
+    tokio::spawn(async move { publish_counted(bus.as_ref(), topic, messages).await });
 }
 
-/// Announces upserted subjects on `subject.changed`, after they are committed.
+/// Publishes and counts the outcome; a failure is logged.
+async fn publish_counted(bus: &dyn bus::Bus, topic: &str, messages: Vec<(String, Vec<u8>)>) {
+    let n = messages.len() as u64;
+    let m = telemetry::metrics();
+    match bus.publish(topic, messages).await {
+        Ok(()) => m
+            .bus_messages
+            .with_label_values(&[topic, "published"])
+            .inc_by(n),
+        Err(e) => {
+            m.bus_messages
+                .with_label_values(&[topic, "publish_failed"])
+                .inc_by(n);
+            tracing::warn!(topic, error = %e, "cannot publish events");
+        }
+    }
+}
+
+/// Announces upserted subjects on `subject.changed`, after they are committed: their
+/// pseudonyms are recorded in the store first, so a follower can resolve every message
+/// it reads. Only on a durable bus, like the other events.
 pub fn subjects_changed(p: &Pipeline, subjects: &[(Subject, Vec<String>)]) {
+    if subjects.is_empty() || !p.bus.durable() {
+        return;
+    }
     let at = p.now().timestamp_millis();
-    let messages = subjects
-        .iter()
-        .map(|(s, _)| {
-            let id = s.id.as_str();
-            let event = SubjectChanged {
-                subject_id: id.to_string(),
-                kind: s.id.kind().as_str().to_string(),
-                origin: instance().to_string(),
-                changed_at_ms: at,
-            };
-            (subject_key(id), event.to_bytes())
-        })
-        .collect();
-    publish_detached(p, SUBJECT_CHANGED, messages);
+    let mut pairs = Vec::with_capacity(subjects.len());
+    let mut messages = Vec::with_capacity(subjects.len());
+    for (s, _) in subjects {
+        let id = s.id.as_str();
+        let pseudonym = p.pseudonyms.subject(id);
+        let event = SubjectChanged {
+            subject: pseudonym.clone(),
+            kind: s.id.kind().as_str().to_string(),
+            origin: instance().to_string(),
+            changed_at_ms: at,
+        };
+        messages.push((pseudonym.clone(), event.to_bytes()));
+        pairs.push((pseudonym, id.to_string()));
+    }
+    let (bus, store) = (p.bus.clone(), p.store.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.put_subject_pseudonyms(&pairs).await {
+            telemetry::metrics()
+                .bus_messages
+                .with_label_values(&[SUBJECT_CHANGED, "publish_failed"])
+                .inc_by(pairs.len() as u64);
+            tracing::warn!(error = %e, "cannot record subject pseudonyms; changes not announced");
+            return;
+        }
+        publish_counted(bus.as_ref(), SUBJECT_CHANGED, messages).await;
+    });
 }
 
 /// Announces what a connector recorded for a batch (`records[i]` went with
@@ -94,7 +110,7 @@ pub fn outcomes_recorded(
             PushOutcome::Requeue { error, .. } => ("retry", Some(error.as_str())),
             PushOutcome::Defer { .. } => ("deferred", None),
         };
-        let key = subject_key(&r.subject_id);
+        let key = p.pseudonyms.subject(&r.subject_id);
         let code = error
             .map(|e| e.split(':').next().unwrap_or("").trim().to_string())
             .unwrap_or_default();
@@ -157,20 +173,22 @@ pub async fn follow_subject_changes(
             _ = shutdown.cancelled() => return,
             b = sub.next_batch(1000) => match b { Some(b) => b, None => return },
         };
-        let mut ids = Vec::new();
+        let mut pseudonyms = Vec::new();
         for d in &batch {
             match SubjectChanged::from_bytes(SUBJECT_CHANGED, &d.payload) {
+                // An empty pseudonym: a message of a version that carried the id.
+                Ok(e) if e.subject.is_empty() => {}
                 Ok(e) if e.origin != instance() && e.changed_at_ms >= skip_before => {
-                    ids.push(e.subject_id)
+                    pseudonyms.push(e.subject)
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "skipping a bad subject.changed message"),
             }
         }
-        ids.sort();
-        ids.dedup();
+        pseudonyms.sort();
+        pseudonyms.dedup();
         // One store read for the whole batch of changes.
-        let loaded = match p.store.get_subjects(&ids).await {
+        let loaded = match p.store.subjects_by_pseudonym(&pseudonyms).await {
             Ok(loaded) => loaded,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load changed subjects; will retry");
@@ -184,19 +202,5 @@ pub async fn follow_subject_changes(
         if let Err(e) = sub.ack(&batch).await {
             tracing::warn!(error = %e, "cannot acknowledge subject changes");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subject_keys_are_stable_digests_without_the_id() {
-        let k = subject_key("310115199001010011");
-        assert_eq!(k.len(), 16);
-        assert_eq!(k, subject_key("310115199001010011"));
-        assert_ne!(k, subject_key("310115199001010029"));
-        assert!(!k.contains("3101151990"));
     }
 }

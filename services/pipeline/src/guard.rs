@@ -35,7 +35,6 @@ use domain::campaign::CampaignStatus;
 use domain::push::{PushPurpose, SkipReason};
 use domain::Channel;
 use limits::{CountDecision, CountRequest};
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use store::{PushOutcome, PushRecord};
 
@@ -66,11 +65,6 @@ pub struct Checked {
     pub refused: Vec<PushRecord>,
     /// Back to the queue (the counter was unreachable).
     pub defer: Vec<PushOutcome>,
-}
-
-/// The counter's key of a subject: a hash, so no ID number reaches the limits backend.
-pub fn subject_key(subject_id: &str) -> String {
-    hex::encode(&Sha256::digest(format!("policy-push:subject:{subject_id}").as_bytes())[..16])
 }
 
 /// Loads the campaign facts of the given pushes.
@@ -177,7 +171,9 @@ pub async fn check(
             out.skip.push((r.id.clone(), SkipReason::Duplicate));
             continue;
         }
-        let key = subject_key(&r.subject_id);
+        // The counter's key: the subject's keyed pseudonym, so no ID number (nor a digest
+        // anyone could compute from one) reaches the limits backend.
+        let key = p.pseudonyms.subject(&r.subject_id);
         to_count.push((r, key, f.policy_id.clone()));
     }
     if to_count.is_empty() {
@@ -237,7 +233,7 @@ pub async fn seed_counter(p: &Pipeline) -> anyhow::Result<usize> {
     for s in &sends {
         p.counter
             .try_count(&CountRequest {
-                subject: &subject_key(&s.subject_id),
+                subject: &p.pseudonyms.subject(&s.subject_id),
                 token: &s.push_id,
                 dedupe: Some(&s.policy_id),
                 now_ms: s.at.timestamp_millis(),
@@ -260,7 +256,7 @@ pub async fn release(p: &Pipeline, r: &PushRecord, facts: &HashMap<String, Campa
     let dedupe = facts.get(&r.campaign_id).map(|f| f.policy_id.as_str());
     if let Err(e) = p
         .counter
-        .release(&subject_key(&r.subject_id), &r.id, dedupe)
+        .release(&p.pseudonyms.subject(&r.subject_id), &r.id, dedupe)
         .await
     {
         tracing::warn!(push = %r.id, error = %e, "cannot give back a frequency count");

@@ -168,6 +168,10 @@ pub struct Pipeline {
     pub counter: Arc<dyn limits::SendCounter>,
     /// The time the send-time limits and the scheduler go by.
     pub clock: Clock,
+    /// Keyed pseudonyms of subjects: bus keys, `subject.changed`, the counter's Redis
+    /// keys. A random key per process unless replaced; processes of one deployment must
+    /// share the configured key (`POLICY_PUSH_PSEUDONYM_KEY`).
+    pub pseudonyms: domain::pseudonym::Pseudonymizer,
 }
 
 impl Pipeline {
@@ -188,6 +192,8 @@ impl Pipeline {
             index: Default::default(),
             counter: Arc::new(limits::MemoryCounter::new()),
             clock: Arc::new(chrono::Utc::now),
+            pseudonyms: domain::pseudonym::Pseudonymizer::from_key(&rand::random::<[u8; 32]>())
+                .expect("32 bytes are a long enough key"),
         }
     }
 

@@ -46,7 +46,7 @@ pub async fn relay_once(p: &Pipeline) -> anyhow::Result<usize> {
         by_topic
             .entry(topic)
             .or_default()
-            .push((crate::events::subject_key(&r.subject_id), task.encode()));
+            .push((p.pseudonyms.subject(&r.subject_id), task.encode()));
     }
     for (topic, messages) in by_topic {
         let count = messages.len() as u64;

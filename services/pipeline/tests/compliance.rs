@@ -11,7 +11,9 @@
 //! - never the same policy twice to a subject;
 //!
 //! and that the limits did not simply stop everything: night pushes went out the next
-//! morning, and each skip reason occurred.
+//! morning, and each skip reason occurred. With the counter in Redis, every key under the
+//! test prefix names subjects by keyed pseudonym only; and every message a campaign puts
+//! on the bus does too (`the_bus_carries_keyed_pseudonyms_only`).
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use domain::campaign::CampaignStatus;
@@ -297,10 +299,218 @@ async fn a_simulated_week_respects_every_limit_with_the_counter_in_redis() {
             .as_nanos()
     );
     let counter = limits::redis_backend::RedisLimits::new(&url, &prefix).unwrap();
-    week(Some(Arc::new(counter))).await;
+    let w = week(Some(Arc::new(counter))).await;
+    // What Redis holds names subjects by their keyed pseudonyms only: no ID number, no
+    // unsalted digest of one.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let subjects = all_subject_ids(w.store()).await;
+    let mut named = 0;
+    for k in &keys {
+        assert_no_id_or_digest(k.as_bytes(), &subjects);
+        if subjects
+            .iter()
+            .any(|id| k.contains(&w.p.pseudonyms.subject(id)))
+        {
+            named += 1;
+        }
+    }
+    assert!(named > 0, "the counter's keys name subjects: {keys:?}");
 }
 
-async fn week(counter: Option<Arc<dyn limits::SendCounter>>) {
+/// Every subject id in the store.
+async fn all_subject_ids(s: &dyn Store) -> Vec<String> {
+    let page = s.subjects_page(None, 10_000).await.unwrap();
+    page.into_iter()
+        .map(|(p, _)| p.id.as_str().to_string())
+        .collect()
+}
+
+/// `bytes` holds none of the ID numbers, nor a hex digest of one that needs no key
+/// (SHA-256 of the id, or of the id with the old fixed prefix; any 16-digit piece).
+fn assert_no_id_or_digest(bytes: &[u8], ids: &[String]) {
+    use sha2::Digest;
+    let text = String::from_utf8_lossy(bytes);
+    for id in ids {
+        assert!(!text.contains(id.as_str()), "ID number in {text:?}");
+        for plain in [id.clone(), format!("policy-push:subject:{id}")] {
+            let digest = hex::encode(sha2::Sha256::digest(plain.as_bytes()));
+            assert!(
+                !text.contains(&digest[..16]),
+                "unsalted digest of an ID number in {text:?}"
+            );
+        }
+    }
+}
+
+/// A durable in-process bus: the events that only a durable bus (Kafka) publishes are
+/// kept here for the test to read.
+struct DurableBus(bus::memory::MemoryBus);
+
+#[async_trait::async_trait]
+impl bus::Bus for DurableBus {
+    async fn publish(
+        &self,
+        topic: &str,
+        messages: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), bus::BusError> {
+        self.0.publish(topic, messages).await
+    }
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> Result<Box<dyn bus::Subscription>, bus::BusError> {
+        self.0.subscribe(topic, group).await
+    }
+    fn durable(&self) -> bool {
+        true
+    }
+}
+
+/// Every message this process puts on the bus (subject changes, push tasks, delivery
+/// events) carries the subject's keyed pseudonym, never the ID number nor an unsalted
+/// digest of it; another process with the same key computes the same pseudonyms and
+/// resolves the subject changes through the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_carries_keyed_pseudonyms_only() {
+    use bus::topics::{BusMessage, SubjectChanged};
+    use bus::Bus as _;
+    const KEY: &str = "9f1c0e7d6b5a49382716f5e4d3c2b1a0ffeeddccbbaa99887766554433221100";
+    let mut w = World::new(local(2026, 11, 30, 10, 0)).await;
+    let mem = bus::memory::MemoryBus::new();
+    w.p.bus = Arc::new(DurableBus(mem.clone()));
+    w.p.pseudonyms = domain::pseudonym::Pseudonymizer::parse(KEY).unwrap();
+    // Another process of the deployment, configured with the same key.
+    let other = domain::pseudonym::Pseudonymizer::parse(KEY).unwrap();
+    let mut subs = BTreeMap::new();
+    for topic in [
+        bus::topics::SUBJECT_CHANGED.to_string(),
+        bus::topics::push_topic("sms"),
+        bus::topics::push_topic("wechat"),
+        bus::topics::DELIVERY_EVENTS.to_string(),
+    ] {
+        subs.insert(topic.clone(), mem.subscribe(&topic, "audit").await.unwrap());
+    }
+    let subjects: Vec<Subject> = (0u32..12)
+        .map(|n| person(n, json!({"district": "浦东新区"})))
+        .collect();
+    let ids: Vec<String> = subjects.iter().map(|s| s.id.as_str().to_string()).collect();
+    let tagged: Vec<(Subject, Vec<String>)> =
+        subjects.iter().map(|s| (s.clone(), Vec::new())).collect();
+    w.upsert(subjects).await;
+    let mut by_topic: BTreeMap<String, Vec<bus::Delivery>> = BTreeMap::new();
+    pipeline::events::subjects_changed(&w.p, &tagged);
+    drain(
+        &mut subs,
+        &mut by_topic,
+        bus::topics::SUBJECT_CHANGED,
+        ids.len(),
+    )
+    .await;
+    w.policy("pol-a", "就业补贴", "true").await;
+    w.launch("c1", "pol-a", "once", json!(null)).await;
+    for c in w.store().campaigns_to_plan().await.unwrap() {
+        planner::plan(&w.p, c).await.unwrap();
+    }
+    assert_eq!(pipeline::relay::relay_once(&w.p).await.unwrap(), ids.len());
+    for channel in [Channel::Sms, Channel::Wechat] {
+        let topic = bus::topics::push_topic(channel.as_str());
+        drain(&mut subs, &mut by_topic, &topic, 0).await;
+        // The connector's work, from the tasks on the bus: delivery events follow.
+        let push_ids: Vec<String> = by_topic
+            .get(&topic)
+            .into_iter()
+            .flatten()
+            .map(|d| bus::topics::PushTask::decode(&d.payload).unwrap().push_id)
+            .collect();
+        delivery::deliver(&w.p, channel, &push_ids).await.unwrap();
+    }
+    drain(
+        &mut subs,
+        &mut by_topic,
+        bus::topics::DELIVERY_EVENTS,
+        ids.len(),
+    )
+    .await;
+
+    let expected: BTreeMap<String, String> = ids
+        .iter()
+        .map(|id| (other.subject(id), id.clone()))
+        .collect();
+    let pushed: usize = by_topic
+        .iter()
+        .filter(|(t, _)| t.starts_with("push."))
+        .map(|(_, d)| d.len())
+        .sum();
+    assert_eq!(pushed, ids.len());
+    assert!(by_topic[bus::topics::DELIVERY_EVENTS].len() >= ids.len());
+    assert_eq!(by_topic[bus::topics::SUBJECT_CHANGED].len(), ids.len());
+    for (topic, deliveries) in &by_topic {
+        for d in deliveries {
+            assert!(expected.contains_key(&d.key), "{topic}: key {:?}", d.key);
+            assert_no_id_or_digest(d.key.as_bytes(), &ids);
+            assert_no_id_or_digest(&d.payload, &ids);
+        }
+    }
+    // The subject changes name the subjects by the same pseudonyms, which the store
+    // resolves for a follower.
+    let changed: Vec<String> = by_topic[bus::topics::SUBJECT_CHANGED]
+        .iter()
+        .map(|d| {
+            SubjectChanged::from_bytes(bus::topics::SUBJECT_CHANGED, &d.payload)
+                .unwrap()
+                .subject
+        })
+        .collect();
+    let resolved: Vec<String> = w
+        .store()
+        .subjects_by_pseudonym(&changed)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s.id.as_str().to_string())
+        .collect();
+    let mut resolved = resolved;
+    resolved.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(resolved, want);
+}
+
+/// Reads `topic` into `into` until it holds at least `at_least` messages (10 s at most),
+/// then whatever else is already there.
+async fn drain(
+    subs: &mut BTreeMap<String, Box<dyn bus::Subscription>>,
+    into: &mut BTreeMap<String, Vec<bus::Delivery>>,
+    topic: &str,
+    at_least: usize,
+) {
+    let sub = subs.get_mut(topic).unwrap();
+    let got = into.entry(topic.to_string()).or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let wait = if got.len() < at_least && std::time::Instant::now() < deadline {
+            200
+        } else {
+            50
+        };
+        match tokio::time::timeout(std::time::Duration::from_millis(wait), sub.next_batch(100))
+            .await
+        {
+            Ok(Some(batch)) => got.extend(batch),
+            _ if got.len() >= at_least || std::time::Instant::now() >= deadline => return,
+            _ => {}
+        }
+    }
+}
+
+async fn week(counter: Option<Arc<dyn limits::SendCounter>>) -> World {
     // Monday 2026-11-30 00:00 Shanghai.
     let start = local(2026, 11, 30, 0, 0);
     let mut w = World::new(start).await;
@@ -548,7 +758,7 @@ async fn week(counter: Option<Arc<dyn limits::SendCounter>>) {
             .iter()
             .filter(|&&t| t > now - Duration::days(7))
             .count();
-        let key = pipeline::guard::subject_key(subject);
+        let key = w.p.pseudonyms.subject(subject);
         let d =
             w.p.counter
                 .try_count(&limits::CountRequest {
@@ -575,7 +785,7 @@ async fn week(counter: Option<Arc<dyn limits::SendCounter>>) {
         let d =
             w.p.counter
                 .try_count(&limits::CountRequest {
-                    subject: &pipeline::guard::subject_key(&s.subject),
+                    subject: &w.p.pseudonyms.subject(&s.subject),
                     token: "again",
                     dedupe: Some(policy_of[s.campaign.as_str()]),
                     now_ms: now.timestamp_millis(),
@@ -586,6 +796,7 @@ async fn week(counter: Option<Arc<dyn limits::SendCounter>>) {
                 .unwrap();
         assert_eq!(d, limits::CountDecision::Duplicate);
     }
+    w
 }
 
 /// Skips of the campaigns by reason (pushes ended at send time included).

@@ -125,6 +125,12 @@ pub struct ServeArgs {
     pub console_secret: Option<String>,
     #[command(flatten)]
     pub secrets: CallbackSecrets,
+    /// Key of the subjects' pseudonyms on the bus, in Redis and in logs (HMAC-SHA256; hex
+    /// or base64, at least 32 bytes, e.g. `openssl rand -hex 32`); the same in every
+    /// process of a deployment. Required on PostgreSQL, Kafka or Redis; unset on the
+    /// embedded default: generated into `<data dir>/pseudonym.key` at the first start.
+    #[arg(long, env = "POLICY_PUSH_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
     /// Source addresses allowed to call the provider callbacks: comma-separated IPs or
     /// CIDR networks (unset: any address that has the secret).
     #[arg(long, env = "POLICY_PUSH_CALLBACK_ALLOW_FROM")]
@@ -330,6 +336,25 @@ pub struct ServeConfig {
     /// Who may call the provider callbacks.
     pub callbacks: api::routes::callbacks::CallbackAuth,
     pub simulator: simulators::SimulatorConfig,
+    /// The pseudonym key as configured (checked); `None`: the data dir's key file
+    /// (`crate::private::pseudonymizer`), only on the embedded default.
+    pub pseudonym_key: Option<String>,
+}
+
+/// Production (PostgreSQL, Kafka or Redis) needs a configured pseudonym key, shared by
+/// every process; a configured key must be a valid one.
+fn check_pseudonym_key(key: Option<&str>, production: bool) -> anyhow::Result<()> {
+    match key {
+        Some(k) => domain::pseudonym::Pseudonymizer::parse(k)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("POLICY_PUSH_PSEUDONYM_KEY: {e}")),
+        None if production => bail!(
+            "PostgreSQL, Kafka or Redis is configured: set POLICY_PUSH_PSEUDONYM_KEY (e.g. \
+             `openssl rand -hex 32`), the same in every process of the deployment; subjects \
+             are named by keyed pseudonyms on the bus and in Redis (docs/deployment.md)"
+        ),
+        None => Ok(()),
+    }
 }
 
 /// With real providers the console's session key must be set, long, and not one of the
@@ -517,6 +542,11 @@ impl ServeConfig {
             )?,
             allow_from: parse_allow_from(a.callback_allow_from.as_deref().unwrap_or(""))?,
         };
+        let pseudonym_key = a.pseudonym_key.filter(|k| !k.trim().is_empty());
+        let database_url = database_url(a.database_url, &a.data_dir)?;
+        let production =
+            database_url.starts_with("postgres") || kafka.is_some() || redis_url.is_some();
+        check_pseudonym_key(pseudonym_key.as_deref(), production)?;
         let console_secret = a.console_secret.filter(|t| !t.is_empty());
         if real_providers && has_api {
             check_console_secret(console_secret.as_deref())?;
@@ -540,7 +570,8 @@ impl ServeConfig {
             console_secret,
             callbacks,
             simulator,
-            database_url: database_url(a.database_url, &a.data_dir)?,
+            pseudonym_key,
+            database_url,
             data_dir: a.data_dir,
             listen: a.listen,
             public_url: a.public_url.filter(|u| !u.is_empty()),
@@ -749,6 +780,36 @@ mod tests {
     }
 
     #[test]
+    fn production_needs_a_pseudonym_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data").display().to_string();
+        let with = |extra: &[(&str, &str)]| {
+            let mut a = vec![("data-dir", data.as_str())];
+            a.extend_from_slice(extra);
+            ServeConfig::from_args(args(&a))
+        };
+        // The embedded default generates its key into the data dir at start.
+        assert!(with(&[]).unwrap().pseudonym_key.is_none());
+        for backend in [
+            ("database-url", "postgres://pp@db.internal/pp"),
+            ("redis-url", "redis://127.0.0.1:6379"),
+            ("kafka-brokers", "kafka-0:9092"),
+        ] {
+            let e = with(&[backend]).unwrap_err().to_string();
+            assert!(e.contains("POLICY_PUSH_PSEUDONYM_KEY"), "{e}");
+        }
+        let key = "ab".repeat(32);
+        let cfg = with(&[
+            ("database-url", "postgres://pp@db.internal/pp"),
+            ("pseudonym-key", key.as_str()),
+        ])
+        .unwrap();
+        assert_eq!(cfg.pseudonym_key.as_deref(), Some(key.as_str()));
+        let e = with(&[("pseudonym-key", "abcd")]).unwrap_err().to_string();
+        assert!(e.contains("at least 32"), "{e}");
+    }
+
+    #[test]
     fn real_providers_need_callback_secrets_and_a_real_wechat_token() {
         let dir = tempfile::tempdir().unwrap();
         let providers = dir.path().join("providers.json");
@@ -887,11 +948,14 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("POLICY_PUSH_SIMULATOR_URL"), "{e}");
+        let key = "ab".repeat(32);
         let ok = ServeConfig::for_roles(
             args(&[
                 ("kafka-brokers", "127.0.0.1:9092"),
                 ("redis-url", "redis://127.0.0.1"),
                 ("simulator-url", "http://127.0.0.1:9090"),
+                // Production backends: the deployment's pseudonym key.
+                ("pseudonym-key", key.as_str()),
             ]),
             vec![Role::ConnectorSms, Role::ConnectorSms],
         )

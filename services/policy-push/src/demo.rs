@@ -163,6 +163,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .collect(),
             ..Default::default()
         },
+        // Generated into the data dir.
+        pseudonym_key: None,
     };
     let running = crate::server::start(cfg).await?;
     let base = format!("http://{}", running.addr);

@@ -8,6 +8,8 @@
 //!   (`run <role>...`).
 //! - [`attribution`]: tells the built-in simulators which campaign and subject a message
 //!   belongs to (provider APIs do not carry them).
+//! - [`private`]: files private to the process's user (umask `077`, the data dir
+//!   `0700`) and the subjects' pseudonym key (configured, or generated into the data dir).
 //! - [`demo`]: the demo: a synthetic Shanghai-like population, the bureau's policies and
 //!   campaigns, launched with progress bars and summarised.
 
@@ -15,6 +17,7 @@ mod attribution;
 mod bench;
 mod config;
 mod demo;
+mod private;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +78,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Every file and directory this process creates is its user's alone.
+    private::restrict_new_files();
     // Before clap reads the variables, and before any thread exists.
     config::apply_config_file(&known_env())?;
     let cli = Cli::parse();

@@ -60,8 +60,8 @@ fn role_router(store: Arc<dyn store::Store>) -> axum::Router {
 
 pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
     let has_api = cfg.roles.contains(&Role::Api);
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("cannot create data dir {}", cfg.data_dir.display()))?;
+    crate::private::data_dir(&cfg.data_dir)?;
+    let pseudonyms = crate::private::pseudonymizer(cfg.pseudonym_key.as_deref(), &cfg.data_dir)?;
     let store = store::open(&cfg.database_url).await.with_context(|| {
         format!(
             "cannot open the database {}",
@@ -159,6 +159,7 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             ..Default::default()
         },
     );
+    pipeline.pseudonyms = pseudonyms;
     if cfg.split && cfg.redis_url.is_some() {
         // Connector processes side by side count frequency caps and de-duplication keys
         // in Redis (required for split connector roles); one process keeps them in
@@ -282,7 +283,7 @@ pub async fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
             &secret(&args.secrets.tencent_callback_secret),
         );
     }
-    std::fs::create_dir_all(&args.data_dir)?;
+    crate::private::data_dir(&args.data_dir)?;
     let sandbox = simulators::SandboxLog::open_in_dir(&args.data_dir).await?;
     let state = simulators::SimulatorState::new(cfg, sandbox, Arc::new(simulators::NoAttribution));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

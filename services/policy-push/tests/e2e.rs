@@ -462,3 +462,60 @@ fn continuous_campaign_pushes_newly_eligible_once() {
     }
     let _: Value = Value::Null;
 }
+
+/// The data dir and every entry in it are the service user's alone (issue 11 item 5):
+/// after a start on a fresh dir and some writes (the database, its WAL, the sandbox
+/// record, the generated pseudonym key), every entry's mode is checked. The generated
+/// pseudonym key is kept across restarts.
+#[test]
+fn data_dir_is_private_to_the_service() {
+    use std::os::unix::fs::PermissionsExt;
+    fn check(path: &std::path::Path, seen: &mut Vec<String>) {
+        let meta = std::fs::metadata(path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", path.display());
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        if meta.is_dir() {
+            for e in std::fs::read_dir(path).unwrap() {
+                check(&e.unwrap().path(), seen);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &[]);
+    let api = server.api();
+    let lines: Vec<String> = (0..5u32)
+        .map(|i| {
+            person(
+                &resident_id("19800101", 900 + i),
+                &format!("居民{i}"),
+                Some(mobile(900 + i)),
+                None,
+                json!({"district": "浦东新区"}),
+            )
+            .to_string()
+        })
+        .collect();
+    let (st, r) = api.import("application/x-ndjson", lines.join("\n"));
+    assert_eq!(st, 200, "{r}");
+    let mut seen = Vec::new();
+    check(&data, &mut seen);
+    let key_file = data.join("pseudonym.key");
+    if !production_backends() {
+        for f in ["policy-push.db", "policy-push.db-wal", "pseudonym.key"] {
+            assert!(seen.iter().any(|s| s == f), "{f} not in {seen:?}");
+        }
+    }
+    let key = std::fs::read_to_string(&key_file).ok();
+    server.kill();
+    let server = Server::start(&data, &[]);
+    let (st, _) = server.api().get(&format!(
+        "/api/v1/subjects/{}",
+        resident_id("19800101", 900)
+    ));
+    assert_eq!(st, 200);
+    assert_eq!(std::fs::read_to_string(&key_file).ok(), key);
+    check(&data, &mut Vec::new());
+}

@@ -450,4 +450,23 @@ fn console_sessions_roles_and_pages() {
     }
     let audit = admin.html("/console/audit");
     assert!(audit.contains("campaign.pause") && audit.contains("operator.create"));
+
+    // The admin looks a subject up with a reason: the unmasked history is audited with
+    // who and why (the viewer's masked look-ups above were not).
+    let history = admin.html(&format!(
+        "/console/subjects?id={}&reason=12333%20caller",
+        t.sms_subject
+    ));
+    assert!(history.contains("查询原因"), "the reason field is shown");
+    let (_, log) = api.get("/api/v1/audit");
+    let reads: Vec<&serde_json::Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "subject.read")
+        .collect();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0]["detail"]["reason"], "12333 caller");
+    assert_eq!(reads[0]["detail"]["what"], "history");
+    assert!(!reads[0].to_string().contains(&t.sms_subject));
 }

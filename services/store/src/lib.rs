@@ -112,6 +112,15 @@ pub trait SubjectStore: Send + Sync {
     async fn subject_ids_changed_since(&self, since: DateTime<Utc>) -> Result<Vec<String>>;
     /// Replaces the tags of many subjects at once.
     async fn set_tags(&self, tags: &[(String, Vec<String>)]) -> Result<()>;
+    /// Records `(pseudonym, subject id)` pairs (`domain::pseudonym`) so a process that
+    /// reads a pseudonym off the bus can resolve it; pairs already known are kept.
+    async fn put_subject_pseudonyms(&self, pairs: &[(String, String)]) -> Result<()>;
+    /// The subjects, with their tags, whose pseudonyms are among `pseudonyms` (recorded
+    /// by [`SubjectStore::put_subject_pseudonyms`]), in no particular order.
+    async fn subjects_by_pseudonym(
+        &self,
+        pseudonyms: &[String],
+    ) -> Result<Vec<(Subject, Vec<String>)>>;
 }
 
 #[async_trait]

@@ -126,6 +126,7 @@ conformance!(
     subjects_by_ids_and_recent_writes,
     provider_templates_round_trip,
     attributes_round_trip,
+    subjects_resolve_by_pseudonym,
 );
 
 // ---------------------------------------------------------------- fixtures
@@ -320,6 +321,52 @@ async fn subjects_batch_naming_one_twice_keeps_the_last(s: Arc<dyn Store>) {
         s.get_subject(&resident_id(1)).await.unwrap().unwrap(),
         (second, vec!["y".to_string()])
     );
+}
+
+async fn subjects_resolve_by_pseudonym(s: Arc<dyn Store>) {
+    // More subjects than one statement binds on SQLite (chunks of pairs and of lookups).
+    let subjects: Vec<(Subject, Vec<String>)> =
+        (0..600).map(|n| (person(n, json!({})), vec![])).collect();
+    s.upsert_subjects(&subjects).await.unwrap();
+    let key_a = domain::pseudonym::Pseudonymizer::from_key(&[1u8; 32]).unwrap();
+    let key_b = domain::pseudonym::Pseudonymizer::from_key(&[2u8; 32]).unwrap();
+    let pairs = |k: &domain::pseudonym::Pseudonymizer| -> Vec<(String, String)> {
+        subjects
+            .iter()
+            .map(|(p, _)| (k.subject(p.id.as_str()), p.id.as_str().to_string()))
+            .collect()
+    };
+    s.put_subject_pseudonyms(&pairs(&key_a)).await.unwrap();
+    // Recording known pairs again changes nothing; a new key adds its own pairs.
+    s.put_subject_pseudonyms(&pairs(&key_a)).await.unwrap();
+    s.put_subject_pseudonyms(&pairs(&key_b)[..10])
+        .await
+        .unwrap();
+    // A pair of a subject that does not exist resolves to nothing.
+    s.put_subject_pseudonyms(&[("feed".into(), resident_id(999))])
+        .await
+        .unwrap();
+    let mut asked: Vec<String> = pairs(&key_a).into_iter().map(|(p, _)| p).collect();
+    asked.extend(["feed".to_string(), "unknown".to_string()]);
+    let found: BTreeSet<String> = s
+        .subjects_by_pseudonym(&asked)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p.id.as_str().to_string())
+        .collect();
+    let all: BTreeSet<String> = subjects
+        .iter()
+        .map(|(p, _)| p.id.as_str().to_string())
+        .collect();
+    assert_eq!(found, all);
+    let by_b = s
+        .subjects_by_pseudonym(&[pairs(&key_b)[3].0.clone()])
+        .await
+        .unwrap();
+    assert_eq!(by_b.len(), 1);
+    assert_eq!(by_b[0].0.id.as_str(), subjects[3].0.id.as_str());
+    assert!(s.subjects_by_pseudonym(&[]).await.unwrap().is_empty());
 }
 
 async fn tags_replace_per_subject(s: Arc<dyn Store>) {

@@ -197,6 +197,9 @@ pub async fn report_csv(
 pub struct HistoryQuery {
     #[serde(default)]
     limit: Option<u32>,
+    /// Why personal data is read (audited; `unspecified` when absent).
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// A subject's history as the API answers it: masked unless `personal`.
@@ -276,9 +279,12 @@ pub async fn history(
 ) -> ApiResult<Json<Value>> {
     op.require(Action::Read)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(
-        history_json(&s, &id, op.may(Action::ReadPersonal), limit).await?,
-    ))
+    let personal = op.may(Action::ReadPersonal);
+    let h = history_json(&s, &id, personal, limit).await?;
+    if personal {
+        super::subjects::audit_personal_read(&s, &op, "history", &id, q.reason.as_deref()).await?;
+    }
+    Ok(Json(h))
 }
 
 /// An "applied" event: by push id, by recipient link code, or by subject and policy.

@@ -32,6 +32,8 @@ pub struct ProductionBackends {
     pub topic_prefix: String,
     pub redis_url: String,
     pub redis_prefix: String,
+    /// The pseudonym key every process of the deployment shares (random per backends).
+    pub pseudonym_key: String,
 }
 
 impl ProductionBackends {
@@ -65,6 +67,11 @@ impl ProductionBackends {
             redis_url: std::env::var("POLICY_PUSH_TEST_REDIS_URL")
                 .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
             redis_prefix: format!("pp-test-{}", &unique[..12]),
+            pseudonym_key: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         }
     }
 
@@ -77,6 +84,7 @@ impl ProductionBackends {
             ("POLICY_PUSH_KAFKA_CREATE_TOPICS", "false".into()),
             ("POLICY_PUSH_REDIS_URL", self.redis_url.clone()),
             ("POLICY_PUSH_REDIS_PREFIX", self.redis_prefix.clone()),
+            ("POLICY_PUSH_PSEUDONYM_KEY", self.pseudonym_key.clone()),
         ]
     }
 }
@@ -172,6 +180,7 @@ impl Server {
             .env_remove("POLICY_PUSH_DATABASE_URL")
             .env_remove("POLICY_PUSH_KAFKA_BROKERS")
             .env_remove("POLICY_PUSH_REDIS_URL")
+            .env_remove("POLICY_PUSH_PSEUDONYM_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in backend_env {

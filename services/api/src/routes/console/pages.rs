@@ -543,14 +543,32 @@ pub async fn subject(State(s): State<AppState>, sess: Session, Query(q): Q) -> R
         .get("id")
         .map(|x| x.trim().to_string())
         .filter(|x| !x.is_empty());
+    let reason = q.get("reason").map(|r| r.trim().to_string());
+    let personal = sess.op.may(Action::ReadPersonal);
     let history = match &id {
         None => None,
         Some(id) => {
-            Some(reports::history_json(&s, id, sess.op.may(Action::ReadPersonal), 200).await)
+            let h = reports::history_json(&s, id, personal, 200).await;
+            // Personal data shown: recorded with the agent's reason.
+            if personal && h.is_ok() {
+                if let Err(e) = super::super::subjects::audit_personal_read(
+                    &s,
+                    &sess.op,
+                    "history",
+                    id,
+                    reason.as_deref(),
+                )
+                .await
+                {
+                    return e.into_response();
+                }
+            }
+            Some(h)
         }
     };
     let ctx = context! {
         query => id,
+        reason => reason,
         h => history.as_ref().and_then(|h| h.as_ref().ok()).map(v),
         not_found => matches!(history, Some(Err(_))),
         may_undo => sess.op.may(Action::WriteSubjects),
