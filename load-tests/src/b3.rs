@@ -1,5 +1,6 @@
 //! B3 fan-out: one campaign of N recipients end to end, and the raw bus ceiling beside it.
 
+use crate::b5::{percentiles, Percentiles};
 use crate::client::{self, Api, Simulator};
 use crate::machine::{CpuMeter, CpuUse};
 use crate::stack::Stack;
@@ -9,6 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub fn bar(len: u64, what: &str) -> ProgressBar {
@@ -108,7 +111,62 @@ pub struct B3Result {
     /// Push refs received more than once by the simulator.
     pub provider_duplicates: u64,
     pub counts_poll_s: f64,
+    /// `GET /api/v1/campaigns/{id}` of this campaign, timed every 200 ms while it ran.
+    pub api_get_campaign: Option<Percentiles>,
+    /// `PUT /api/v1/subjects/{id}` of probe subjects no campaign matches, timed every
+    /// 200 ms while the campaign ran.
+    pub api_put_subject: Option<Percentiles>,
+    /// Probe requests that failed or did not answer 200.
+    pub api_errors: u64,
     pub cpu: CpuUse,
+}
+
+/// Latencies of the API probe (ms), and its failures.
+#[derive(Default)]
+struct Probe {
+    get_campaign: Vec<f64>,
+    put_subject: Vec<f64>,
+    errors: u64,
+}
+
+/// Times the two calls an operator and an upstream system make while a campaign runs:
+/// the campaign's status, and a subject upsert (probe subjects numbered after every other
+/// subject of the run, in a status no campaign of the run matches), one of each every
+/// 200 ms until `stop`.
+fn probe_api(
+    api: &Api,
+    cid: &str,
+    recipients: u64,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Probe> {
+    let (api, cid) = (api.clone(), cid.to_string());
+    tokio::spawn(async move {
+        let mut probe = Probe::default();
+        let mut k = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let tick = Instant::now();
+            let t = Instant::now();
+            match api.get(&format!("/api/v1/campaigns/{cid}")).await {
+                Ok((200, _)) => probe.get_campaign.push(t.elapsed().as_secs_f64() * 1000.0),
+                _ => probe.errors += 1,
+            }
+            let body = json!({
+                "id": client::resident_id(recipients + 10_000_000 + k % 1000),
+                "kind": "person", "name": "探针",
+                "mobile": format!("136{:08}", k % 1000),
+                "attributes": {"employment_status": "employed", "probe": k},
+            });
+            let id = body["id"].as_str().unwrap_or_default().to_string();
+            let t = Instant::now();
+            match api.put(&format!("/api/v1/subjects/{id}"), &body).await {
+                Ok((200, _)) => probe.put_subject.push(t.elapsed().as_secs_f64() * 1000.0),
+                _ => probe.errors += 1,
+            }
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(200).saturating_sub(tick.elapsed())).await;
+        }
+        probe
+    })
 }
 
 fn round3(x: f64) -> f64 {
@@ -147,6 +205,8 @@ pub async fn campaign(
     let launched_wall = chrono::Utc::now();
     let launched = Instant::now();
     api.launch(&cid).await?;
+    let stop_probe = Arc::new(AtomicBool::new(false));
+    let probe = probe_api(api, &cid, recipients, stop_probe.clone());
     let mut planned = None;
     let mut settled_at = None;
     let mut counts = Value::Null;
@@ -229,6 +289,8 @@ pub async fn campaign(
     }
     pb.finish();
     let cpu = meter.stop();
+    stop_probe.store(true, Ordering::Relaxed);
+    let mut probe = probe.await?;
     let all_at_provider = last_arrival
         .map(|l| (l - launched_wall).num_microseconds().unwrap_or(0) as f64 / 1e6)
         .unwrap_or_else(|| launched.elapsed().as_secs_f64())
@@ -276,6 +338,9 @@ pub async fn campaign(
             provider_messages: by_channel,
             provider_duplicates: duplicates,
             counts_poll_s: counts_poll.as_secs_f64(),
+            api_get_campaign: percentiles(&mut probe.get_campaign),
+            api_put_subject: percentiles(&mut probe.put_subject),
+            api_errors: probe.errors,
             cpu,
         },
         after,

@@ -353,6 +353,23 @@ fn print_table(r: &Report) {
             "| B3 at the provider | {:?}, {} duplicates, {} never arrived | exactly once | |",
             b.provider_messages, b.provider_duplicates, b.missing_at_provider
         );
+        let pct = |p: &Option<b5::Percentiles>| {
+            p.as_ref().map_or("—".to_string(), |p| {
+                format!(
+                    "p50 {} ms, p99 {} ms, max {} ms (n = {})",
+                    p.p50_ms, p.p99_ms, p.max_ms, p.count
+                )
+            })
+        };
+        println!(
+            "| API during B3: `GET /api/v1/campaigns/{{id}}` | {} | p99 ≤ 300 ms | |",
+            pct(&b.api_get_campaign)
+        );
+        println!(
+            "| API during B3: `PUT /api/v1/subjects/{{id}}` | {}; {} probe errors | p99 ≤ 300 ms | |",
+            pct(&b.api_put_subject),
+            b.api_errors
+        );
         if let Some(why) = &b.incomplete {
             println!("| B3 INCOMPLETE | {why} | | |");
         }
