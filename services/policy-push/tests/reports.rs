@@ -470,3 +470,107 @@ fn console_sessions_roles_and_pages() {
     assert_eq!(reads[0]["detail"]["what"], "history");
     assert!(!reads[0].to_string().contains(&t.sms_subject));
 }
+
+/// The provider-template screen: an admin registers a template through the form (the API
+/// stores it), a template the API refuses shows the API's message, and an operator who
+/// may not write sees the registrations but no form.
+#[test]
+fn console_registers_provider_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let api = server.api();
+    let mut admin = Web::new(&server.base);
+    admin.post("/console/login", &[("token", ADMIN_TOKEN)]);
+    let page = admin.html("/console/provider-templates");
+    assert!(page.contains("服务商模板"), "linked from the navigation");
+    let csrf = csrf_of(&page);
+    let form = |code: &'static str, text: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("provider", "tencent_sms".to_string()),
+            ("code", code.to_string()),
+            ("name", "申领提醒".to_string()),
+            ("text", text.to_string()),
+            ("sign_name", "上海人社".to_string()),
+            ("variables", "1:text:12\r\n2:date".to_string()),
+        ]
+    };
+    fn post(web: &mut Web, fields: Vec<(&str, String)>) -> String {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = web.post("/console/provider-templates", &fields);
+        assert_eq!(r.status(), 303);
+        r.headers()["location"].to_str().unwrap().to_string()
+    }
+    let loc = post(
+        &mut admin,
+        form("1843021", "您可申领{1}，请于{2}前到一网通办办理。"),
+    );
+    assert!(loc.contains("ok="), "{loc}");
+    let (st, t) = api.get("/api/v1/provider-templates/tencent_sms/1843021");
+    assert_eq!(st, 200, "{t}");
+    assert_eq!(t["text"], "您可申领{1}，请于{2}前到一网通办办理。");
+    assert_eq!(t["sign_name"], "上海人社");
+    assert_eq!(
+        t["variables"][0],
+        json!({"name": "1", "kind": "text", "max_chars": 12})
+    );
+    assert_eq!(t["variables"][1], json!({"name": "2", "kind": "date"}));
+    let page = admin.html("/console/provider-templates");
+    assert!(
+        page.contains("1843021") && page.contains("【上海人社】"),
+        "{page}"
+    );
+
+    // A text that is nothing but variables: refused with the API's code and message.
+    let loc = post(&mut admin, form("1843022", "{1}{2}"));
+    assert!(loc.contains("err="), "{loc}");
+    let page = admin.html(&loc);
+    assert!(
+        page.contains("invalid_template") && page.contains("nothing but variables"),
+        "{page}"
+    );
+    let (st, _) = api.get("/api/v1/provider-templates/tencent_sms/1843022");
+    assert_eq!(st, 404);
+
+    // A viewer sees the template and no form; a forged post changes nothing.
+    let (_, viewer) = api.post(
+        "/api/v1/operators",
+        json!({"name": "只读员", "role": "viewer"}),
+    );
+    let mut web = Web::new(&server.base);
+    web.post(
+        "/console/login",
+        &[("token", viewer["token"].as_str().unwrap())],
+    );
+    let page = web.html("/console/provider-templates");
+    assert!(page.contains("1843021"), "{page}");
+    assert!(
+        !page.contains("action=\"/console/provider-templates"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let r = web.post(
+        "/console/provider-templates/delete",
+        &[
+            ("csrf", csrf.as_str()),
+            ("provider", "tencent_sms"),
+            ("code", "1843021"),
+        ],
+    );
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(web.html(&loc).contains("forbidden"), "{loc}");
+
+    // The admin deletes it.
+    let csrf = csrf_of(&admin.html("/console/provider-templates"));
+    let r = admin.post(
+        "/console/provider-templates/delete",
+        &[
+            ("csrf", csrf.as_str()),
+            ("provider", "tencent_sms"),
+            ("code", "1843021"),
+        ],
+    );
+    assert!(r.headers()["location"].to_str().unwrap().contains("ok="));
+    let (st, _) = api.get("/api/v1/provider-templates/tencent_sms/1843021");
+    assert_eq!(st, 404);
+}

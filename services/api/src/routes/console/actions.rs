@@ -2,7 +2,9 @@
 //! route function the JSON API uses for the same action, and redirects back with what
 //! happened.
 
-use super::super::{attributes, campaigns, operations, operators, opt_outs, policies, tags};
+use super::super::{
+    attributes, campaigns, operations, operators, opt_outs, policies, provider_templates, tags,
+};
 use super::session::{self, Session};
 use super::{back, failed, page_ctx, render};
 use crate::auth::token_hash;
@@ -121,6 +123,89 @@ pub async fn put_attribute(State(s): State<AppState>, sess: Session, Form(f): F)
     {
         Ok(_) => back("/console/attributes", Ok(format!("属性 {name} 已保存"))),
         Err(e) => back("/console/attributes", Err(failed(e))),
+    }
+}
+
+const TEMPLATES: &str = "/console/provider-templates";
+
+/// Template variables, one a line: `name`, `name:kind` or `name:kind:max_chars`
+/// (`1:text:12`, `amount:amount`). Checked by the API, not here: a `max_chars` that is
+/// not a number is passed on as text for the API to refuse.
+fn parse_variables(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut parts = l.splitn(3, ':').map(str::trim);
+            let mut var = Map::new();
+            var.insert("name".into(), json!(parts.next().unwrap_or("")));
+            if let Some(kind) = parts.next().filter(|k| !k.is_empty()) {
+                var.insert("kind".into(), json!(kind));
+            }
+            if let Some(max) = parts.next().filter(|m| !m.is_empty()) {
+                let max = max.parse::<u64>().map_or_else(|_| json!(max), |n| json!(n));
+                var.insert("max_chars".into(), max);
+            }
+            serde_json::Value::Object(var)
+        })
+        .collect()
+}
+
+/// `POST /console/provider-templates`: register or replace a template
+/// (`PUT /api/v1/provider-templates/{provider}/{code}`).
+pub async fn put_provider_template(
+    State(s): State<AppState>,
+    sess: Session,
+    Form(f): F,
+) -> Response {
+    provider_template_form(s, sess, f, false).await
+}
+
+/// `POST /console/provider-templates/delete`: remove a template no live campaign binds
+/// (`DELETE /api/v1/provider-templates/{provider}/{code}`).
+pub async fn delete_provider_template(
+    State(s): State<AppState>,
+    sess: Session,
+    Form(f): F,
+) -> Response {
+    provider_template_form(s, sess, f, true).await
+}
+
+async fn provider_template_form(
+    s: AppState,
+    sess: Session,
+    f: HashMap<String, String>,
+    delete: bool,
+) -> Response {
+    if !csrf_ok(&sess, &f) {
+        return back(TEMPLATES, Err(STALE.into()));
+    }
+    let (provider, code) = (
+        field(&f, "provider").to_string(),
+        field(&f, "code").to_string(),
+    );
+    let (st, op, path) = (
+        State(s),
+        sess.op.clone(),
+        Path((provider.clone(), code.clone())),
+    );
+    let (result, done) = if delete {
+        let r = provider_templates::delete(st, op, path).await;
+        (r.map(drop), "已删除")
+    } else {
+        let body = json!({
+            "name": field(&f, "name"),
+            "text": f.get("text").map(|t| t.trim().replace("\r\n", "\n")).unwrap_or_default(),
+            "sign_name": opt(&f, "sign_name"),
+            "variables": parse_variables(field(&f, "variables")),
+            "enterprise": field(&f, "enterprise") == "1",
+        });
+        let r = provider_templates::put(st, op, path, Bytes::from(body.to_string())).await;
+        (r.map(drop), "已保存")
+    };
+    match result {
+        Ok(()) => back(TEMPLATES, Ok(format!("模板 {provider}/{code} {done}"))),
+        Err(e) => back(TEMPLATES, Err(failed(e))),
     }
 }
 
@@ -422,6 +507,19 @@ mod tests {
             vec![
                 json!({"q": "谁可以申请？", "a": "本市登记失业人员。"}),
                 json!({"q": "补贴多少？", "a": "每人 1000 元。\n另有说明。"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn template_variables_one_a_line() {
+        assert_eq!(
+            parse_variables("1:text:12\n\n amount : amount \nname\nx::many"),
+            vec![
+                json!({"name": "1", "kind": "text", "max_chars": 12}),
+                json!({"name": "amount", "kind": "amount"}),
+                json!({"name": "name"}),
+                json!({"name": "x", "max_chars": "many"}),
             ]
         );
     }

@@ -6,8 +6,8 @@
 //! # Layout
 //! - [`session`]: sign-in with the operator's token → a server-side session (revoked at
 //!   sign-out and when the operator is disabled) and its signed cookie; CSRF tokens.
-//! - [`pages`]: the `GET` pages (dashboard, tags, policies, campaigns, reports,
-//!   operators, audit log, a subject's delivery history).
+//! - [`pages`]: the `GET` pages (dashboard, tags, attributes, provider templates,
+//!   policies, campaigns, reports, operators, audit log, a subject's delivery history).
 //! - [`actions`]: the form handlers (`POST`), answered with a redirect and a message.
 
 mod actions;
@@ -47,6 +47,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/console/attributes",
             get(pages::attributes).post(actions::put_attribute),
+        )
+        .route(
+            "/console/provider-templates",
+            get(pages::provider_templates).post(actions::put_provider_template),
+        )
+        .route(
+            "/console/provider-templates/delete",
+            post(actions::delete_provider_template),
         )
         .route(
             "/console/policies",
@@ -109,6 +117,9 @@ fn zh(code: &str) -> String {
         "wechat" => "微信",
         "sms" => "短信",
         "hotline" => "12333外呼",
+        "aliyun_sms" => "阿里云短信",
+        "tencent_sms" => "腾讯云短信",
+        "aliyun_voice" => "阿里云语音通知",
         "person" => "个人",
         "enterprise" => "企业",
         "queued" => "排队中",
@@ -164,6 +175,10 @@ fn env() -> &'static Environment<'static> {
             ("dashboard.html", include_str!("templates/dashboard.html")),
             ("tags.html", include_str!("templates/tags.html")),
             ("attributes.html", include_str!("templates/attributes.html")),
+            (
+                "provider_templates.html",
+                include_str!("templates/provider_templates.html"),
+            ),
             ("policies.html", include_str!("templates/policies.html")),
             ("policy.html", include_str!("templates/policy.html")),
             ("campaigns.html", include_str!("templates/campaigns.html")),
@@ -298,6 +313,74 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(r#"action="/console/attributes""#));
+    }
+
+    fn provider_templates_page(may_write: bool) -> String {
+        let t = context! {
+            channel => "sms", provider => "tencent_sms", code => "1843021",
+            name => "补贴到账提醒", text => "您可申领{1}，详见{2}", sign_name => "上海人社",
+            variables => vec![
+                context! { name => "1", kind => "text", max => 12 },
+                context! { name => "2", kind => "code", max => 12 },
+            ],
+        };
+        env()
+            .get_template("provider_templates.html")
+            .unwrap()
+            .render(context! {
+                templates => vec![t], providers => vec!["aliyun_sms", "tencent_sms"],
+                may_write, csrf => "c",
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_provider_templates_page_lists_registrations_and_offers_the_form_to_writers() {
+        let html = provider_templates_page(true);
+        assert!(
+            html.contains("短信") && html.contains("腾讯云短信") && html.contains("1843021"),
+            "{html}"
+        );
+        assert!(
+            html.contains("您可申领{1}，详见{2}") && html.contains("【上海人社】"),
+            "{html}"
+        );
+        assert!(html.contains("<code>1</code> text，≤12 字"), "{html}");
+        assert!(html.contains(r#"action="/console/provider-templates""#));
+        assert!(html.contains(r#"action="/console/provider-templates/delete""#));
+        // Whoever may not write sees the registrations and no form.
+        let html = provider_templates_page(false);
+        assert!(html.contains("1843021"), "{html}");
+        assert!(!html.contains("<form"), "{html}");
+    }
+
+    #[test]
+    fn the_campaign_page_shows_each_channels_binding() {
+        let c = serde_json::json!({
+            "id": "c1", "name": "补贴提醒", "status": "draft", "channels": ["sms"],
+            "counts": {},
+            "bindings": {"sms": {"template": "SMS_468201",
+                "variables": {"title": "{{ policy.title }}", "link": "{{ link_code }}"}}},
+        });
+        let html = env()
+            .get_template("campaign.html")
+            .unwrap()
+            .render(context! { c => Value::from_serialize(&c), names => context! {} })
+            .unwrap();
+        assert!(html.contains("<code>SMS_468201</code>"), "{html}");
+        assert!(
+            html.contains("<code>title</code> ← <code>{{ policy.title }}</code>"),
+            "{html}"
+        );
+        // Without bindings, no binding row.
+        let mut plain = c.clone();
+        plain["bindings"] = serde_json::json!({});
+        let html = env()
+            .get_template("campaign.html")
+            .unwrap()
+            .render(context! { c => Value::from_serialize(&plain), names => context! {} })
+            .unwrap();
+        assert!(!html.contains("id=\"bindings\""), "{html}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::operator::Action;
+use domain::provider_template::{Provider, ProviderTemplate};
 use domain::Facts;
 use minijinja::{context, Value};
 use pipeline::matching::audience_from_index;
@@ -104,6 +105,44 @@ pub async fn attributes(State(s): State<AppState>, sess: Session, Query(q): Q) -
         may_write => sess.op.may(Action::WriteAttributes),
     };
     render("attributes.html", page_ctx(&sess, &q, "attributes", ctx))
+}
+
+/// `GET /console/provider-templates`: the templates registered with the providers, by
+/// channel and provider; those who write the catalogue register, replace and delete them.
+pub async fn provider_templates(State(s): State<AppState>, sess: Session, Query(q): Q) -> Response {
+    let Json(list) = try_page!(
+        sess,
+        q,
+        super::super::provider_templates::list(State(s.clone()), sess.op.clone()).await
+    );
+    let mut items: Vec<ProviderTemplate> =
+        serde_json::from_value(list["items"].clone()).unwrap_or_default();
+    items.sort_by_key(|t| (t.channel().as_str(), t.provider, t.code.clone()));
+    let templates: Vec<Value> = items
+        .iter()
+        .map(|t| {
+            let variables: Vec<Value> = t
+                .variables
+                .iter()
+                .map(|x| context! { name => x.name.clone(), kind => v(x.kind), max => t.max_chars(x) })
+                .collect();
+            context! {
+                channel => t.channel().as_str(), provider => t.provider.as_str(),
+                code => t.code.clone(), name => t.name.clone(), text => t.text.clone(),
+                sign_name => t.sign_name.clone(), catch_all => t.catch_all,
+                enterprise => t.enterprise, variables,
+            }
+        })
+        .collect();
+    let ctx = context! {
+        templates,
+        providers => Provider::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+        may_write => sess.op.may(Action::WriteCatalogue),
+    };
+    render(
+        "provider_templates.html",
+        page_ctx(&sess, &q, "provider_templates", ctx),
+    )
 }
 
 /// `GET /console/policies`
