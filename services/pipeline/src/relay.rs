@@ -1,8 +1,10 @@
 //! The outbox relay: moves committed `queued` push rows onto the bus topic of their
 //! channel (`push.<channel>`, or `push.<channel>.retry` for a push tried again), keyed by
 //! a digest of the subject id so one subject's pushes stay in order. Rows are taken and
-//! marked as on the bus in one store transaction ([`store::PushStore::hand_over`]; rows
-//! another relay holds are skipped), committed once the bus acknowledged them; a failed
+//! recorded as on the bus in one store transaction ([`store::PushStore::hand_over`]: a
+//! running campaign's planned rows by moving its relay cursor, one write per batch; rows
+//! put back one by one by marking each; what another relay holds is skipped),
+//! committed once the bus acknowledged them; a failed
 //! publish or a dead relay rolls it back, so the rows go out again. A duplicate task on
 //! the bus is harmless because a connector must claim the row (`queued` → `sending`)
 //! before sending.
@@ -19,8 +21,9 @@ type TopicBatch = Vec<(String, Vec<u8>)>;
 
 /// Moves one batch; returns how many pushes went onto the bus.
 ///
-/// The rows are taken and marked as on the bus in one store transaction, committed only
-/// after the bus acknowledged every message: one write per push. A failed publish (or a
+/// The rows are taken and recorded as on the bus in one store transaction, committed only
+/// after the bus acknowledged every message (one cursor write for a campaign's planned
+/// rows, one write per push for rows put back in the outbox). A failed publish (or a
 /// relay that dies meanwhile) rolls the transaction back, so the rows go out again; the
 /// messages that did reach the bus are then duplicates, which the claim absorbs. A
 /// connector that gets a message before the commit waits for the row's lock.

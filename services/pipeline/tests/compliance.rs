@@ -232,11 +232,9 @@ impl World {
             planner::plan(&self.p, c).await.unwrap();
         }
         loop {
-            let due = self
-                .store()
-                .take_undispatched(self.now(), 2_000)
-                .await
-                .unwrap();
+            let handover = self.store().hand_over(self.now(), 2_000).await.unwrap();
+            let due = handover.pushes().to_vec();
+            handover.commit().await.unwrap();
             if due.is_empty() {
                 break;
             }

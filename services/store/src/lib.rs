@@ -19,7 +19,7 @@
 //! - [`sqlite`]: the embedded default (sqlx + SQLite, migrations under
 //!   `migrations/sqlite/`; writers take `BEGIN IMMEDIATE`).
 //! - [`postgres`]: the production store (sqlx + PostgreSQL, pooled, migrations under
-//!   `migrations/postgres/`; the outbox is taken with `FOR UPDATE SKIP LOCKED`, bulk
+//!   `migrations/postgres/`; the outbox is handed over by per-campaign relay cursors and `FOR UPDATE SKIP LOCKED`, bulk
 //!   writes are `UNNEST` statements).
 //! - [`open`]: picks the backend from a database URL.
 //!
@@ -189,18 +189,14 @@ pub trait PushStore: Send + Sync {
     ) -> Result<u64>;
     /// Marks a campaign's audience as fully written, with its counts.
     async fn finish_plan(&self, campaign_id: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Queued pushes due by `now` not yet handed to the bus, marked as being handed over
-    /// (each row is taken by one caller, however many relays run).
-    async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>>;
     /// Queued pushes due by `now` not yet handed to the bus, marked as on the bus in a
     /// transaction left open until [`HandOver::commit`], after the bus acknowledged them:
-    /// one write per push. Dropped without a commit (the publish failed, the process
+    /// a running campaign's planned pushes in plan order, by moving its relay cursor (one
+    /// write per batch); pushes put back in the outbox (retries, deferrals, replays) by
+    /// marking each row. Dropped without a commit (the publish failed, the process
     /// died), the rows go back to the outbox as they were. Rows another caller holds are
     /// skipped, so each row is taken by one caller however many relays run.
     async fn hand_over(&self, now: DateTime<Utc>, limit: u32) -> Result<Box<dyn HandOver>>;
-    /// After publishing taken pushes: `published` marks them as on the bus; otherwise they
-    /// go back to the relay. Rows that changed meanwhile are left alone.
-    async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64>;
     /// Forgets which queued pushes were handed over: all of them (a bus that does not keep
     /// messages), or `unconfirmed_only` those taken but never confirmed (a relay died
     /// between taking and publishing; with a durable bus the confirmed ones are safe).

@@ -124,6 +124,7 @@ impl Backend for Sqlite {
         conn: &'a mut SqliteConnection,
         campaign_id: &'a str,
         after_seq: i64,
+        dispatched: i16,
         pushes: &'a [NewPush],
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -131,9 +132,9 @@ impl Backend for Sqlite {
             conn,
             "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status,
                content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at,
-               district, kind)
+               district, kind, dispatched)
              SELECT $1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11, $12, $13, $13, $13,
-               COALESCE(CAST(json_extract(s.attributes, '$.district') AS TEXT), ''), COALESCE(s.kind, '')
+               COALESCE(CAST(json_extract(s.attributes, '$.district') AS TEXT), ''), COALESCE(s.kind, ''), $14
              FROM (SELECT 1) AS one LEFT JOIN subjects s ON s.id = $3
              -- A subject skipped at send time (capped, duplicate, opted out) stays skipped.
              WHERE NOT EXISTS (SELECT 1 FROM campaign_skips k WHERE k.campaign_id = $2
@@ -154,6 +155,7 @@ impl Backend for Sqlite {
                     .bind(p.benefit)
                     .bind(p.segments)
                     .bind(Ts(now))
+                    .bind(dispatched)
             },
         )
         .await

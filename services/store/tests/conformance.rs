@@ -3,7 +3,7 @@
 //! `POLICY_PUSH_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
 //! and dropped afterwards). Both backends must give the same answers.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use domain::campaign::{CampaignMode, CampaignStatus};
 use domain::operator::Role;
 use domain::policy::PolicyStatus;
@@ -95,13 +95,13 @@ conformance!(
     campaign_transitions_check_the_current_status,
     approved_campaigns_return_to_review_without_their_approvals,
     plan_batches_are_idempotent_and_counted,
-    relay_takes_each_due_row_once,
     hand_over_is_on_the_bus_only_once_committed,
+    the_relay_cursor_follows_its_campaign,
     reconciliation_sees_only_claims_older_than_the_lease,
     claim_is_exclusive_and_outcomes_are_recorded,
     concurrent_claimers_never_take_the_same_push,
     concurrent_relays_never_take_the_same_push,
-    a_claim_racing_the_relays_confirmation_takes_every_push,
+    a_claim_racing_the_relays_hand_over_takes_every_push,
     receipts_clicks_and_links,
     receipt_batches_apply_as_one_at_a_time,
     receipt_batches_span_chunks,
@@ -226,6 +226,14 @@ async fn planned(s: &dyn Store, cid: &str, n: u32) -> Vec<NewPush> {
 
 fn ids(rows: &[PushRecord]) -> BTreeSet<String> {
     rows.iter().map(|r| r.id.clone()).collect()
+}
+
+/// Hands the outbox rows due by `now` to "the bus" (a committed hand-over); returns them.
+async fn on_the_bus(s: &dyn Store, now: DateTime<Utc>, limit: u32) -> Vec<PushRecord> {
+    let handover = s.hand_over(now, limit).await.unwrap();
+    let pushes = handover.pushes().to_vec();
+    handover.commit().await.unwrap();
+    pushes
 }
 
 // ---------------------------------------------------------------- cases
@@ -657,50 +665,13 @@ async fn plan_batches_are_idempotent_and_counted(s: Arc<dyn Store>) {
     assert_eq!(s.count_pushes(PushStatus::Queued).await.unwrap(), 40);
 }
 
-async fn relay_takes_each_due_row_once(s: Arc<dyn Store>) {
-    planned(&*s, "c1", 10).await;
-    let now = Utc::now() + Duration::seconds(1);
-    let first = s.take_undispatched(now, 4).await.unwrap();
-    assert_eq!(first.len(), 4);
-    let rest = s.take_undispatched(now, 100).await.unwrap();
-    assert_eq!(rest.len(), 6);
-    assert!(ids(&first).is_disjoint(&ids(&rest)));
-    assert!(s.take_undispatched(now, 100).await.unwrap().is_empty());
-    // Rows not yet due are left alone.
-    assert!(s
-        .take_undispatched(Utc::now() - Duration::hours(1), 100)
-        .await
-        .unwrap()
-        .is_empty());
-    // The relay published the first four; the rest were taken when it died.
-    let published: Vec<String> = first.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(s.confirm_dispatched(&published, true).await.unwrap(), 4);
-    assert_eq!(
-        s.confirm_dispatched(&published, true).await.unwrap(),
-        0,
-        "once"
-    );
-    // A durable bus keeps what was confirmed: only the unconfirmed go again.
-    assert_eq!(s.reset_dispatched(true).await.unwrap(), 6);
-    assert_eq!(
-        ids(&s.take_undispatched(now, 100).await.unwrap()),
-        ids(&rest)
-    );
-    // A failed publish hands its rows straight back.
-    let failed: Vec<String> = rest.iter().map(|r| r.id.clone()).collect();
-    assert_eq!(s.confirm_dispatched(&failed, false).await.unwrap(), 6);
-    assert_eq!(
-        ids(&s.take_undispatched(now, 100).await.unwrap()),
-        ids(&rest)
-    );
-    // A bus that forgot its messages: hand everything over again.
-    assert_eq!(s.reset_dispatched(false).await.unwrap(), 10);
-    assert_eq!(s.take_undispatched(now, 100).await.unwrap().len(), 10);
-}
-
 async fn hand_over_is_on_the_bus_only_once_committed(s: Arc<dyn Store>) {
     planned(&*s, "c1", 10).await;
     let now = Utc::now() + Duration::seconds(1);
+    // Rows not yet due are left alone.
+    assert!(on_the_bus(&*s, Utc::now() - Duration::hours(1), 100)
+        .await
+        .is_empty());
     // The publish failed (or the relay died): dropped, the rows are back in the outbox.
     let failed = s.hand_over(now, 100).await.unwrap();
     assert_eq!(failed.pushes().len(), 10);
@@ -730,6 +701,62 @@ async fn hand_over_is_on_the_bus_only_once_committed(s: Arc<dyn Store>) {
     assert!(s.hand_over(now, 100).await.unwrap().pushes().is_empty());
 }
 
+/// A running campaign's planned rows go out by its relay cursor in plan order: rows
+/// claimed or ended before the relay reached them are passed over, a paused campaign
+/// waits, and rows planned while it was not running go out row by row once it runs.
+async fn the_relay_cursor_follows_its_campaign(s: Arc<dyn Store>) {
+    let pushes = planned(&*s, "c1", 6).await;
+    let now = Utc::now() + Duration::seconds(1);
+    let first = on_the_bus(&*s, now, 2).await;
+    assert_eq!(
+        first.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2],
+        "plan order"
+    );
+    // Ahead of the cursor: one row claimed (a duplicate task got there first), one
+    // claimed and ended as a skip.
+    let ahead = [pushes[2].id.clone(), pushes[3].id.clone()];
+    s.claim_for_sending(&ahead, now).await.unwrap();
+    s.skip_sending(&[(ahead[1].clone(), SkipReason::OptedOut)])
+        .await
+        .unwrap();
+    s.transition_campaign(
+        "c1",
+        &[CampaignStatus::Running],
+        CampaignStatus::Paused,
+        CampaignChange::default(),
+    )
+    .await
+    .unwrap();
+    assert!(on_the_bus(&*s, now, 100).await.is_empty(), "paused");
+    // A continuous plan written while paused.
+    let late = new_push("c1", 50, Channel::Sms);
+    s.insert_plan_batch("c1", std::slice::from_ref(&late), &[], Utc::now())
+        .await
+        .unwrap();
+    assert!(on_the_bus(&*s, now, 100).await.is_empty(), "still paused");
+    s.transition_campaign(
+        "c1",
+        &[CampaignStatus::Paused],
+        CampaignStatus::Running,
+        CampaignChange::default(),
+    )
+    .await
+    .unwrap();
+    let rest = on_the_bus(&*s, now, 100).await;
+    assert_eq!(
+        ids(&rest),
+        [&pushes[4].id, &pushes[5].id, &late.id]
+            .into_iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    );
+    assert!(on_the_bus(&*s, now, 100).await.is_empty());
+    // Everything handed over is claimable once.
+    let all: Vec<String> = first.iter().chain(&rest).map(|r| r.id.clone()).collect();
+    assert_eq!(s.claim_for_sending(&all, now).await.unwrap().len(), 5);
+}
+
 async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>) {
     planned(&*s, "c1", 3).await;
     let all: Vec<String> = (0..3).map(|n| format!("p-c1-{n:05}")).collect();
@@ -753,9 +780,7 @@ async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>)
 
 async fn claim_is_exclusive_and_outcomes_are_recorded(s: Arc<dyn Store>) {
     planned(&*s, "c1", 4).await;
-    s.take_undispatched(Utc::now() + Duration::seconds(1), 100)
-        .await
-        .unwrap();
+    on_the_bus(&*s, Utc::now() + Duration::seconds(1), 100).await;
     let all: Vec<String> = (0..4).map(|n| format!("p-c1-{n:05}")).collect();
     let won = s.claim_for_sending(&all, chrono::Utc::now()).await.unwrap();
     assert_eq!(ids(&won).len(), 4);
@@ -840,7 +865,7 @@ async fn claim_is_exclusive_and_outcomes_are_recorded(s: Arc<dyn Store>) {
     .unwrap();
     assert_eq!(get(0).await.status, PushStatus::Sent);
     // Requeued rows go to the relay again and can be claimed again.
-    let again = s.take_undispatched(Utc::now(), 100).await.unwrap();
+    let again = on_the_bus(&*s, Utc::now(), 100).await;
     assert_eq!(ids(&again), [all[2].clone(), all[3].clone()].into());
     let won = s.claim_for_sending(&all, chrono::Utc::now()).await.unwrap();
     assert_eq!(ids(&won), [all[2].clone(), all[3].clone()].into());
@@ -889,36 +914,44 @@ async fn concurrent_claimers_never_take_the_same_push(s: Arc<dyn Store>) {
     );
 }
 
-/// The relay marks rows as on the bus after the bus acknowledged them, so a connector can
-/// get a task while that mark is still being written: its claim must wait for the row,
-/// not skip it (a skipped row whose task is acknowledged would never be sent).
-async fn a_claim_racing_the_relays_confirmation_takes_every_push(s: Arc<dyn Store>) {
+/// The relay commits its hand-over after the bus acknowledged the messages, so a
+/// connector can get a task while the hand-over is still open: its claim must wait for
+/// the row, not skip it (a skipped row whose task is acknowledged would never be sent).
+/// Both kinds of outbox row race here: first sends (handed over by the campaign's relay
+/// cursor) and rows put back one by one (a retry).
+async fn a_claim_racing_the_relays_hand_over_takes_every_push(s: Arc<dyn Store>) {
     const N: u32 = 1_000;
     planned(&*s, "c1", N).await;
-    let taken = s
-        .take_undispatched(Utc::now() + Duration::seconds(1), N)
-        .await
-        .unwrap();
-    assert_eq!(taken.len(), N as usize);
-    let ids: Vec<String> = taken.into_iter().map(|r| r.id).collect();
-    let relay = {
-        let (s, ids) = (s.clone(), ids.clone());
-        tokio::spawn(async move {
-            for chunk in ids.chunks(100) {
-                s.confirm_dispatched(chunk, true).await.unwrap();
-            }
+    let now = Utc::now() + Duration::seconds(1);
+    // Half of them were tried once and are due again.
+    let first = on_the_bus(&*s, now, N / 2).await;
+    let retried: Vec<String> = first.iter().map(|r| r.id.clone()).collect();
+    s.claim_for_sending(&retried, now).await.unwrap();
+    let deferred: Vec<PushOutcome> = retried
+        .iter()
+        .map(|id| PushOutcome::Requeue {
+            push_id: id.clone(),
+            at: now,
+            error: "busy".into(),
+            channel: None,
+            recipient: None,
+            content: None,
         })
-    };
+        .collect();
+    s.record_outcomes(&deferred, now).await.unwrap();
+    let handover = s.hand_over(now, N).await.unwrap();
+    let taken: Vec<String> = handover.pushes().iter().map(|r| r.id.clone()).collect();
+    assert_eq!(taken.len(), N as usize);
+    let relay = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        handover.commit().await.unwrap();
+    });
     let mut claimed = 0;
-    for chunk in ids.chunks(100) {
-        claimed += s
-            .claim_for_sending(chunk, chrono::Utc::now())
-            .await
-            .unwrap()
-            .len();
+    for chunk in taken.chunks(100) {
+        claimed += s.claim_for_sending(chunk, now).await.unwrap().len();
     }
     relay.await.unwrap();
-    assert_eq!(claimed, N as usize, "a push being confirmed was skipped");
+    assert_eq!(claimed, N as usize, "a push being handed over was skipped");
     assert_eq!(
         s.count_pushes(PushStatus::Sending).await.unwrap(),
         i64::from(N)
@@ -935,7 +968,7 @@ async fn concurrent_relays_never_take_the_same_push(s: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let batch = s.take_undispatched(now, 40).await.unwrap();
+                let batch = on_the_bus(&*s, now, 40).await;
                 if batch.is_empty() {
                     return got;
                 }
@@ -1117,12 +1150,10 @@ async fn receipt_batches_apply_as_one_at_a_time(s: Arc<dyn Store>) {
         (PushStatus::Queued, Some("200002: busy"), Some("biz-2"))
     );
     // Back in the queue at the call-again time, handed to the relay then.
-    assert!(s
-        .take_undispatched(call_again_at - Duration::seconds(1), 10)
+    assert!(on_the_bus(&*s, call_again_at - Duration::seconds(1), 10)
         .await
-        .unwrap()
         .is_empty());
-    let due = s.take_undispatched(call_again_at, 10).await.unwrap();
+    let due = on_the_bus(&*s, call_again_at, 10).await;
     assert_eq!(ids(&due), BTreeSet::from([p[2].clone()]));
     assert_eq!(push(3).await.status, PushStatus::Sent);
     let p4 = push(4).await;
@@ -2322,9 +2353,7 @@ async fn tallies_follow_every_change_and_fold_exactly(s: Arc<dyn Store>) {
     assert!(cells.pushes.iter().all(|c| c.kind == "person"));
 
     let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
-    s.take_undispatched(Utc::now() + Duration::seconds(1), 100)
-        .await
-        .unwrap();
+    on_the_bus(&*s, Utc::now() + Duration::seconds(1), 100).await;
     s.claim_for_sending(&ids[..8], Utc::now()).await.unwrap();
     assert_tallies_exact(&*s, "t1", "claimed").await;
     s.record_outcomes(
@@ -2396,9 +2425,7 @@ async fn concurrent_writers_keep_tallies_exact(s: Arc<dyn Store>) {
     s.insert_plan_batch("t2", &pushes, &[], Utc::now())
         .await
         .unwrap();
-    s.take_undispatched(Utc::now() + Duration::seconds(1), 1000)
-        .await
-        .unwrap();
+    on_the_bus(&*s, Utc::now() + Duration::seconds(1), 1000).await;
     let ids: Vec<String> = pushes.iter().map(|p| p.id.clone()).collect();
     // Four workers claim, record and receive receipts at once, in overlapping sets.
     let mut tasks = Vec::new();

@@ -188,6 +188,7 @@ impl Backend for Postgres {
         conn: &'a mut PgConnection,
         campaign_id: &'a str,
         after_seq: i64,
+        dispatched: i16,
         pushes: &'a [NewPush],
         now: DateTime<Utc>,
     ) -> Result<u64> {
@@ -200,10 +201,10 @@ impl Backend for Postgres {
             let done = sqlx::query(
                 "INSERT INTO pushes (id, campaign_id, subject_id, purpose, seq, channel, recipient, status,
                    content, link_code, explanation, benefit, segments, next_attempt_at, created_at, updated_at,
-                   district, kind)
+                   district, kind, dispatched)
                  SELECT u.id, $1, u.subject_id, u.purpose, $2 + u.ord, u.channel, u.recipient, 'queued',
                    u.content, u.link_code, u.explanation, u.benefit, u.segments, $3, $3, $3,
-                   COALESCE(s.attributes->>'district', ''), COALESCE(s.kind, '')
+                   COALESCE(s.attributes->>'district', ''), COALESCE(s.kind, ''), $14
                  FROM UNNEST($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                              $10::text[], $11::text[], $12::float8[], $13::int8[])
                       WITH ORDINALITY AS u(id, subject_id, purpose, channel, recipient, content,
@@ -228,6 +229,7 @@ impl Backend for Postgres {
             .bind(col(|p| &p.explanation))
             .bind(&benefits)
             .bind(&segments)
+            .bind(dispatched)
             .execute(&mut *conn)
             .await?;
             seq += chunk.len() as i64;

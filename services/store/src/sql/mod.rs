@@ -138,12 +138,13 @@ pub trait Backend: Database<Row: Get> {
     // Bulk writes, in an open transaction.
 
     /// Inserts a plan batch's pushes (`queued`, numbered from `after_seq + 1` in slice
-    /// order) unless the campaign has a push of that subject and purpose or has skipped
+    /// order, with `dispatched` as given) unless the campaign has a push of that subject and purpose or has skipped
     /// the subject at send time; returns the pushes inserted.
     fn insert_pushes<'a>(
         conn: &'a mut Self::Connection,
         campaign_id: &'a str,
         after_seq: i64,
+        dispatched: i16,
         pushes: &'a [NewPush],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<u64>> + Send + 'a;

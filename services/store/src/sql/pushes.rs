@@ -1,9 +1,13 @@
 //! The outbox (`pushes`), campaign plans, receipts and clicks.
 //!
-//! On PostgreSQL several processes share these rows. Relays take rows with
-//! `FOR UPDATE SKIP LOCKED`, so two relays never hand over the same row. A connector's
-//! claim locks its rows in id order and waits for a locked one (the relay may be marking
-//! it as on the bus), then moves only rows still `queued` to `sending`, so two connector
+//! On PostgreSQL several processes share these rows. A running campaign's planned rows
+//! (`dispatched = 3`) are handed to the bus in `seq` order by moving the campaign's
+//! relay cursor (`relay_cursors`, taken with `FOR UPDATE SKIP LOCKED`: one relay per
+//! campaign at a time, one write per batch); rows put back in the outbox one by one
+//! (`dispatched = 0`: retries, deferrals, replays) are taken with `FOR UPDATE SKIP
+//! LOCKED` and marked, so two relays never hand over the same row. A connector's claim
+//! locks its rows in id order and waits for a locked one (a relay may be marking it as
+//! on the bus), then moves only rows still `queued` to `sending`, so two connector
 //! workers never both claim a row. On SQLite every writer holds the database lock.
 
 use super::tallies::{tally_sum, SKIP};
@@ -220,11 +224,11 @@ async fn write_receipts<DB: Backend>(
         .await
 }
 
-/// Marks due outbox rows `dispatched = to` (1: taken by a relay; 2: on the bus) and
+/// Marks due rows put back in the outbox one by one `dispatched = 2` (on the bus) and
 /// returns them; rows another transaction holds are skipped.
-fn take_outbox_sql<DB: Backend>(to: i16) -> String {
+fn take_outbox_sql<DB: Backend>() -> String {
     format!(
-        "UPDATE pushes SET dispatched = {to} WHERE id IN (
+        "UPDATE pushes SET dispatched = 2 WHERE id IN (
            SELECT p.id FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
            WHERE p.status = 'queued' AND p.dispatched = 0 AND p.next_attempt_at <= $1
              AND c.status IN ('running', 'completed')
@@ -233,6 +237,72 @@ fn take_outbox_sql<DB: Backend>(to: i16) -> String {
         DB::SKIP_LOCKED
     )
 }
+
+/// Planned first sends of one running campaign past its relay cursor (rows marked
+/// `dispatched = 3` when planned), up to `room` in `seq` order, stopping before a row not
+/// yet due; the cursor is moved past them in `tx`. Campaigns whose cursor another relay
+/// holds are skipped. Rows past the cursor no longer queued (cancelled, skipped) or put
+/// back on the per-row outbox (`dispatched = 0`) are passed over.
+async fn take_past_cursor<DB: Backend>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    now: DateTime<Utc>,
+    room: i64,
+) -> Result<Vec<PushRecord>> {
+    let lock = if DB::ROW_LOCKS {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let cursors = Q::<DB>::new(&format!(
+        "SELECT campaign_id, handed FROM relay_cursors
+         WHERE campaign_id IN (SELECT id FROM campaigns WHERE status = 'running')
+         ORDER BY campaign_id {lock}"
+    ))
+    .fetch_all(&mut *tx)
+    .await?;
+    for cursor in &cursors {
+        let campaign_id: String = cursor.col("campaign_id")?;
+        let handed: i64 = cursor.col("handed")?;
+        let rows = Q::<DB>::new(&format!(
+            "SELECT {COLUMNS}, CAST(dispatched AS BIGINT) AS dispatched, next_attempt_at FROM pushes
+             WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(campaign_id.as_str())
+        .bind(handed)
+        .bind(room)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut taken = Vec::with_capacity(rows.len());
+        let mut to = handed;
+        for row in &rows {
+            let due: DateTime<Utc> = row.col("next_attempt_at")?;
+            if due > now {
+                break;
+            }
+            let push = push_from_row(row)?;
+            to = push.seq;
+            let dispatched: i64 = row.col("dispatched")?;
+            if push.status == PushStatus::Queued && dispatched == i64::from(PLANNED) {
+                taken.push(push);
+            }
+        }
+        if to > handed {
+            Q::<DB>::new("UPDATE relay_cursors SET handed = $2 WHERE campaign_id = $1")
+                .bind(campaign_id.as_str())
+                .bind(to)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !taken.is_empty() {
+            return Ok(taken);
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// `pushes.dispatched` of a row planned while its campaign ran: handed to the bus by the
+/// campaign's relay cursor, not row by row.
+pub(super) const PLANNED: i16 = 3;
 
 /// [`PushStore::hand_over`]'s open transaction.
 struct SqlHandOver<DB: Backend> {
@@ -278,19 +348,37 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let mut tx = DB::begin(&self.pool).await?;
-        if DB::ROW_LOCKS {
-            // Planners of one campaign take turns: the lock keeps `seq` unique and increasing.
-            Q::<DB>::new("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
-                .bind(campaign_id)
-                .fetch_optional(&mut tx)
-                .await?;
-        }
+        // Planners of one campaign take turns: the lock keeps `seq` unique and increasing,
+        // and rows commit in `seq` order, which the relay cursor relies on.
+        let lock = if DB::ROW_LOCKS { "FOR UPDATE" } else { "" };
+        let status: Option<String> = Q::<DB>::new(&format!(
+            "SELECT status FROM campaigns WHERE id = $1 {lock}"
+        ))
+        .bind(campaign_id)
+        .scalars(&mut tx)
+        .await?
+        .pop();
+        // A running campaign's rows go out by its relay cursor; any other's row by row,
+        // once it runs (a paused campaign's continuous plan, a follow-up after completion).
+        let dispatched = if status.as_deref() == Some("running") {
+            Q::<DB>::new(
+                "INSERT INTO relay_cursors (campaign_id, handed) VALUES ($1, 0)
+                 ON CONFLICT (campaign_id) DO NOTHING",
+            )
+            .bind(campaign_id)
+            .execute(&mut tx)
+            .await?;
+            PLANNED
+        } else {
+            0
+        };
         let seq: i64 =
             Q::<DB>::new("SELECT COALESCE(MAX(seq), 0) FROM pushes WHERE campaign_id = $1")
                 .bind(campaign_id)
                 .scalar(&mut tx)
                 .await?;
-        let inserted = DB::insert_pushes(&mut *tx, campaign_id, seq, pushes, now).await?;
+        let inserted =
+            DB::insert_pushes(&mut *tx, campaign_id, seq, dispatched, pushes, now).await?;
         DB::insert_skips(&mut *tx, campaign_id, skips).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -312,51 +400,24 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         Ok(())
     }
 
-    async fn take_undispatched(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PushRecord>> {
-        let sql = take_outbox_sql::<DB>(1);
-        let rows = Q::<DB>::new(&sql)
-            .bind(now)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        returned_pushes(&rows)
-    }
-
     async fn hand_over(&self, now: DateTime<Utc>, limit: u32) -> Result<Box<dyn HandOver>> {
         let mut tx = DB::begin(&self.pool).await?;
-        let sql = take_outbox_sql::<DB>(2);
+        // Pushes back in the outbox one by one (retries, deferrals, replays, plans of a
+        // campaign that was not running): each row marked as on the bus.
+        let sql = take_outbox_sql::<DB>();
         let rows = Q::<DB>::new(&sql)
             .bind(now)
             .bind(i64::from(limit))
             .fetch_all(&mut tx)
             .await?;
-        let pushes = returned_pushes(&rows)?;
-        Ok(Box::new(SqlHandOver { tx, pushes }))
-    }
-
-    async fn confirm_dispatched(&self, ids: &[String], published: bool) -> Result<u64> {
-        // 1: taken by a relay; 2: on the bus; 0: not handed over.
-        let to: i16 = if published { 2 } else { 0 };
-        let mut changed = 0;
-        // Rows are locked in id order, as connectors claim them, so the two never deadlock.
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        for chunk in ids.chunks(DB::LIST_CHUNK) {
-            let filter = format!(
-                "id {} AND status = 'queued' AND dispatched = 1",
-                DB::in_list(2, chunk.len())
-            );
-            let sql = format!(
-                "UPDATE pushes SET dispatched = $1 WHERE {} AND status = 'queued' AND dispatched = 1",
-                DB::locked_in_id_order(&filter)
-            );
-            changed += Q::<DB>::new(&sql)
-                .bind(to)
-                .bind_list(chunk)
-                .execute(&self.pool)
-                .await?;
+        let mut pushes = returned_pushes(&rows)?;
+        // First sends: a running campaign's rows past its relay cursor, in plan order;
+        // one cursor write for the whole batch.
+        let room = i64::from(limit) - pushes.len() as i64;
+        if room > 0 {
+            pushes.extend(take_past_cursor(&mut tx, now, room).await?);
         }
-        Ok(changed)
+        Ok(Box::new(SqlHandOver { tx, pushes }))
     }
 
     async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64> {
