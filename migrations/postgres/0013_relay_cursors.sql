@@ -6,3 +6,11 @@ CREATE TABLE relay_cursors (
     campaign_id  TEXT PRIMARY KEY,
     handed       BIGINT NOT NULL  -- the highest `seq` of the campaign handed over (or passed over)
 );
+
+-- Every non-HOT update of a push writes an entry into each of its indexes. The unique
+-- key (campaign, subject, purpose) and the subject history's (subject, campaign) index
+-- were two indexes where one serves both: the key with the subject first (`ON CONFLICT`
+-- infers a unique index whatever its column order).
+ALTER TABLE pushes DROP CONSTRAINT pushes_campaign_id_subject_id_purpose_key;
+CREATE UNIQUE INDEX pushes_subject_campaign_purpose ON pushes (subject_id, campaign_id, purpose);
+DROP INDEX ops_pushes_subject_campaign;
