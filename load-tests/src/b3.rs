@@ -110,6 +110,9 @@ pub struct B3Result {
     pub provider_messages: HashMap<String, u64>,
     /// Push refs received more than once by the simulator.
     pub provider_duplicates: u64,
+    /// With `--b3-kill-at`: when every role process (planner, relay, connectors) was
+    /// killed with `kill -9` and started again, and how long the restart took.
+    pub kill: Option<KillReport>,
     pub counts_poll_s: f64,
     /// `GET /api/v1/campaigns/{id}` of this campaign, timed every 200 ms while it ran.
     pub api_get_campaign: Option<Percentiles>,
@@ -119,6 +122,18 @@ pub struct B3Result {
     /// Probe requests that failed or did not answer 200.
     pub api_errors: u64,
     pub cpu: CpuUse,
+}
+
+/// One `kill -9` of every role process during B3.
+#[derive(Debug, Clone, Serialize)]
+pub struct KillReport {
+    /// Seconds after the launch.
+    pub at_s: f64,
+    /// Pushes at the provider when the roles were killed.
+    pub at_provider: u64,
+    pub pids_killed: Vec<u32>,
+    /// Until every role answered `/readyz` again.
+    pub restart_s: f64,
 }
 
 /// Latencies of the API probe (ms), and its failures.
@@ -185,6 +200,7 @@ pub async fn campaign(
     timeout: Duration,
     stall: Duration,
     counts_poll: Duration,
+    kill_at: Option<f64>,
 ) -> Result<(B3Result, i64)> {
     let pid = api
         .published_policy(
@@ -220,6 +236,7 @@ pub async fn campaign(
     let mut last_arrival: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut last_progress = (0u64, Instant::now());
     let mut incomplete = None;
+    let mut kill: Option<KillReport> = None;
     loop {
         // New messages at the provider.
         loop {
@@ -238,6 +255,23 @@ pub async fn campaign(
         }
         let at_provider = seen.len() as u64;
         pb.set_position(at_provider);
+        if let Some(fraction) = kill_at.filter(|_| kill.is_none()) {
+            if at_provider as f64 >= fraction * recipients as f64 {
+                let at_s = launched.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let pids_killed = tokio::task::block_in_place(|| stack.kill_and_restart_roles())?;
+                pb.println(format!(
+                    "kill -9 of every role at {at_provider} pushes at the provider; restarted in {:.1} s",
+                    t.elapsed().as_secs_f64()
+                ));
+                kill = Some(KillReport {
+                    at_s: round3(at_s),
+                    at_provider,
+                    pids_killed,
+                    restart_s: round3(t.elapsed().as_secs_f64()),
+                });
+            }
+        }
         let t = launched.elapsed().as_secs_f64();
         if progress.last().is_none_or(|(_, n)| *n != at_provider) {
             progress.push((round3(t), at_provider));
@@ -337,6 +371,7 @@ pub async fn campaign(
             final_counts: counts["counts"].clone(),
             provider_messages: by_channel,
             provider_duplicates: duplicates,
+            kill,
             counts_poll_s: counts_poll.as_secs_f64(),
             api_get_campaign: percentiles(&mut probe.get_campaign),
             api_put_subject: percentiles(&mut probe.put_subject),

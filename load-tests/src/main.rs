@@ -63,6 +63,11 @@ struct Args {
     /// Give up when the B3 campaign makes no progress for this many seconds.
     #[arg(long, default_value_t = 60)]
     b3_stall_secs: u64,
+    /// Exactly once through a crash: when this fraction of the B3 pushes is at the
+    /// provider, `kill -9` every role process (planner, relay, connectors) and start them
+    /// again (e.g. 0.4). The CPU accounting then misses the killed processes' share.
+    #[arg(long)]
+    b3_kill_at: Option<f64>,
     /// Messages per `publish` call of the bus ceiling.
     #[arg(long, default_value_t = 10_000)]
     ceiling_publish_batch: usize,
@@ -246,6 +251,7 @@ async fn run(args: &Args, stack: &mut stack::Stack, report: &mut Report) -> Resu
                     Duration::from_secs(args.b3_timeout_secs),
                     Duration::from_secs(args.b3_stall_secs),
                     Duration::from_secs_f64(args.counts_poll_secs.max(0.5)),
+                    args.b3_kill_at,
                 )
                 .await?;
                 report.b3 = Some(r);
@@ -353,6 +359,12 @@ fn print_table(r: &Report) {
             "| B3 at the provider | {:?}, {} duplicates, {} never arrived | exactly once | |",
             b.provider_messages, b.provider_duplicates, b.missing_at_provider
         );
+        if let Some(k) = &b.kill {
+            println!(
+                "| B3 kill -9 of every role | at {:.1} s ({} at the provider), restarted in {:.1} s | nothing lost, nothing twice | |",
+                k.at_s, k.at_provider, k.restart_s
+            );
+        }
         let pct = |p: &Option<b5::Percentiles>| {
             p.as_ref().map_or("—".to_string(), |p| {
                 format!(

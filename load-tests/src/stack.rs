@@ -165,6 +165,17 @@ pub struct Proc {
     pub child: Child,
     pub base: String,
     pub log: PathBuf,
+    /// How it was started, to start it again after a kill.
+    spec: ProcSpec,
+}
+
+#[derive(Clone)]
+struct ProcSpec {
+    binary: PathBuf,
+    work: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    ready: bool,
 }
 
 impl Proc {
@@ -179,10 +190,24 @@ impl Proc {
         env: &[(&str, String)],
         ready: bool,
     ) -> Result<Proc> {
+        let spec = ProcSpec {
+            binary: binary.to_path_buf(),
+            work: work.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ready,
+        };
         let data_dir = work.join(name);
         std::fs::create_dir_all(&data_dir)?;
         let log = work.join(format!("{name}.log"));
-        let log_file = std::fs::File::create(&log)?;
+        // Appended to: a process started again after a kill keeps its earlier log.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let mut cmd = Command::new(binary);
         cmd.args(args)
             .arg("--data-dir")
@@ -234,6 +259,7 @@ impl Proc {
             child,
             base: String::new(),
             log,
+            spec,
         };
         let Some(base) = line
             .trim()
@@ -285,6 +311,22 @@ impl Proc {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `kill -9`, then the same command again (waiting until it is healthy and ready).
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        // Already killed (and not yet reaped) is fine too.
+        let _ = self.child.kill();
+        self.child.wait()?;
+        let (spec, name) = (self.spec.clone(), self.name.clone());
+        let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, String)> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        *self = Proc::start(&spec.binary, &spec.work, &name, &args, &env, spec.ready)?;
+        Ok(())
     }
 
     /// Whether the process is still running.
@@ -390,6 +432,19 @@ impl Stack {
         ];
         out.extend(self.roles.iter().map(|r| (r.name.clone(), r.pid())));
         out
+    }
+
+    /// `kill -9` of every role process (planner, relay, connectors) at once, then each
+    /// started again; the API and the simulators keep running. Returns the pids killed.
+    pub fn kill_and_restart_roles(&mut self) -> Result<Vec<u32>> {
+        let pids: Vec<u32> = self.roles.iter().map(Proc::pid).collect();
+        for r in &mut self.roles {
+            r.child.kill()?;
+        }
+        for r in &mut self.roles {
+            r.kill_and_restart()?;
+        }
+        Ok(pids)
     }
 
     /// Fails with the log tail of any process that exited.

@@ -4,7 +4,8 @@
 -- by one (retries, deferrals, replays) still use 0 → 2.
 CREATE TABLE relay_cursors (
     campaign_id  TEXT PRIMARY KEY,
-    handed       BIGINT NOT NULL  -- the highest `seq` of the campaign handed over (or passed over)
+    handed       BIGINT NOT NULL,  -- the highest `seq` of the campaign handed over (or passed over)
+    served_at    TIMESTAMPTZ NOT NULL     -- when a relay last moved it: the least recently served campaign goes first
 );
 
 -- Every non-HOT update of a push writes an entry into each of its indexes. The unique

@@ -4,5 +4,6 @@
 -- by one (retries, deferrals, replays) still use 0 → 2.
 CREATE TABLE relay_cursors (
     campaign_id  TEXT PRIMARY KEY,
-    handed       BIGINT NOT NULL  -- the highest `seq` of the campaign handed over (or passed over)
+    handed       BIGINT NOT NULL,  -- the highest `seq` of the campaign handed over (or passed over)
+    served_at    TEXT NOT NULL     -- when a relay last moved it: the least recently served campaign goes first
 );

@@ -97,6 +97,7 @@ conformance!(
     plan_batches_are_idempotent_and_counted,
     hand_over_is_on_the_bus_only_once_committed,
     the_relay_cursor_follows_its_campaign,
+    running_campaigns_take_turns_at_the_relay,
     reconciliation_sees_only_claims_older_than_the_lease,
     claim_is_exclusive_and_outcomes_are_recorded,
     concurrent_claimers_never_take_the_same_push,
@@ -755,6 +756,21 @@ async fn the_relay_cursor_follows_its_campaign(s: Arc<dyn Store>) {
     // Everything handed over is claimable once.
     let all: Vec<String> = first.iter().chain(&rest).map(|r| r.id.clone()).collect();
     assert_eq!(s.claim_for_sending(&all, now).await.unwrap().len(), 5);
+}
+
+/// A large campaign does not hold a small one back: the relay serves the campaign it
+/// served least recently, batch by batch.
+async fn running_campaigns_take_turns_at_the_relay(s: Arc<dyn Store>) {
+    planned(&*s, "big", 12).await;
+    planned(&*s, "small", 4).await;
+    let mut order = Vec::new();
+    for n in 1..=6 {
+        let batch = on_the_bus(&*s, Utc::now() + Duration::seconds(n), 2).await;
+        let campaigns: BTreeSet<&str> = batch.iter().map(|r| r.campaign_id.as_str()).collect();
+        assert_eq!(campaigns.len(), 1, "one campaign per batch");
+        order.push(batch[0].campaign_id.clone());
+    }
+    assert_eq!(order, ["big", "small", "big", "small", "big", "big"]);
 }
 
 async fn reconciliation_sees_only_claims_older_than_the_lease(s: Arc<dyn Store>) {

@@ -253,10 +253,12 @@ async fn take_past_cursor<DB: Backend>(
     } else {
         ""
     };
+    // The least recently served campaign first, so campaigns running side by side take
+    // turns batch by batch and a large one never holds a small one back.
     let cursors = Q::<DB>::new(&format!(
         "SELECT campaign_id, handed FROM relay_cursors
          WHERE campaign_id IN (SELECT id FROM campaigns WHERE status = 'running')
-         ORDER BY campaign_id {lock}"
+         ORDER BY served_at, campaign_id {lock}"
     ))
     .fetch_all(&mut *tx)
     .await?;
@@ -287,11 +289,14 @@ async fn take_past_cursor<DB: Backend>(
             }
         }
         if to > handed {
-            Q::<DB>::new("UPDATE relay_cursors SET handed = $2 WHERE campaign_id = $1")
-                .bind(campaign_id.as_str())
-                .bind(to)
-                .execute(&mut *tx)
-                .await?;
+            Q::<DB>::new(
+                "UPDATE relay_cursors SET handed = $2, served_at = $3 WHERE campaign_id = $1",
+            )
+            .bind(campaign_id.as_str())
+            .bind(to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
         if !taken.is_empty() {
             return Ok(taken);
@@ -362,10 +367,11 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         // once it runs (a paused campaign's continuous plan, a follow-up after completion).
         let dispatched = if status.as_deref() == Some("running") {
             Q::<DB>::new(
-                "INSERT INTO relay_cursors (campaign_id, handed) VALUES ($1, 0)
+                "INSERT INTO relay_cursors (campaign_id, handed, served_at) VALUES ($1, 0, $2)
                  ON CONFLICT (campaign_id) DO NOTHING",
             )
             .bind(campaign_id)
+            .bind(now)
             .execute(&mut tx)
             .await?;
             PLANNED
