@@ -124,6 +124,20 @@ pub struct B3Result {
     pub cpu: CpuUse,
 }
 
+/// How B3 runs.
+#[derive(Debug, Clone, Copy)]
+pub struct B3Settings {
+    pub recipients: u64,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Give up when no push arrives at the provider for this long.
+    pub stall: Duration,
+    /// How often the campaign counts are read.
+    pub counts_poll: Duration,
+    /// `kill -9` every role when this fraction of the pushes is at the provider.
+    pub kill_at: Option<f64>,
+}
+
 /// One `kill -9` of every role process during B3.
 #[derive(Debug, Clone, Serialize)]
 pub struct KillReport {
@@ -196,12 +210,15 @@ pub async fn campaign(
     stack: &mut Stack,
     api: &Api,
     sim: &Simulator,
-    recipients: u64,
-    timeout: Duration,
-    stall: Duration,
-    counts_poll: Duration,
-    kill_at: Option<f64>,
+    settings: &B3Settings,
 ) -> Result<(B3Result, i64)> {
+    let B3Settings {
+        recipients,
+        timeout,
+        stall,
+        counts_poll,
+        kill_at,
+    } = *settings;
     let pid = api
         .published_policy(
             "失业补助 (load test)",

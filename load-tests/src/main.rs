@@ -247,11 +247,13 @@ async fn run(args: &Args, stack: &mut stack::Stack, report: &mut Report) -> Resu
                     stack,
                     &api,
                     &sim,
-                    args.recipients,
-                    Duration::from_secs(args.b3_timeout_secs),
-                    Duration::from_secs(args.b3_stall_secs),
-                    Duration::from_secs_f64(args.counts_poll_secs.max(0.5)),
-                    args.b3_kill_at,
+                    &b3::B3Settings {
+                        recipients: args.recipients,
+                        timeout: Duration::from_secs(args.b3_timeout_secs),
+                        stall: Duration::from_secs(args.b3_stall_secs),
+                        counts_poll: Duration::from_secs_f64(args.counts_poll_secs.max(0.5)),
+                        kill_at: args.b3_kill_at,
+                    },
                 )
                 .await?;
                 report.b3 = Some(r);
