@@ -328,6 +328,8 @@ pub trait OptOutStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
     async fn audit_log(&self, after_id: i64, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
+    /// The latest entries about one target (newest first, at most `limit`).
+    async fn audit_of_target(&self, target: &str, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
 }
 
 /// What reports, the per-subject delivery history and the operator console read, and the

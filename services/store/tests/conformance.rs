@@ -1589,6 +1589,9 @@ async fn audit_log_pages_in_order(s: Arc<dyn Store>) {
     }
     let first = s.audit_log(0, 3).await.unwrap();
     assert_eq!(first.len(), 3);
+    let about = s.audit_of_target("campaign/c1", 10).await.unwrap();
+    assert_eq!(about.len(), 1);
+    assert_eq!(about[0].1.action, "action.1");
     let rest = s.audit_log(first[2].0, 10).await.unwrap();
     assert_eq!(rest.len(), 2);
     let actions: Vec<_> = first

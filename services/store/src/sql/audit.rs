@@ -51,20 +51,31 @@ impl<DB: Backend> AuditStore for SqlStore<DB> {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let Json(detail) = r.col("detail")?;
-                Ok((
-                    r.col("id")?,
-                    AuditEntry {
-                        operator_id: r.col("operator_id")?,
-                        action: r.col("action")?,
-                        target: r.col("target")?,
-                        detail,
-                        at: r.col("at")?,
-                    },
-                ))
-            })
-            .collect()
+        rows.iter().map(entry_from_row).collect()
     }
+
+    async fn audit_of_target(&self, target: &str, limit: u32) -> Result<Vec<(i64, AuditEntry)>> {
+        let rows = Q::<DB>::new(
+            "SELECT id, operator_id, action, target, detail, at FROM audit_log WHERE target = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(target)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+}
+
+fn entry_from_row(r: &impl Get) -> Result<(i64, AuditEntry)> {
+    let Json(detail) = r.col("detail")?;
+    Ok((
+        r.col("id")?,
+        AuditEntry {
+            operator_id: r.col("operator_id")?,
+            action: r.col("action")?,
+            target: r.col("target")?,
+            detail,
+            at: r.col("at")?,
+        },
+    ))
 }

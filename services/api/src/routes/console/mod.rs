@@ -67,6 +67,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(actions::publish_policy),
         )
         .route(
+            "/console/policies/{id}/withdraw",
+            post(actions::withdraw_policy),
+        )
+        .route(
             "/console/policies/{id}/review",
             post(actions::review_policy),
         )

@@ -243,8 +243,24 @@ pub async fn policy(
         .filter(|c| c.policy_id == id)
         .map(|c| context! { id => c.id.clone(), name => c.name.clone(), status => c.status.as_str() })
         .collect();
+    // The policy's own audit trail (publication, withdrawal, expiry).
+    let trail: Vec<Value> = try_page!(
+        sess,
+        q,
+        s.store
+            .audit_of_target(&id, 20)
+            .await
+            .map_err(ApiError::from)
+    )
+    .into_iter()
+    .map(|(n, e)| {
+        context! { id => n, at => v(e.at), who => e.operator_id, action => e.action,
+        detail => e.detail.to_string() }
+    })
+    .collect();
     let ctx = context! {
         p => v(&p),
+        trail => trail,
         review => review.map(v),
         audience => aud.as_ref().ok().map(audience_ctx),
         audience_error => aud.err().map(super::failed),
