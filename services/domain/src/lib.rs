@@ -19,6 +19,8 @@
 //! - [`window`]: send windows (hotline staffed hours, quiet hours).
 //! - [`pseudonym`]: keyed pseudonyms of subjects (HMAC-SHA256) for the bus, Redis and logs.
 //! - [`policy`], [`campaign`], [`push`]: the records operators create and their lifecycles.
+//! - [`push_event`]: the events of a push's record (type and channel codes) and the
+//!   canonical text the tamper-evident chains hash.
 
 pub mod attribute;
 pub mod campaign;
@@ -30,6 +32,7 @@ pub mod policy;
 pub mod provider_template;
 pub mod pseudonym;
 pub mod push;
+pub mod push_event;
 pub mod review;
 #[cfg(test)]
 mod robustness;

@@ -66,7 +66,7 @@ pub async fn deliver(
         }
     }
     if !checked.skip.is_empty() {
-        stats.skipped += p.store.skip_sending(&checked.skip).await? as usize;
+        stats.skipped += p.store.skip_sending(&checked.skip, p.now()).await? as usize;
         for (_, reason) in &checked.skip {
             tracing::debug!(%channel, reason = reason.as_str(), "push skipped at send time");
         }
@@ -280,7 +280,13 @@ async fn outcome(p: &Pipeline, r: &PushRecord, result: SendOutcome) -> PushOutco
 async fn unreachable(p: &Pipeline, r: &PushRecord, code: String, message: String) -> PushOutcome {
     let push_id = r.id.clone();
     match fallback(p, r).await {
-        Ok(Some(next)) => next,
+        // The provider's answer goes with the move (the push's record shows it).
+        Ok(Some(mut next)) => {
+            if let PushOutcome::Requeue { error, .. } = &mut next {
+                *error = format!("{error}: {code}: {message}");
+            }
+            next
+        }
         Ok(None) => PushOutcome::Failed {
             push_id,
             error: format!(

@@ -64,7 +64,10 @@ pub async fn end_policy(
         {
             continue; // ended meanwhile
         }
-        let skipped = p.store.skip_queued(&c.id, SkipReason::PolicyEnded).await?;
+        let skipped = p
+            .store
+            .skip_queued(&c.id, SkipReason::PolicyEnded, p.now())
+            .await?;
         audit(
             p,
             by,

@@ -14,6 +14,10 @@ pub struct ServeArgs {
     /// Directory of the embedded database and the sandbox record.
     #[arg(long, env = "POLICY_PUSH_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Where the chain heads are published daily (default: `chain-heads` in the data
+    /// dir); `audit verify` reads them back.
+    #[arg(long, env = "POLICY_PUSH_CHAIN_HEADS_DIR")]
+    pub chain_heads_dir: Option<PathBuf>,
     /// Address the HTTP API listens on (port 0 picks a free port).
     #[arg(long, env = "POLICY_PUSH_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -314,6 +318,8 @@ pub struct ServeConfig {
     /// A push without a final status this long after sending is failed.
     pub receipt_give_up: std::time::Duration,
     pub data_dir: PathBuf,
+    /// Where the chain heads are published daily (`crate::record`).
+    pub chain_heads_dir: PathBuf,
     pub listen: SocketAddr,
     pub database_url: String,
     pub public_url: Option<String>,
@@ -390,7 +396,10 @@ pub fn simulator_config(
     }
 }
 
-fn database_url(explicit: Option<String>, data_dir: &std::path::Path) -> anyhow::Result<String> {
+pub fn database_url(
+    explicit: Option<String>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<String> {
     match explicit.filter(|u| !u.is_empty()) {
         Some(u) => Ok(u),
         None => {
@@ -572,6 +581,7 @@ impl ServeConfig {
             simulator,
             pseudonym_key,
             database_url,
+            chain_heads_dir: crate::record::heads_dir(a.chain_heads_dir, &a.data_dir),
             data_dir: a.data_dir,
             listen: a.listen,
             public_url: a.public_url.filter(|u| !u.is_empty()),

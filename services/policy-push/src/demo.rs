@@ -130,6 +130,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         receipt_deadline: pipeline::PipelineConfig::default().receipt_deadline,
         receipt_give_up: pipeline::PipelineConfig::default().receipt_give_up,
         data_dir: args.data_dir.clone(),
+        chain_heads_dir: crate::record::heads_dir(None, &args.data_dir),
         listen: args.listen,
         database_url: format!(
             "sqlite://{}",

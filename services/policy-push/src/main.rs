@@ -10,6 +10,8 @@
 //!   belongs to (provider APIs do not carry them).
 //! - [`private`]: files private to the process's user (umask `077`, the data dir
 //!   `0700`) and the subjects' pseudonym key (configured, or generated into the data dir).
+//! - [`record`]: `audit verify` / `audit publish` and the daily publication of the
+//!   chain heads of the tamper-evident record.
 //! - [`demo`]: the demo: a synthetic Shanghai-like population, the bureau's policies and
 //!   campaigns, launched with progress bars and summarised.
 
@@ -18,6 +20,7 @@ mod bench;
 mod config;
 mod demo;
 mod private;
+mod record;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +78,13 @@ enum Command {
     Simulate(config::SimulateArgs),
     /// Benchmarks of `docs/performance.md`: `bench match --residents 1000000`.
     Bench(bench::BenchArgs),
+    /// The tamper-evident record: `audit verify` checks the audit log's and the push
+    /// events' hash chains (exit 1 naming the first broken entry); `audit publish`
+    /// publishes their heads now.
+    Audit {
+        #[command(subcommand)]
+        command: record::AuditCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -115,6 +125,14 @@ fn main() -> anyhow::Result<()> {
                 server::simulate(args).await
             }
             Command::Bench(args) => bench::run(args),
+            Command::Audit { command } => {
+                config::init_logging(false);
+                let code = record::run(command).await?;
+                if code != 0 {
+                    std::process::exit(code);
+                }
+                Ok(())
+            }
         }
     })
 }

@@ -220,6 +220,15 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             shutdown.clone(),
         ));
     }
+    if cfg.roles.contains(&Role::Api) {
+        // The record's chain heads, published daily by the process that serves the API.
+        tasks.spawn(crate::record::publish_daily(
+            pipeline.store.clone(),
+            cfg.chain_heads_dir.clone(),
+            pipeline.clock.clone(),
+            shutdown.clone(),
+        ));
+    }
     let names: Vec<&str> = cfg.roles.iter().map(|r| r.name()).collect();
     tracing::info!(
         %addr,

@@ -402,3 +402,152 @@ fn receipts_the_provider_never_sent_are_asked_for() {
     let seen = per_subject(&api.sandbox(&cid));
     assert!(seen.values().all(|n| *n == 1), "nobody twice: {seen:?}");
 }
+
+/// Runs `policy-push audit verify` on the server's data dir (and database); exit code
+/// and output.
+fn audit_verify(server: &Server) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_policy-push"));
+    cmd.args(["audit", "verify", "--data-dir"])
+        .arg(&server.data_dir)
+        .env_remove("POLICY_PUSH_DATABASE_URL");
+    if let Some(b) = &server.backends {
+        cmd.args(["--database-url", &b.database_url]);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Runs `sql` on the server's database behind its back.
+fn tamper(server: &Server, sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        match &server.backends {
+            Some(b) => {
+                let pool = sqlx::PgPool::connect(&b.database_url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+            None => {
+                let url = format!(
+                    "sqlite://{}",
+                    server.data_dir.join("policy-push.db").display()
+                );
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+            }
+        }
+    });
+}
+
+#[test]
+fn a_fallback_push_shows_its_whole_trail_and_the_record_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = openid(1);
+    let server = start(
+        dir.path(),
+        json!({"wechat_unsubscribed": [refused], "receipt_delay_ms": 20, "enforce_limits": false}),
+        &[],
+    );
+    let api = server.api();
+    let ids = import(&api, 3, |i| (Some(mobile(i)), Some(openid(i))));
+    let tpl =
+        json!({"wechat": "thing1: {{ policy.title }}", "sms": "{{ policy.title }} {{ link }}"});
+    let cid = campaign(&api, json!(["wechat", "sms"]), tpl);
+    api.wait_completed(&cid, Duration::from_secs(30));
+    let push = api
+        .pushes(&cid)
+        .into_iter()
+        .find(|p| p["subject_id"] == ids[1].as_str())
+        .unwrap();
+    assert_eq!(push["channel"], "sms", "{push}");
+    let path = format!("/api/v1/pushes/{}/events", push["id"].as_str().unwrap());
+    let mut events = Vec::new();
+    wait_for("the receipt in the record", Duration::from_secs(30), || {
+        let (st, v) = api.get(&path);
+        assert_eq!(st, 200, "{v}");
+        events = v["items"].as_array().unwrap().clone();
+        events.iter().any(|e| e["type"] == "receipt")
+    });
+    let steps: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["channel"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("planned", "wechat"),
+        ("bus", "wechat"),
+        ("claimed", "wechat"),
+        ("fallback", "wechat"),
+        ("bus", "sms"),
+        ("claimed", "sms"),
+        ("sent", "sms"),
+        ("receipt", "sms"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(steps, want, "{events:?}");
+    let times: Vec<chrono::DateTime<chrono::Utc>> = events
+        .iter()
+        .map(|e| e["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "times in order: {times:?}"
+    );
+    let fallback = &events[3]["detail"];
+    assert_eq!(fallback["to"], "sms");
+    assert!(
+        fallback["answer"].as_str().unwrap().contains("43101")
+            || fallback["answer"].as_str().unwrap().contains("43004"),
+        "the provider's refusal: {fallback}"
+    );
+    assert!(
+        events[0]["detail"]["explanation"].is_string(),
+        "{:?}",
+        events[0]
+    );
+    assert!(events[2]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("connector@"));
+    assert_eq!(events[7]["detail"]["delivered"], true);
+    // Like the other push routes: a token is needed; an unknown push is 404.
+    let (st, _) = api.with_token("nope-nope-nope-nope-nope-1").get(&path);
+    assert_eq!(st, 401);
+    assert_eq!(api.get("/api/v1/pushes/no-such-push/events").0, 404);
+    // The subject's history carries the trail.
+    let (st, h) = api.get(&format!("/api/v1/subjects/{}/history", ids[1]));
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(
+        h["pushes"][0]["events"].as_array().unwrap().len(),
+        events.len()
+    );
+
+    // The record verifies, and an edited event does not.
+    let (code, out) = audit_verify(&server);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("intact"), "{out}");
+    tamper(
+        &server,
+        "UPDATE push_events SET detail = NULL WHERE type = 8",
+    );
+    let (code, out) = audit_verify(&server);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("BROKEN: events ") && out.contains("edited"),
+        "{out}"
+    );
+}

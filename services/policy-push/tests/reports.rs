@@ -574,3 +574,58 @@ fn console_registers_provider_templates() {
     let (st, _) = api.get("/api/v1/provider-templates/tencent_sms/1843021");
     assert_eq!(st, 404);
 }
+
+#[test]
+fn console_shows_a_push_record_and_withdraws_a_policy_after_confirmation() {
+    let t = setup();
+    let api = t.server.api();
+    let mut admin = Web::new(&t.server.base);
+    admin.post("/console/login", &[("token", ADMIN_TOKEN)]);
+
+    // A push's record: every step, linked from the subject's history.
+    let push = api
+        .pushes(&t.campaign_id)
+        .into_iter()
+        .find(|p| p["subject_id"] == t.sms_subject.as_str())
+        .unwrap();
+    let push_id = push["id"].as_str().unwrap();
+    let history = admin.html(&format!("/console/subjects?id={}", t.sms_subject));
+    assert!(
+        history.contains(&format!("/console/pushes/{push_id}")),
+        "{history}"
+    );
+    let page = admin.html(&format!("/console/pushes/{push_id}"));
+    assert!(page.contains("全过程记录"), "{page}");
+    for step in ["已生成", "已交消息总线", "发送进程领取", "服务商已受理"] {
+        assert!(page.contains(step), "{step} in {page}");
+    }
+    assert_eq!(admin.get("/console/pushes/no-such-push").status(), 404);
+
+    // Withdrawing asks for a confirmation, then is done and shown with its audit entry.
+    let path = format!("/console/policies/{}", t.policy_id);
+    let page = admin.html(&path);
+    assert!(page.contains("withdraw-box"), "a withdraw button");
+    let csrf = csrf_of(&page);
+    let action = format!("{path}/withdraw");
+    let r = admin.post(&action, &[("csrf", csrf.as_str())]);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.contains("err="), "not confirmed: {loc}");
+    let (_, p) = api.get(&format!("/api/v1/policies/{}", t.policy_id));
+    assert_eq!(
+        p["status"], "published",
+        "nothing withdrawn without confirmation"
+    );
+    let r = admin.post(&action, &[("csrf", csrf.as_str()), ("confirm", "1")]);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.contains("ok="), "{loc}");
+    let page = admin.html(&loc);
+    assert!(page.contains("政策已撤回"), "{page}");
+    assert!(page.contains("已撤回"), "the status");
+    assert!(
+        page.contains("policy.withdraw"),
+        "the audit entry shown: {page}"
+    );
+    assert!(!page.contains("withdraw-box"), "no second withdrawal");
+    let (_, p) = api.get(&format!("/api/v1/policies/{}", t.policy_id));
+    assert_eq!(p["status"], "withdrawn");
+}

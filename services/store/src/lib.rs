@@ -7,8 +7,9 @@
 //!   and the console sessions.
 //! - [`Store`]: the union of [`OperatorStore`], [`SubjectStore`], [`CatalogueStore`],
 //!   [`PushStore`], [`AuditStore`], [`OptOutStore`], [`ReportStore`],
-//!   [`OperationsStore`], [`ParamStore`], [`ProviderTemplateStore`] and
-//!   [`AttributeStore`] (the attribute catalogue); roles hold an `Arc<dyn Store>`.
+//!   [`OperationsStore`], [`ParamStore`], [`ProviderTemplateStore`],
+//!   [`AttributeStore`] (the attribute catalogue) and [`RecordStore`] (the record);
+//!   roles hold an `Arc<dyn Store>`.
 //! - [`operations`] ([`OperationsStore`]): send-time skips, de-duplication, schedules,
 //!   second approvals, disclosure reviews.
 //! - [`reports`]: campaign reports, subject histories and applications.
@@ -21,6 +22,9 @@
 //! - [`postgres`]: the production store (sqlx + PostgreSQL, pooled, migrations under
 //!   `migrations/postgres/`; the outbox is handed over by per-campaign relay cursors and `FOR UPDATE SKIP LOCKED`, bulk
 //!   writes are `UNNEST` statements).
+//! - [`trail`] ([`RecordStore`]): the record (全过程留痕): a push's events (written by
+//!   the push functions in the same transaction as each state change), the hash chains
+//!   of the audit log and the push events, their heads, and `audit verify`'s checks.
 //! - [`open`]: picks the backend from a database URL.
 //!
 //! `tests/conformance.rs` runs the same cases against both backends.
@@ -36,6 +40,7 @@ pub mod records;
 pub mod reports;
 pub mod sql;
 pub mod sqlite;
+pub mod trail;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -45,6 +50,7 @@ pub use operations::*;
 pub use params::{ParamRecord, ParamStore};
 pub use records::*;
 pub use reports::*;
+pub use trail::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -318,6 +324,8 @@ pub trait OptOutStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
     async fn audit_log(&self, after_id: i64, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
+    /// The latest entries about one target (newest first, at most `limit`).
+    async fn audit_of_target(&self, target: &str, limit: u32) -> Result<Vec<(i64, AuditEntry)>>;
 }
 
 /// What reports, the per-subject delivery history and the operator console read, and the
@@ -343,11 +351,19 @@ pub trait OperationsStore: Send + Sync {
     /// Ends pushes a connector claimed (`sending`) without sending them: each push row
     /// becomes a skip of its campaign with `reason` (capped, duplicate, opted out). Rows
     /// not in `sending` are left alone. Returns the pushes skipped.
-    async fn skip_sending(&self, skips: &[(String, domain::push::SkipReason)]) -> Result<u64>;
+    async fn skip_sending(
+        &self,
+        skips: &[(String, domain::push::SkipReason)],
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// Ends every push of the campaign still `queued` (not yet claimed) without sending
     /// it: each becomes a skip with `reason`, in one transaction. Returns how many.
-    async fn skip_queued(&self, campaign_id: &str, reason: domain::push::SkipReason)
-        -> Result<u64>;
+    async fn skip_queued(
+        &self,
+        campaign_id: &str,
+        reason: domain::push::SkipReason,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
     /// Of `subject_ids`, those with a notice push of `policy_id` in a campaign other than
     /// `except_campaign`: not failed (`sent_only`: sent or delivered).
     async fn subjects_with_policy(
@@ -440,6 +456,7 @@ pub trait Store:
     + ParamStore
     + ProviderTemplateStore
     + AttributeStore
+    + RecordStore
 {
 }
 impl<
@@ -453,7 +470,8 @@ impl<
             + OperationsStore
             + ParamStore
             + ProviderTemplateStore
-            + AttributeStore,
+            + AttributeStore
+            + RecordStore,
     > Store for T
 {
 }

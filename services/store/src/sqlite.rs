@@ -38,7 +38,7 @@ impl SqlStore<Sqlite> {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }
 
@@ -63,6 +63,7 @@ impl Backend for Sqlite {
     const BYTE_ORDER: &'static str = "COLLATE BINARY";
     const SKIP_LOCKED: &'static str = "";
     const TALLY_CHANGES: bool = false;
+    const WRITABLE_CTE: bool = false;
 
     fn in_list(first: usize, n: usize) -> String {
         let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();

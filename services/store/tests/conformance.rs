@@ -18,6 +18,8 @@ use store::*;
 
 struct TestStore {
     store: Arc<dyn Store>,
+    /// The database's URL, for cases that change rows behind the store's back.
+    url: String,
     _dir: Option<tempfile::TempDir>,
     pg: Option<(String, String)>,
 }
@@ -43,6 +45,7 @@ async fn sqlite_store() -> TestStore {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     TestStore {
         store: store::open(&url).await.unwrap(),
+        url,
         _dir: Some(dir),
         pg: None,
     }
@@ -58,6 +61,7 @@ async fn postgres_store() -> TestStore {
     let url = store::postgres::admin::url_for_database(&admin, &name).unwrap();
     TestStore {
         store: store::open(&format!("{url}?pool_max=8")).await.unwrap(),
+        url,
         _dir: None,
         pg: Some((admin, name)),
     }
@@ -86,7 +90,39 @@ macro_rules! conformance {
     };
 }
 
+/// Cases that also change rows behind the store's back (given the database URL).
+macro_rules! conformance_raw {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_raw {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let t = super::sqlite_store().await;
+                    super::$case(t.store.clone(), &t.url).await;
+                }
+            )*
+        }
+        mod postgres_raw {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let t = super::postgres_store().await;
+                    super::$case(t.store.clone(), &t.url).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_raw!(
+    record_chains_catch_edited_and_deleted_entries,
+    record_published_heads_catch_a_rewritten_tail,
+);
+
 conformance!(
+    record_a_fallback_push_has_its_whole_trail,
+    record_every_transition_is_an_event,
+    record_a_rolled_back_hand_over_leaves_the_chains_intact,
     operators_by_token_hash,
     subjects_upsert_replace_and_page,
     subjects_batch_naming_one_twice_keeps_the_last,
@@ -1600,6 +1636,9 @@ async fn audit_log_pages_in_order(s: Arc<dyn Store>) {
     }
     let first = s.audit_log(0, 3).await.unwrap();
     assert_eq!(first.len(), 3);
+    let about = s.audit_of_target("campaign/c1", 10).await.unwrap();
+    assert_eq!(about.len(), 1);
+    assert_eq!(about[0].1.action, "action.1");
     let rest = s.audit_log(first[2].0, 10).await.unwrap();
     assert_eq!(rest.len(), 2);
     let actions: Vec<_> = first
@@ -2008,10 +2047,13 @@ async fn ops_send_time_skips_replace_the_push(s: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 2);
     // Only pushes in `sending` can be skipped; push 2 is still queued.
     let n = s
-        .skip_sending(&[
-            (pushes[0].id.clone(), SkipReason::Capped),
-            (pushes[2].id.clone(), SkipReason::Duplicate),
-        ])
+        .skip_sending(
+            &[
+                (pushes[0].id.clone(), SkipReason::Capped),
+                (pushes[2].id.clone(), SkipReason::Duplicate),
+            ],
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -2043,7 +2085,10 @@ async fn ops_queued_pushes_of_a_campaign_end_skipped(s: Arc<dyn Store>) {
     s.claim_for_sending(&[pushes[0].id.clone()], chrono::Utc::now())
         .await
         .unwrap();
-    let n = s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap();
+    let n = s
+        .skip_queued("q1", SkipReason::PolicyEnded, chrono::Utc::now())
+        .await
+        .unwrap();
     assert_eq!(n, 2, "the claimed push is left to its connector");
     assert!(s.get_push(&pushes[0].id).await.unwrap().is_some());
     assert!(s.get_push(&pushes[1].id).await.unwrap().is_none());
@@ -2055,7 +2100,9 @@ async fn ops_queued_pushes_of_a_campaign_end_skipped(s: Arc<dyn Store>) {
     assert_eq!(counts.eligible, 3);
     assert_eq!((counts.queued, counts.sending), (0, 1));
     assert_eq!(
-        s.skip_queued("q1", SkipReason::PolicyEnded).await.unwrap(),
+        s.skip_queued("q1", SkipReason::PolicyEnded, chrono::Utc::now())
+            .await
+            .unwrap(),
         0
     );
 }
@@ -2405,7 +2452,7 @@ async fn tallies_follow_every_change_and_fold_exactly(s: Arc<dyn Store>) {
     .await
     .unwrap();
     assert_tallies_exact(&*s, "t1", "outcomes").await;
-    s.skip_sending(&[(ids[5].clone(), SkipReason::Capped)])
+    s.skip_sending(&[(ids[5].clone(), SkipReason::Capped)], chrono::Utc::now())
         .await
         .unwrap();
     assert_tallies_exact(&*s, "t1", "skipped at send time").await;
@@ -2627,4 +2674,423 @@ async fn attributes_round_trip(s: Arc<dyn Store>) {
     assert!(!s.delete_attribute("insured_months").await.unwrap());
     assert_eq!(s.get_attribute("insured_months").await.unwrap(), None);
     assert_eq!(s.list_attributes().await.unwrap(), vec![status]);
+}
+
+// ---------------------------------------------------------------- the record (issue 12)
+
+/// A fixed time base: event times come from the callers' clock, never the store's.
+fn t(secs: i64) -> chrono::DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2026, 12, 3, 8, 0, 0).unwrap() + Duration::seconds(secs)
+}
+
+/// Runs `sql` on the database behind the store; rows affected.
+async fn raw(url: &str, sql: &str) -> u64 {
+    if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let n = sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let n = sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        pool.close().await;
+        n
+    }
+}
+
+fn trail(events: &[StoredEvent]) -> Vec<(&'static str, Option<Channel>)> {
+    events
+        .iter()
+        .map(|e| (e.event.kind.as_str(), e.event.channel))
+        .collect()
+}
+
+/// Hands every due push to the bus at `now`.
+async fn hand_all(s: &dyn Store, now: chrono::DateTime<Utc>) -> Vec<PushRecord> {
+    let h = s.hand_over(now, 100).await.unwrap();
+    let pushes = h.pushes().to_vec();
+    h.commit().await.unwrap();
+    pushes
+}
+
+async fn claim_one(s: &dyn Store, id: &str, at: chrono::DateTime<Utc>) {
+    let claimed = s.claim_for_sending(&[id.to_string()], at).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+}
+
+async fn record_a_fallback_push_has_its_whole_trail(s: Arc<dyn Store>) {
+    running_campaign(s.as_ref(), "f1", CampaignMode::Once).await;
+    let p = new_push("f1", 1, Channel::Wechat);
+    s.insert_plan_batch("f1", std::slice::from_ref(&p), &[], t(0))
+        .await
+        .unwrap();
+    assert_eq!(hand_all(s.as_ref(), t(1)).await.len(), 1);
+    claim_one(s.as_ref(), &p.id, t(2)).await;
+    // WeChat refuses (not subscribed): the push moves on to SMS.
+    s.record_outcomes(
+        &[PushOutcome::Requeue {
+            push_id: p.id.clone(),
+            at: t(3),
+            error: "unreachable on wechat: 43101: user refuse to accept the msg".into(),
+            channel: Some(Channel::Sms),
+            recipient: Some("13900000001".into()),
+            content: Some("sms text".into()),
+        }],
+        t(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hand_all(s.as_ref(), t(4)).await.len(), 1);
+    claim_one(s.as_ref(), &p.id, t(5)).await;
+    s.record_outcomes(
+        &[PushOutcome::Sent {
+            push_id: p.id.clone(),
+            provider_id: "biz-777".into(),
+        }],
+        t(6),
+    )
+    .await
+    .unwrap();
+    let receipt = ReceiptUpdate {
+        provider_id: Some("biz-777".into()),
+        push_id: None,
+        delivered: true,
+        error: None,
+        retry_at: None,
+    };
+    assert_eq!(
+        s.apply_receipts(&[receipt], t(7)).await.unwrap(),
+        vec![true]
+    );
+    s.record_click(&p.id, t(8)).await.unwrap();
+
+    let events = s.push_events(&p.id).await.unwrap();
+    use Channel::{Sms, Wechat};
+    assert_eq!(
+        trail(&events),
+        vec![
+            ("planned", Some(Wechat)),
+            ("bus", Some(Wechat)),
+            ("claimed", Some(Wechat)),
+            ("fallback", Some(Wechat)),
+            ("bus", Some(Sms)),
+            ("claimed", Some(Sms)),
+            ("sent", Some(Sms)),
+            ("receipt", Some(Sms)),
+            ("clicked", None),
+        ]
+    );
+    let times: Vec<_> = events.iter().map(|e| e.event.at).collect();
+    assert_eq!(
+        times,
+        (0..=8).map(t).collect::<Vec<_>>(),
+        "times in order, as given"
+    );
+    let fallback = &events[3].event;
+    let d = fallback.detail.as_ref().unwrap();
+    assert_eq!(d["to"], "sms");
+    assert!(d["answer"].as_str().unwrap().contains("43101"), "{d}");
+    assert_eq!(
+        events[6].event.detail.as_ref().unwrap()["provider_id"],
+        "biz-777"
+    );
+    assert_eq!(events[7].event.detail.as_ref().unwrap()["delivered"], true);
+    let claimer = events[2].event.actor.as_deref().unwrap();
+    assert!(claimer.starts_with("connector@"), "{claimer}");
+    assert_eq!(events[0].event.actor.as_deref(), Some("planner"));
+    // No recipient in the record.
+    assert!(!format!("{events:?}").contains("13900000001"));
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+    assert_eq!(report.events, 9);
+}
+
+async fn record_every_transition_is_an_event(s: Arc<dyn Store>) {
+    let pushes = planned(s.as_ref(), "e1", 6).await;
+    let id = |i: usize| pushes[i].id.clone();
+    // Re-planning inserts nothing and records nothing.
+    let again: Vec<NewPush> = (0..6)
+        .map(|i| NewPush {
+            id: format!("again-{i}"),
+            ..new_push("e1", i as u32, Channel::Sms)
+        })
+        .collect();
+    assert_eq!(
+        s.insert_plan_batch("e1", &again, &[], t(1)).await.unwrap(),
+        0
+    );
+    assert!(s.push_events("again-0").await.unwrap().is_empty());
+    hand_all(s.as_ref(), Utc::now()).await;
+    let all: Vec<String> = (0..6).map(id).collect();
+    s.claim_for_sending(&all[..5], t(2)).await.unwrap();
+    s.record_outcomes(
+        &[
+            PushOutcome::Failed {
+                push_id: id(0),
+                error: "isv.MOBILE_NUMBER_ILLEGAL: 13900000000".into(),
+            },
+            PushOutcome::Defer {
+                push_id: id(1),
+                at: t(600),
+                reason: "outside sms hours".into(),
+            },
+            PushOutcome::Requeue {
+                push_id: id(2),
+                at: t(60),
+                error: "isp.SYSTEM_ERROR: busy".into(),
+                channel: None,
+                recipient: None,
+                content: None,
+            },
+            PushOutcome::Sent {
+                push_id: id(3),
+                provider_id: "prov-3".into(),
+            },
+        ],
+        t(3),
+    )
+    .await
+    .unwrap();
+    s.skip_sending(&[(id(4), SkipReason::Capped)], t(4))
+        .await
+        .unwrap();
+    s.replay_failed(&[id(0)], t(5)).await.unwrap();
+    // A call-again receipt.
+    let retry = ReceiptUpdate {
+        provider_id: Some("prov-3".into()),
+        push_id: None,
+        delivered: false,
+        error: Some("busy line".into()),
+        retry_at: Some(t(900)),
+    };
+    assert_eq!(s.apply_receipts(&[retry], t(6)).await.unwrap(), vec![true]);
+    s.record_application(&Application {
+        subject_id: pushes[3].subject_id.clone(),
+        policy_id: "pol-e1".into(),
+        applied_at: t(7),
+        source: "yiwangtongban".into(),
+        reference: Some("case-1".into()),
+        recorded_at: t(7),
+    })
+    .await
+    .unwrap();
+    // The withdrawal cancels what is still queued (0, 1, 2, 3 and 5).
+    assert_eq!(
+        s.skip_queued("e1", SkipReason::PolicyEnded, t(8))
+            .await
+            .unwrap(),
+        5
+    );
+    let last = |i: usize| {
+        let s = s.clone();
+        async move {
+            let ev = s.push_events(&pushes_id("e1", i)).await.unwrap();
+            ev.iter().map(|e| e.event.kind.as_str()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        last(0).await,
+        ["planned", "bus", "claimed", "failed", "queued", "cancelled"]
+    );
+    assert_eq!(
+        last(1).await,
+        ["planned", "bus", "claimed", "deferred", "cancelled"]
+    );
+    assert_eq!(
+        last(2).await,
+        ["planned", "bus", "claimed", "retry", "cancelled"]
+    );
+    assert_eq!(
+        last(3).await,
+        [
+            "planned",
+            "bus",
+            "claimed",
+            "sent",
+            "retry",
+            "applied",
+            "cancelled"
+        ]
+    );
+    assert_eq!(last(4).await, ["planned", "bus", "claimed", "skipped"]);
+    assert_eq!(last(5).await, ["planned", "bus", "cancelled"]);
+    let skipped = s.push_events(&id(4)).await.unwrap();
+    assert_eq!(
+        skipped[3].event.detail.as_ref().unwrap()["reason"],
+        "capped"
+    );
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+    // One segment per store call that wrote events: plan, hand-over, claim, outcomes,
+    // skip, replay, receipt, application, withdrawal.
+    assert_eq!(report.segments, 9);
+}
+
+fn pushes_id(campaign: &str, i: usize) -> String {
+    new_push(campaign, i as u32, Channel::Sms).id
+}
+
+async fn record_a_rolled_back_hand_over_leaves_the_chains_intact(s: Arc<dyn Store>) {
+    planned(s.as_ref(), "r1", 3).await;
+    let h = s.hand_over(Utc::now(), 2).await.unwrap();
+    assert_eq!(h.pushes().len(), 2);
+    h.rollback().await.unwrap();
+    // Dropped without a commit, too.
+    drop(s.hand_over(Utc::now(), 1).await.unwrap());
+    assert_eq!(hand_all(s.as_ref(), Utc::now()).await.len(), 3);
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+    assert_eq!(
+        report.events, 6,
+        "3 planned, 3 on the bus: nothing of the rollbacks"
+    );
+}
+
+async fn audit_entries(s: &dyn Store, n: usize) {
+    for i in 0..n {
+        s.audit(&AuditEntry {
+            operator_id: "op-1".into(),
+            action: "policy.publish".into(),
+            target: format!("pol-{i}"),
+            detail: json!({"title": "稳岗返还", "n": i}),
+            at: t(i as i64),
+        })
+        .await
+        .unwrap();
+    }
+}
+
+async fn first_broken(s: &dyn Store) -> String {
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(!report.intact(), "the change went unnoticed");
+    report.broken[0].clone()
+}
+
+async fn record_chains_catch_edited_and_deleted_entries(s: Arc<dyn Store>, url: &str) {
+    audit_entries(s.as_ref(), 3).await;
+    let pushes = planned(s.as_ref(), "v1", 4).await;
+    hand_all(s.as_ref(), Utc::now()).await;
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+    assert_eq!((report.audit_entries, report.events), (3, 8));
+
+    // An edited audit row.
+    let second: i64 = s.audit_log(0, 10).await.unwrap()[1].0;
+    raw(
+        url,
+        &format!("UPDATE audit_log SET target = 'pol-x' WHERE id = {second}"),
+    )
+    .await;
+    let broken = first_broken(s.as_ref()).await;
+    assert!(
+        broken.starts_with(&format!("audit entry {second} ")),
+        "{broken}"
+    );
+    assert!(broken.contains("edited"), "{broken}");
+    raw(
+        url,
+        &format!("UPDATE audit_log SET target = 'pol-1' WHERE id = {second}"),
+    )
+    .await;
+    assert!(s.verify_chains(&[]).await.unwrap().intact());
+
+    // An edited event.
+    let ev = s.push_events(&pushes[2].id).await.unwrap();
+    let bus = ev[1].id;
+    raw(
+        url,
+        &format!("UPDATE push_events SET actor = 'someone' WHERE id = {bus}"),
+    )
+    .await;
+    let broken = first_broken(s.as_ref()).await;
+    assert!(broken.contains("edited"), "{broken}");
+    assert!(
+        broken.contains(&bus.to_string()) || broken.contains(".."),
+        "{broken}"
+    );
+    raw(
+        url,
+        &format!("UPDATE push_events SET actor = 'relay' WHERE id = {bus}"),
+    )
+    .await;
+    assert!(s.verify_chains(&[]).await.unwrap().intact());
+
+    // A deleted event.
+    assert_eq!(
+        raw(url, &format!("DELETE FROM push_events WHERE id = {bus}")).await,
+        1
+    );
+    let broken = first_broken(s.as_ref()).await;
+    assert!(broken.contains("deleted"), "{broken}");
+    assert!(broken.contains("3 of its 4 events"), "{broken}");
+
+    // A deleted audit row (not the last).
+    let first: i64 = s.audit_log(0, 10).await.unwrap()[0].0;
+    raw(url, &format!("DELETE FROM audit_log WHERE id = {first}")).await;
+    let report = s.verify_chains(&[]).await.unwrap();
+    assert!(
+        report.broken[0].starts_with("audit entry "),
+        "{:?}",
+        report.broken
+    );
+    assert!(report.broken[0].contains("deleted"), "{:?}", report.broken);
+}
+
+async fn record_published_heads_catch_a_rewritten_tail(s: Arc<dyn Store>, url: &str) {
+    audit_entries(s.as_ref(), 2).await;
+    planned(s.as_ref(), "h1", 2).await;
+    hand_all(s.as_ref(), Utc::now()).await;
+    let published = s.chain_heads(t(100)).await.unwrap();
+    assert_eq!(published.heads[0].chain, "audit");
+    assert_eq!(published.heads[0].seq, 2);
+    assert!(published.heads.len() >= 2, "{published:?}");
+    let report = s
+        .verify_chains(std::slice::from_ref(&published))
+        .await
+        .unwrap();
+    assert!(report.intact(), "{:?}", report.broken);
+    // The hand-over's segment and its events removed whole, links and all: only the
+    // published head shows it.
+    let stream = published.heads[1].chain.clone();
+    raw(url, &format!(
+        "DELETE FROM push_events WHERE segment IN (SELECT id FROM event_segments WHERE stream = '{stream}' AND seq = {})",
+        published.heads[1].seq
+    ))
+    .await;
+    raw(
+        url,
+        &format!(
+            "DELETE FROM event_segments WHERE stream = '{stream}' AND seq = {}",
+            published.heads[1].seq
+        ),
+    )
+    .await;
+    // The links left are whole: without the published head this goes unnoticed.
+    assert!(s.verify_chains(&[]).await.unwrap().intact());
+    let report = s
+        .verify_chains(std::slice::from_ref(&published))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .broken
+            .iter()
+            .any(|b| b.contains("published head") && b.contains(&stream)),
+        "{:?}",
+        report.broken
+    );
+    // The last audit entry deleted: the head row shows it (were the head rewritten too,
+    // the published head would).
+    raw(url, "DELETE FROM audit_log WHERE seq = 2").await;
+    let broken = first_broken(s.as_ref()).await;
+    assert!(broken.contains("head"), "{broken}");
 }

@@ -12,6 +12,7 @@ mod opt_outs;
 mod params;
 mod policies;
 mod provider_templates;
+pub(crate) mod pushes;
 mod recipient;
 mod reports;
 pub(crate) mod rereview;
@@ -89,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/campaigns/{id}/report", get(reports::report))
         .route("/campaigns/{id}/report.csv", get(reports::report_csv))
         .route("/subjects/{id}/history", get(reports::history))
+        .route("/pushes/{id}/events", get(pushes::events))
         .route(
             "/subjects/{id}/eligible-policies",
             get(subjects::eligible_policies),

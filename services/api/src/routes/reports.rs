@@ -1,7 +1,8 @@
 //! Reports: per campaign and per channel counts (eligible, unreachable, capped, opted out,
 //! duplicate, queued, sent, delivered, failed, clicked, applied), reach of the eligible
 //! population by district and subject kind, CSV export; a subject's delivery history for
-//! the hotline agents (masked unless the role may see personal data); and the
+//! the hotline agents, each push with its record of events (masked unless the role may
+//! see personal data); and the
 //! "applied" events the bureau's systems report, so conversions are counted.
 
 use crate::auth::Operator;
@@ -226,6 +227,16 @@ pub async fn history_json(s: &AppState, id: &str, personal: bool, limit: u32) ->
         .iter()
         .map(|o| json!({"channel": o.channel, "category": o.category, "source": o.source, "at": o.at}))
         .collect();
+    // Each push's record (one read for all of them).
+    let ids: Vec<String> = h.pushes.iter().map(|p| p.push_id.clone()).collect();
+    let mut trails: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    for e in s.store.events_of_pushes(&ids).await? {
+        let item = super::pushes::event_json(&e, None, personal);
+        trails
+            .entry(e.event.push_id.clone())
+            .or_default()
+            .push(item);
+    }
     let pushes: Vec<Value> = h
         .pushes
         .iter()
@@ -242,6 +253,7 @@ pub async fn history_json(s: &AppState, id: &str, personal: bool, limit: u32) ->
                 // The content names the subject and carries their link: personal data.
                 "content": personal.then(|| p.content.clone()),
                 "created_at": p.created_at, "updated_at": p.updated_at, "clicked_at": p.clicked_at,
+                "events": trails.remove(&p.push_id).unwrap_or_default(),
             })
         })
         .collect();

@@ -57,7 +57,7 @@ impl SqlStore<Postgres> {
         sqlx::migrate!("../../migrations/postgres")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 }
 
@@ -132,6 +132,7 @@ impl Backend for Postgres {
     const BYTE_ORDER: &'static str = "COLLATE \"C\"";
     const SKIP_LOCKED: &'static str = "FOR UPDATE OF p SKIP LOCKED";
     const TALLY_CHANGES: bool = true;
+    const WRITABLE_CTE: bool = true;
 
     fn in_list(first: usize, _n: usize) -> String {
         format!("= ANY(${first})")
@@ -165,6 +166,7 @@ impl Backend for Postgres {
             .map(|(i, (_, cell))| match cell {
                 Cell::Text => format!("${}::text[]", first + i),
                 Cell::Time => format!("${}::text[]::timestamptz[]", first + i),
+                Cell::Json => format!("${}::text[]::jsonb[]", first + i),
             })
             .collect();
         format!(

@@ -32,6 +32,7 @@ pub(super) async fn apply_late<DB: Backend>(
     tx: &mut sqlx::Transaction<'static, DB>,
     provider_ids: Option<&[String]>,
     now: DateTime<Utc>,
+    events: &mut Vec<domain::push_event::PushEvent>,
 ) -> Result<u64> {
     let mut taken: Vec<(i64, ReceiptUpdate)> = Vec::new();
     let chunks: Vec<Option<&[String]>> = match provider_ids {
@@ -61,7 +62,7 @@ pub(super) async fn apply_late<DB: Backend>(
     let receipts: Vec<ReceiptUpdate> = taken.into_iter().map(|(_, r)| r).collect();
     let mut applied = 0;
     for chunk in receipts.chunks(DB::LIST_CHUNK / 2) {
-        let matched = apply_receipt_chunk::<DB>(&mut *tx, chunk, now).await?;
+        let matched = apply_receipt_chunk::<DB>(&mut *tx, chunk, now, events).await?;
         applied += matched.iter().filter(|m| **m).count() as u64;
     }
     Ok(applied)
@@ -128,11 +129,14 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(now)
             .execute(&mut tx)
             .await?;
-        let applied = apply_late::<DB>(&mut tx, None, now).await?;
+        let mut events = Vec::new();
+        let applied = apply_late::<DB>(&mut tx, None, now, &mut events).await?;
         let waiting: i64 = Q::<DB>::new("SELECT COUNT(*) FROM late_receipts")
             .scalar(&mut tx)
             .await?;
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
+        sealed.committed();
         Ok(LateSweep {
             applied,
             expired,

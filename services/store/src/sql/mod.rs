@@ -19,10 +19,16 @@
 //!   `subjects`, `catalogue`, `pushes`, `audit`, `optouts`, `params`, `reports`,
 //!   `operations`, `templates`, `attributes`; `late_receipts` keeps receipts that overtook
 //!   their send (part of `PushStore`); `operators` also holds the console sessions.
+//! - `events`: the push event log: [`SqlStore::append_events`] writes a store call's
+//!   events and their hash-chain segment in the caller's transaction (one multi-row
+//!   insert); `chains` ([`crate::RecordStore`]): reading a push's events, the chain
+//!   heads, and verifying the audit and event chains.
 
 mod attributes;
 mod audit;
 mod catalogue;
+mod chains;
+mod events;
 mod late_receipts;
 mod operations;
 mod operators;
@@ -48,9 +54,18 @@ pub use sqlx::types::Json;
 /// The store over a pool of `DB`.
 pub struct SqlStore<DB: Database> {
     pub(crate) pool: Pool<DB>,
+    /// This process's push-event chain streams (see [`events`]).
+    pub(crate) streams: std::sync::Arc<events::Streams>,
 }
 
 impl<DB: Database> SqlStore<DB> {
+    pub(crate) fn new(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            streams: std::sync::Arc::new(events::Streams::new()),
+        }
+    }
+
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
     }
@@ -94,6 +109,9 @@ pub trait Backend: Database<Row: Get> {
     /// wait on a shared counter row), rather than updating `campaign_tallies` in place
     /// (SQLite: one writer at a time).
     const TALLY_CHANGES: bool;
+    /// Whether a `WITH` clause may hold an `INSERT` (PostgreSQL), so that a push-event
+    /// segment and its events go in one statement.
+    const WRITABLE_CTE: bool;
 
     /// The test `IN` a list of `n` values bound by [`Q::bind_list`] from placeholder
     /// `$first` on: `= ANY($first)` or `IN ($first, …)`.
@@ -288,6 +306,8 @@ pub enum Cell {
     Text,
     /// A timestamp, written by [`Ts::text`].
     Time,
+    /// A JSON document (`JSONB` on PostgreSQL, text on SQLite).
+    Json,
 }
 
 /// A table of values that one set-based statement joins, as `WITH name(column, …)`:
@@ -408,6 +428,8 @@ macro_rules! native_columns {
 native_columns!(
     String,
     Option<String>,
+    i16,
+    Option<i16>,
     i64,
     Option<i64>,
     f64,
@@ -419,6 +441,15 @@ native_columns!(
 );
 
 impl<T: serde::de::DeserializeOwned> Column for Json<T> {
+    fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &SqliteRow, i: I) -> Result<Self> {
+        Ok(sqlx::Row::try_get(row, i)?)
+    }
+    fn from_pg<I: ColumnIndex<PgRow>>(row: &PgRow, i: I) -> Result<Self> {
+        Ok(sqlx::Row::try_get(row, i)?)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Column for Option<Json<T>> {
     fn from_sqlite<I: ColumnIndex<SqliteRow>>(row: &SqliteRow, i: I) -> Result<Self> {
         Ok(sqlx::Row::try_get(row, i)?)
     }

@@ -7,45 +7,73 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::SkipReason;
+use domain::push_event::{EventType, PushEvent};
 use domain::review::Disclosure;
 
 #[async_trait]
 impl<DB: Backend> OperationsStore for SqlStore<DB> {
-    async fn skip_sending(&self, skips: &[(String, SkipReason)]) -> Result<u64> {
+    async fn skip_sending(
+        &self,
+        skips: &[(String, SkipReason)],
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         if skips.is_empty() {
             return Ok(0);
         }
         let mut tx = DB::begin(&self.pool).await?;
-        let mut done = 0;
+        let mut events = Vec::new();
         for (push_id, reason) in skips {
             let row = Q::<DB>::new(
                 "DELETE FROM pushes WHERE id = $1 AND status = 'sending'
-                 RETURNING campaign_id, subject_id, district, kind",
+                 RETURNING id, channel, campaign_id, subject_id, district, kind",
             )
             .bind(push_id)
             .fetch_optional(&mut tx)
             .await?;
             let Some(row) = row else { continue };
             skip_row(&mut tx, &row, *reason).await?;
-            done += 1;
+            events.push(skip_event(
+                &row,
+                EventType::Skipped,
+                *reason,
+                "connector",
+                now,
+            )?);
         }
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
-        Ok(done)
+        sealed.committed();
+        Ok(events.len() as u64)
     }
 
-    async fn skip_queued(&self, campaign_id: &str, reason: SkipReason) -> Result<u64> {
+    async fn skip_queued(
+        &self,
+        campaign_id: &str,
+        reason: SkipReason,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         let mut tx = DB::begin(&self.pool).await?;
         let rows = Q::<DB>::new(
             "DELETE FROM pushes WHERE campaign_id = $1 AND status = 'queued'
-             RETURNING campaign_id, subject_id, district, kind",
+             RETURNING id, channel, campaign_id, subject_id, district, kind",
         )
         .bind(campaign_id)
         .fetch_all(&mut tx)
         .await?;
+        let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
             skip_row(&mut tx, row, reason).await?;
+            events.push(skip_event(
+                row,
+                EventType::Cancelled,
+                reason,
+                "lifecycle",
+                now,
+            )?);
         }
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
+        sealed.committed();
         Ok(rows.len() as u64)
     }
 
@@ -283,6 +311,25 @@ impl<DB: Backend> OperationsStore for SqlStore<DB> {
 
 /// Records the skip of the push `row` (its campaign, subject, district and kind) in
 /// `campaign_skips`, replacing an earlier reason.
+/// The event of a push row (`id`, `channel`) that became a skip.
+fn skip_event(
+    row: &impl Get,
+    kind: EventType,
+    reason: SkipReason,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<PushEvent> {
+    let id: String = row.col("id")?;
+    let channel: String = row.col("channel")?;
+    let e = PushEvent::new(id, now, kind)
+        .actor(actor)
+        .detail(serde_json::json!({ "reason": reason.as_str() }));
+    Ok(match domain::Channel::parse(&channel) {
+        Some(c) => e.channel(c),
+        None => e,
+    })
+}
+
 async fn skip_row<DB: Backend>(
     tx: &mut sqlx::Transaction<'_, DB>,
     row: &DB::Row,

@@ -9,7 +9,10 @@
 //! locks its rows in id order and waits for a locked one (a relay may be marking it as
 //! on the bus), then moves only rows still `queued` to `sending`, so two connector
 //! workers never both claim a row. On SQLite every writer holds the database lock.
+//!
+//! Every state change appends its events (`super::events`) in its own transaction.
 
+use super::events::{outcome_events, planned_events, receipt_event, step_events, Sealed};
 use super::tallies::{tally_sum, SKIP};
 use super::{corrupt, parsed, Backend, Cell, Get, Rows, SqlStore, Ts, Q};
 use crate::{
@@ -19,8 +22,9 @@ use crate::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::push::{PushPurpose, PushStatus, SkipReason};
+use domain::push_event::{EventType, PushEvent};
 use domain::Channel;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 pub(super) const COLUMNS: &str = "id, campaign_id, subject_id, purpose, seq, channel, recipient, status, content, link_code, explanation, benefit, segments, provider_id, error, attempts, created_at, updated_at";
 
@@ -93,6 +97,7 @@ pub(super) async fn apply_receipt_chunk<DB: Backend>(
     tx: &mut sqlx::Transaction<'static, DB>,
     receipts: &[ReceiptUpdate],
     now: DateTime<Utc>,
+    events: &mut Vec<PushEvent>,
 ) -> Result<Vec<bool>> {
     let mut keys: Vec<String> = receipts
         .iter()
@@ -161,7 +166,7 @@ pub(super) async fn apply_receipt_chunk<DB: Backend>(
             }
         }
     }
-    let mut written: HashSet<String> = HashSet::new();
+    let mut written: HashMap<String, String> = HashMap::new();
     // `= NULL` is never true, so an absent key matches nothing.
     written.extend(
         write_receipts::<DB>(
@@ -189,8 +194,9 @@ pub(super) async fn apply_receipt_chunk<DB: Backend>(
     let mut matched = vec![false; receipts.len()];
     for (t, by) in taken_by.iter().enumerate() {
         if let Some(n) = by {
-            if written.contains(&waiting[t].0) {
+            if let Some(channel) = written.get(&waiting[t].0) {
                 matched[*n] = true;
+                events.push(receipt_event(&waiting[t].0, channel, &receipts[*n], now));
             }
         }
     }
@@ -198,14 +204,15 @@ pub(super) async fn apply_receipt_chunk<DB: Backend>(
 }
 
 /// One receipt write of [`apply_receipt_chunk`]: `set` on the pushes named by `rows` (the
-/// `WITH` table `u`) that still wait for a receipt and pass `filter`; the ids written.
+/// `WITH` table `u`) that still wait for a receipt and pass `filter`; the ids written,
+/// with their channels.
 async fn write_receipts<DB: Backend>(
     tx: &mut sqlx::Transaction<'static, DB>,
     rows: &Rows,
     set: &str,
     filter: &str,
     now: DateTime<Utc>,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, String)>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -213,15 +220,16 @@ async fn write_receipts<DB: Backend>(
         "WITH {} UPDATE pushes SET {set}, updated_at = $1
          FROM u
          WHERE pushes.id = u.target AND {} AND pushes.status IN ('sending', 'sent') AND {filter}
-         RETURNING id",
+         RETURNING pushes.id, pushes.channel",
         rows.cte::<DB>("u", 2),
         DB::locked_in_id_order(TARGETS_WAITING)
     );
-    Q::<DB>::new(&sql)
+    let rows = Q::<DB>::new(&sql)
         .bind(now)
         .bind_rows(rows)
-        .scalars(&mut *tx)
-        .await
+        .fetch_all(&mut *tx)
+        .await?;
+    rows.iter().map(|r| Ok((r.col(0)?, r.col(1)?))).collect()
 }
 
 /// Marks due rows put back in the outbox one by one `dispatched = 2` (on the bus) and
@@ -313,6 +321,7 @@ pub(super) const PLANNED: i16 = 3;
 struct SqlHandOver<DB: Backend> {
     tx: sqlx::Transaction<'static, DB>,
     pushes: Vec<PushRecord>,
+    sealed: Sealed,
 }
 
 #[async_trait]
@@ -323,6 +332,7 @@ impl<DB: Backend> HandOver for SqlHandOver<DB> {
 
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
+        self.sealed.committed();
         Ok(())
     }
 
@@ -386,7 +396,10 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         let inserted =
             DB::insert_pushes(&mut *tx, campaign_id, seq, dispatched, pushes, now).await?;
         DB::insert_skips(&mut *tx, campaign_id, skips).await?;
+        let events = planned_events::<DB>(&mut tx, pushes, inserted, now).await?;
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
+        sealed.committed();
         Ok(inserted)
     }
 
@@ -423,7 +436,9 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         if room > 0 {
             pushes.extend(take_past_cursor(&mut tx, now, room).await?);
         }
-        Ok(Box::new(SqlHandOver { tx, pushes }))
+        let events = step_events(&pushes, EventType::Bus, "relay", now);
+        let sealed = self.append_events(&mut tx, &events).await?;
+        Ok(Box::new(SqlHandOver { tx, pushes, sealed }))
     }
 
     async fn reset_dispatched(&self, unconfirmed_only: bool) -> Result<u64> {
@@ -448,6 +463,7 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         // are taken in id order (as the relay takes them) so claimers never deadlock.
         let mut ids = ids.to_vec();
         ids.sort_unstable();
+        let mut tx = DB::begin(&self.pool).await?;
         for chunk in ids.chunks(DB::LIST_CHUNK) {
             let filter = format!("id {} AND status = 'queued'", DB::in_list(2, chunk.len()));
             let sql = format!(
@@ -459,10 +475,16 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
             let rows = Q::<DB>::new(&sql)
                 .bind(now)
                 .bind_list(chunk)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut tx)
                 .await?;
             out.extend(returned_pushes(&rows)?);
         }
+        let actor = format!("connector@{}", self.process());
+        let sealed = self
+            .append_events(&mut tx, &step_events(&out, EventType::Claimed, &actor, now))
+            .await?;
+        tx.commit().await?;
+        sealed.committed();
         Ok(out)
     }
 
@@ -470,6 +492,8 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
         let mut sent = Vec::new();
         let mut failed = Vec::new();
         let mut tx = DB::begin(&self.pool).await?;
+        let actor = format!("connector@{}", self.process());
+        let mut events = outcome_events::<DB>(&mut tx, outcomes, &actor, now).await?;
         for o in outcomes {
             match o {
                 PushOutcome::Sent {
@@ -528,12 +552,15 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
             DB::record_sent(&mut *tx, &sent, now).await?;
             // Receipts that overtook these sends apply now, in the same transaction.
             let provider_ids: Vec<String> = sent.iter().map(|(_, p)| p.to_string()).collect();
-            super::late_receipts::apply_late::<DB>(&mut tx, Some(&provider_ids), now).await?;
+            super::late_receipts::apply_late::<DB>(&mut tx, Some(&provider_ids), now, &mut events)
+                .await?;
         }
         if !failed.is_empty() {
             DB::record_failed(&mut *tx, &failed, now).await?;
         }
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
+        sealed.committed();
         Ok(())
     }
 
@@ -568,12 +595,15 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
             return Ok(matched);
         }
         let mut tx = DB::begin(&self.pool).await?;
+        let mut events = Vec::new();
         // A chunk's statements see the chunks before it, so the batch acts as if applied
         // one receipt at a time.
         for chunk in receipts.chunks(DB::LIST_CHUNK / 2) {
-            matched.extend(apply_receipt_chunk::<DB>(&mut tx, chunk, now).await?);
+            matched.extend(apply_receipt_chunk::<DB>(&mut tx, chunk, now, &mut events).await?);
         }
+        let sealed = self.append_events(&mut tx, &events).await?;
         tx.commit().await?;
+        sealed.committed();
         Ok(matched)
     }
 
@@ -646,14 +676,19 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn record_click(&self, push_id: &str, at: DateTime<Utc>) -> Result<()> {
+        let mut tx = DB::begin(&self.pool).await?;
         Q::<DB>::new(
             "INSERT INTO clicks (push_id, clicked_at, campaign_id)
              SELECT $1, $2, (SELECT campaign_id FROM pushes WHERE id = $1)",
         )
         .bind(push_id)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
+        let event = PushEvent::new(push_id, at, EventType::Clicked).actor("recipient");
+        let sealed = self.append_events(&mut tx, &[event]).await?;
+        tx.commit().await?;
+        sealed.committed();
         Ok(())
     }
 
@@ -760,19 +795,29 @@ impl<DB: Backend> PushStore for SqlStore<DB> {
     }
 
     async fn replay_failed(&self, push_ids: &[String], now: DateTime<Utc>) -> Result<u64> {
-        let mut moved = 0;
+        let mut moved = Vec::new();
+        let mut tx = DB::begin(&self.pool).await?;
         for chunk in push_ids.chunks(DB::LIST_CHUNK) {
             let sql = format!(
                 "UPDATE pushes SET status = 'queued', dispatched = 0, attempts = 0, next_attempt_at = $1, updated_at = $1
-                 WHERE status = 'failed' AND id {}",
+                 WHERE status = 'failed' AND id {}
+                 RETURNING {COLUMNS}",
                 DB::in_list(2, chunk.len())
             );
-            moved += Q::<DB>::new(&sql)
+            let rows = Q::<DB>::new(&sql)
                 .bind(now)
                 .bind_list(chunk)
-                .execute(&self.pool)
+                .fetch_all(&mut tx)
                 .await?;
+            moved.extend(pushes_from_rows(&rows)?);
         }
-        Ok(moved)
+        let mut events = step_events(&moved, EventType::Queued, "operator", now);
+        for e in &mut events {
+            e.detail = Some(serde_json::json!({"reason": "dead letter replayed"}));
+        }
+        let sealed = self.append_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        sealed.committed();
+        Ok(moved.len() as u64)
     }
 }

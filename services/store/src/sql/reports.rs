@@ -9,6 +9,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use domain::push::{PushPurpose, PushStatus};
+use domain::push_event::{EventType, PushEvent};
 use std::collections::BTreeMap;
 
 /// The cells of a campaign's notice pushes, grouped by channel, district, kind and
@@ -99,6 +100,7 @@ impl<DB: Backend> ReportStore for SqlStore<DB> {
     }
 
     async fn record_application(&self, a: &Application) -> Result<bool> {
+        let mut tx = DB::begin(&self.pool).await?;
         let done = Q::<DB>::new(
             "INSERT INTO applications (subject_id, policy_id, applied_at, source, reference, recorded_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject_id, policy_id) DO NOTHING",
@@ -109,8 +111,34 @@ impl<DB: Backend> ReportStore for SqlStore<DB> {
         .bind(&a.source)
         .bind(&a.reference)
         .bind(a.recorded_at)
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
+        // The pushes of the policy to the subject each get an `applied` event.
+        let mut events = Vec::new();
+        if done == 1 {
+            for r in Q::<DB>::new(
+                "SELECT p.id, p.channel FROM pushes p JOIN campaigns c ON c.id = p.campaign_id
+                 WHERE p.subject_id = $1 AND c.policy_id = $2 ORDER BY p.id",
+            )
+            .bind(&a.subject_id)
+            .bind(&a.policy_id)
+            .fetch_all(&mut tx)
+            .await?
+            {
+                let id: String = r.col("id")?;
+                let e = PushEvent::new(id, a.recorded_at, EventType::Applied)
+                    .actor(format!("source:{}", a.source))
+                    .detail(serde_json::json!({ "applied_at": a.applied_at.to_rfc3339() }));
+                let channel: String = r.col("channel")?;
+                events.push(match domain::Channel::parse(&channel) {
+                    Some(c) => e.channel(c),
+                    None => e,
+                });
+            }
+        }
+        let sealed = self.append_events(&mut tx, &events).await?;
+        tx.commit().await?;
+        sealed.committed();
         Ok(done == 1)
     }
 

@@ -277,6 +277,34 @@ pub async fn publish_policy(
     }
 }
 
+/// `POST /console/policies/{id}/withdraw`: withdraws a published policy through
+/// `POST /api/v1/policies/{id}/withdraw` once the operator confirmed it (`confirm=1`).
+pub async fn withdraw_policy(
+    State(s): State<AppState>,
+    sess: Session,
+    Path(id): Path<String>,
+    Form(f): F,
+) -> Response {
+    let here = format!("/console/policies/{id}");
+    if !csrf_ok(&sess, &f) {
+        return back(&here, Err(STALE.into()));
+    }
+    if field(&f, "confirm") != "1" {
+        return back(&here, Err("请勾选确认后再撤回政策".into()));
+    }
+    match policies::withdraw(State(s), sess.op.clone(), Path(id)).await {
+        Ok(Json(v)) => back(
+            &here,
+            Ok(format!(
+                "政策已撤回：取消推送活动 {} 个，未发出的推送 {} 条已取消；已记入审计日志",
+                v["cancelled_campaigns"].as_array().map_or(0, Vec::len),
+                v["skipped_pushes"].as_u64().unwrap_or(0)
+            )),
+        ),
+        Err(e) => back(&here, Err(failed(e))),
+    }
+}
+
 /// `POST /console/policies/{id}/review`: the disclosure review (公开属性认定 and 保密审查),
 /// through `POST /api/v1/policies/{id}/review`.
 pub async fn review_policy(

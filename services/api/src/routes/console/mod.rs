@@ -7,7 +7,8 @@
 //! - [`session`]: sign-in with the operator's token → a server-side session (revoked at
 //!   sign-out and when the operator is disabled) and its signed cookie; CSRF tokens.
 //! - [`pages`]: the `GET` pages (dashboard, tags, attributes, provider templates,
-//!   policies, campaigns, reports, operators, audit log, a subject's delivery history).
+//!   policies, campaigns, reports, operators, audit log, a subject's delivery history,
+//!   one push's record of events).
 //! - [`actions`]: the form handlers (`POST`), answered with a redirect and a message.
 
 mod actions;
@@ -66,6 +67,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(actions::publish_policy),
         )
         .route(
+            "/console/policies/{id}/withdraw",
+            post(actions::withdraw_policy),
+        )
+        .route(
             "/console/policies/{id}/review",
             post(actions::review_policy),
         )
@@ -91,6 +96,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/console/opt-outs/undo", post(actions::undo_opt_out))
         .route("/console/audit", get(pages::audit))
         .route("/console/subjects", get(pages::subject))
+        .route("/console/pushes/{id}", get(pages::push))
 }
 
 /// Chinese labels of the codes the pages show.
@@ -187,12 +193,19 @@ fn env() -> &'static Environment<'static> {
             ("operators.html", include_str!("templates/operators.html")),
             ("audit.html", include_str!("templates/audit.html")),
             ("subject.html", include_str!("templates/subject.html")),
+            ("push.html", include_str!("templates/push.html")),
             ("bars.html", include_str!("templates/bars.html")),
         ] {
             env.add_template(name, src)
                 .unwrap_or_else(|e| panic!("console template {name}: {e}"));
         }
         env.add_filter("zh", |s: String| zh(&s));
+        env.add_filter("event_zh", |s: String| {
+            domain::push_event::EventType::ALL
+                .into_iter()
+                .find(|t| t.as_str() == s)
+                .map_or(s, |t| t.label_zh().to_string())
+        });
         env.add_filter("local", local_time);
         env
     })

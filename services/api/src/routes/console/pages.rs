@@ -1,7 +1,7 @@
 //! The console's pages. Data come from the same route functions the JSON API answers
 //! with (so roles and masking are the API's), rendered by the templates.
 
-use super::super::{campaigns, operations, operators, policies, reports};
+use super::super::{campaigns, operations, operators, policies, pushes, reports};
 use super::session::{session, Session};
 use super::{bars, page_ctx, pct, render, zh};
 use crate::auth::Operator;
@@ -243,8 +243,24 @@ pub async fn policy(
         .filter(|c| c.policy_id == id)
         .map(|c| context! { id => c.id.clone(), name => c.name.clone(), status => c.status.as_str() })
         .collect();
+    // The policy's own audit trail (publication, withdrawal, expiry).
+    let trail: Vec<Value> = try_page!(
+        sess,
+        q,
+        s.store
+            .audit_of_target(&id, 20)
+            .await
+            .map_err(ApiError::from)
+    )
+    .into_iter()
+    .map(|(n, e)| {
+        context! { id => n, at => v(e.at), who => e.operator_id, action => e.action,
+        detail => e.detail.to_string() }
+    })
+    .collect();
     let ctx = context! {
         p => v(&p),
+        trail => trail,
         review => review.map(v),
         audience => aud.as_ref().ok().map(audience_ctx),
         audience_error => aud.err().map(super::failed),
@@ -613,4 +629,33 @@ pub async fn subject(State(s): State<AppState>, sess: Session, Query(q): Q) -> R
         may_undo => sess.op.may(Action::WriteSubjects),
     };
     render("subject.html", page_ctx(&sess, &q, "subjects", ctx))
+}
+
+/// `GET /console/pushes/{id}`: one push and its record, oldest step first.
+pub async fn push(
+    State(s): State<AppState>,
+    sess: Session,
+    Path(id): Path<String>,
+    Query(q): Q,
+) -> Response {
+    try_page!(sess, q, sess.op.require(Action::Read));
+    let personal = sess.op.may(Action::ReadPersonal);
+    let (push, mut items) = try_page!(sess, q, pushes::push_trail(&s, &id, personal).await);
+    for e in &mut items {
+        if !e["detail"].is_null() {
+            e["detail_text"] = json!(e["detail"].to_string());
+        }
+    }
+    let push = push.map(|p| {
+        json!({
+            "campaign_id": p.campaign_id,
+            "subject_id": if personal { p.subject_id.clone() } else { domain::ids::mask_subject_id(&p.subject_id) },
+            "channel": p.channel.as_str(),
+            "to": if personal { p.recipient.clone() } else { reports::mask_recipient(&p.recipient) },
+            "status": p.status.as_str(),
+            "attempts": p.attempts,
+        })
+    });
+    let ctx = context! { id => id, push => v(push), items => v(items), masked => !personal };
+    render("push.html", page_ctx(&sess, &q, "subjects", ctx))
 }
