@@ -754,7 +754,7 @@ async fn the_relay_cursor_follows_its_campaign(s: Arc<dyn Store>) {
     // claimed and ended as a skip.
     let ahead = [pushes[2].id.clone(), pushes[3].id.clone()];
     s.claim_for_sending(&ahead, now).await.unwrap();
-    s.skip_sending(&[(ahead[1].clone(), SkipReason::OptedOut)])
+    s.skip_sending(&[(ahead[1].clone(), SkipReason::OptedOut)], now)
         .await
         .unwrap();
     s.transition_campaign(
