@@ -14,7 +14,6 @@
 //!   campaigns, launched with progress bars and summarised.
 
 mod attribution;
-mod bench;
 mod config;
 mod demo;
 mod private;
@@ -73,8 +72,12 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Serve the provider simulators alone (Alibaba SMS and voice, Tencent SMS, WeChat).
     Simulate(config::SimulateArgs),
-    /// Benchmarks of `docs/performance.md`: `bench match --residents 1000000`.
-    Bench(bench::BenchArgs),
+    /// Moved: the benchmarks are the `policy-push-bench` binary (says how to run it).
+    #[command(hide = true, disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -114,7 +117,16 @@ fn main() -> anyhow::Result<()> {
                 config::init_logging(false);
                 server::simulate(args).await
             }
-            Command::Bench(args) => bench::run(args),
+            Command::Bench { args } => anyhow::bail!(
+                "the benchmarks moved to their own binary: \
+                 cargo build --release -p policy-push-bench && \
+                 ./target/release/policy-push-bench {} (docs/performance.md)",
+                if args.is_empty() {
+                    "match --residents 1000000".to_string()
+                } else {
+                    args.join(" ")
+                }
+            ),
         }
     })
 }
