@@ -16,7 +16,6 @@
 //!   campaigns, launched with progress bars and summarised.
 
 mod attribution;
-mod bench;
 mod config;
 mod demo;
 mod private;
@@ -76,8 +75,12 @@ enum Command {
     Migrate(config::MigrateArgs),
     /// Serve the provider simulators alone (Alibaba SMS and voice, Tencent SMS, WeChat).
     Simulate(config::SimulateArgs),
-    /// Benchmarks of `docs/performance.md`: `bench match --residents 1000000`.
-    Bench(bench::BenchArgs),
+    /// Moved: the benchmarks are the `policy-push-bench` binary (says how to run it).
+    #[command(hide = true, disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// The tamper-evident record: `audit verify` checks the audit log's and the push
     /// events' hash chains (exit 1 naming the first broken entry); `audit publish`
     /// publishes their heads now.
@@ -124,7 +127,16 @@ fn main() -> anyhow::Result<()> {
                 config::init_logging(false);
                 server::simulate(args).await
             }
-            Command::Bench(args) => bench::run(args),
+            Command::Bench { args } => anyhow::bail!(
+                "the benchmarks moved to their own binary: \
+                 cargo build --release -p policy-push-bench && \
+                 ./target/release/policy-push-bench {} (docs/performance.md)",
+                if args.is_empty() {
+                    "match --residents 1000000".to_string()
+                } else {
+                    args.join(" ")
+                }
+            ),
             Command::Audit { command } => {
                 config::init_logging(false);
                 let code = record::run(command).await?;

@@ -99,6 +99,9 @@ fn chain(e: &Expr, and: bool) -> BoolNode {
     let mut parts = Vec::new();
     flatten(e, and, &mut parts);
     let mut nodes: Vec<BoolNode> = parts.into_iter().map(bool_node).collect();
+    if and {
+        nodes = merge_ranges(nodes);
+    }
     nodes.sort_by_key(BoolNode::cost);
     let mut it = nodes.into_iter();
     let first = it.next().expect("a chain has operands");
@@ -109,6 +112,63 @@ fn chain(e: &Expr, and: bool) -> BoolNode {
             BoolNode::Or(Box::new(acc), Box::new(n))
         }
     })
+}
+
+/// `x op k` (either way round, `op` an ordering) of a column or `age` and a literal, as
+/// `(x, op, k)` with `x` on the left.
+fn range_bound(n: &BoolNode) -> Option<(&NumNode, CmpOp, Num)> {
+    let BoolNode::NumCmp { op, a, b, .. } = n else {
+        return None;
+    };
+    let (x, op, k) = match (a, b) {
+        (NumNode::Col(_) | NumNode::Age, NumNode::Lit(k)) => (a, *op, *k),
+        (NumNode::Lit(k), NumNode::Col(_) | NumNode::Age) => (b, op.flipped(), *k),
+        _ => return None,
+    };
+    (!op.is_equality() && !k.as_f64().is_nan()).then_some((x, op, k))
+}
+
+/// The operands of one `&&` chain with the orderings of the same column (or `age`)
+/// against literals merged into one [`BoolNode::NumRange`] (`age >= 18 && age <= 59`:
+/// one pass over the column or its bit slices instead of two). Exact: each bound is
+/// unknown exactly where the value is missing or not a number, so their conjunction is
+/// true on the intersection of their intervals and unknown where the value is.
+fn merge_ranges(nodes: Vec<BoolNode>) -> Vec<BoolNode> {
+    /// A column's bounds and the comparisons they came from.
+    type Group = (NumNode, Vec<(CmpOp, Num)>, Vec<BoolNode>);
+    let mut groups: Vec<Group> = Vec::new();
+    let mut out: Vec<Result<BoolNode, usize>> = Vec::new();
+    for n in nodes {
+        let Some((x, op, k)) = range_bound(&n) else {
+            out.push(Ok(n));
+            continue;
+        };
+        match groups.iter().position(|(y, ..)| y == x) {
+            Some(g) => {
+                groups[g].1.push((op, k));
+                groups[g].2.push(n);
+            }
+            None => {
+                groups.push((x.clone(), vec![(op, k)], Vec::new()));
+                groups.last_mut().expect("pushed").2.push(n);
+                out.push(Err(groups.len() - 1));
+            }
+        }
+    }
+    let mut groups: Vec<Option<_>> = groups.into_iter().map(Some).collect();
+    out.into_iter()
+        .map(|slot| match slot {
+            Ok(n) => n,
+            Err(g) => {
+                let (a, bounds, mut parts) = groups[g].take().expect("each group once");
+                if parts.len() == 1 {
+                    parts.pop().expect("one part")
+                } else {
+                    BoolNode::NumRange { a, bounds, parts }
+                }
+            }
+        })
+        .collect()
 }
 
 fn compare(op: CmpOp, a: &Expr, b: &Expr, e: &Expr) -> BoolNode {
@@ -154,6 +214,19 @@ fn compare(op: CmpOp, a: &Expr, b: &Expr, e: &Expr) -> BoolNode {
     if has(St::Bool) {
         if !op.is_equality() {
             return unknown();
+        }
+        // `x == true` is `x`, `x == false` is `!x` (and `!=` the other way round),
+        // unknowns included: no second operand to evaluate.
+        match (a, b) {
+            (Expr::Bool(v), x) | (x, Expr::Bool(v)) if !matches!(x, Expr::Bool(_)) => {
+                let x = bool_node(x);
+                return if *v == (op == CmpOp::Eq) {
+                    x
+                } else {
+                    BoolNode::Not(Box::new(x))
+                };
+            }
+            _ => {}
         }
         return BoolNode::BoolEq {
             eq: op == CmpOp::Eq,

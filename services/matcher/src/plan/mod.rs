@@ -4,8 +4,10 @@
 //! bitmaps for kinds, sexes, tags, presence, booleans and every string predicate (the
 //! predicate is tested once per distinct value, and the matching values' bitmaps are
 //! unioned, and `size()` against a literal by list length); ranges of integers on
-//! bit-sliced columns, or id by id where few ids are left; arithmetic fused into one
-//! pass per block of ids; and, for what has no
+//! bit-sliced columns (the bounds of one column in an `&&` chain merged into one range,
+//! `x / 12 >= 5` rewritten as `x >= 60`), or id by id where few ids are left;
+//! arithmetic fused into one pass per block of ids (id by id in sparse blocks);
+//! `flag == true` read as `flag`; and, for what has no
 //! vectorised form, the domain interpreter per subject over the candidates that reach
 //! that node. Running a plan splits the ids into shards of 262,144 and runs the tree
 //! on each shard in parallel.

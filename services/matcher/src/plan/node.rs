@@ -97,6 +97,14 @@ pub enum BoolNode {
         b: NumNode,
         expr: Expr,
     },
+    /// Orderings of one column or `age` against literals, from one `&&` chain
+    /// (`age >= 18 && age <= 59`), tested in one pass; `parts` are the comparisons
+    /// themselves, run one by one where the merged test does not apply.
+    NumRange {
+        a: NumNode,
+        bounds: Vec<(CmpOp, Num)>,
+        parts: Vec<BoolNode>,
+    },
     /// `number in [..]`.
     NumIn {
         a: NumNode,
@@ -166,6 +174,13 @@ impl BoolNode {
             BoolNode::NumIn { a, items, .. } => {
                 format!("scan({} in [{} numbers])", a.describe(), items.len())
             }
+            BoolNode::NumRange { a, bounds, .. } => {
+                let b: Vec<String> = bounds
+                    .iter()
+                    .map(|(op, k)| format!("{} {}", op.symbol(), NumNode::Lit(*k).describe()))
+                    .collect();
+                format!("range({} {})", a.describe(), b.join(", "))
+            }
             BoolNode::Fallback(e) => {
                 format!("per-subject({})", domain::rule::ast::canonical_text(e))
             }
@@ -191,7 +206,9 @@ impl BoolNode {
             BoolNode::Cond(c, a, b) => c.cost().saturating_add(a.cost()).saturating_add(b.cost()),
             BoolNode::NumCmp { .. } if self.is_size_leaf() => 2,
             BoolNode::NumCmp { a, b, .. } => 8u32.saturating_add(a.cost()).saturating_add(b.cost()),
-            BoolNode::NumIn { a, .. } => 8u32.saturating_add(a.cost()),
+            BoolNode::NumIn { a, .. } | BoolNode::NumRange { a, .. } => {
+                8u32.saturating_add(a.cost())
+            }
             BoolNode::Fallback(_) => 1000,
         }
     }
@@ -223,6 +240,7 @@ impl BoolNode {
             BoolNode::Cond(c, a, b) => c.fallbacks() + a.fallbacks() + b.fallbacks(),
             BoolNode::NumCmp { a, b, .. } => a.fallbacks() + b.fallbacks(),
             BoolNode::NumIn { a, .. } => a.fallbacks(),
+            BoolNode::NumRange { parts, .. } => parts.iter().map(BoolNode::fallbacks).sum(),
             _ => 0,
         }
     }

@@ -2,12 +2,16 @@
 //!
 //! - A column or `age` against a literal is a range of integers: on the bit-sliced
 //!   column (`age` as a range of birth dates), or id by id where the scope is sparse
-//!   in the chunk ([`by_chunk`] chooses per chunk by the scope's density).
+//!   in the chunk ([`by_chunk`] chooses per chunk by the scope's density). Several
+//!   orderings of one column from one `&&` chain are one range ([`range`]), and
+//!   `x ∘ m op k` with small integer literals is rewritten onto `x` alone ([`linear`]:
+//!   `insured_months / 12 >= 5` is `insured_months >= 60`).
 //! - `size(attr)` against a literal is a union of bitmaps ([`size_leaf`]).
 //! - Anything else (arithmetic, sizes, two attributes compared) is evaluated fused: a
 //!   block of 512 ids at a time, the whole expression in one pass with every
 //!   intermediate value in a block buffer (in L1), blocks without an id of the scope
-//!   skipped, true and unknown written straight as bits.
+//!   skipped, true and unknown written straight as bits; a block with few ids of the
+//!   scope evaluates each of them alone ([`one`]), reading only its offset.
 //!
 //! The per-subject interpreter keeps integers exact and continues in decimals only on
 //! division without remainder or overflow. In `f64` the two agree whenever every integer
@@ -18,14 +22,15 @@
 
 use super::node::NumNode;
 use super::run::{eval as eval_bool, prepare, Ctx, P};
-use super::strings::LeafSets;
+use super::strings::{union_of, LeafSets};
 use crate::attr::{AttrIndex, NumFacet, EXACT_INT};
 use crate::chunk::{chunk_range, fill_words, words_to_bitmap, Chunked, Words, CHUNK, WORDS};
 use crate::index::PopulationIndex;
 use crate::slices::{birth_bound, BitSliced};
 use crate::tri::Tri;
 use domain::rule::ast::{ArithOp, CmpOp, Num};
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
+use std::borrow::Cow;
 
 /// A prepared number node.
 pub(super) enum PN<'a> {
@@ -52,6 +57,8 @@ pub(super) enum PN<'a> {
 pub(super) enum NumTest<'a> {
     Cmp(CmpOp, PN<'a>, PN<'a>),
     In(PN<'a>, Vec<f64>),
+    /// An integer column (no decimals) or `age` within every bound (orderings).
+    Range(PN<'a>, Vec<(CmpOp, f64)>),
 }
 
 fn int_mag(n: Num) -> f64 {
@@ -132,6 +139,23 @@ pub(super) fn prepare_cmp<'a>(
     Some(NumTest::Cmp(op, a, b))
 }
 
+/// Bounds of one column or `age` as one test, when it can be a range of integers (an
+/// integer column, or `age` with persons present); `None`: test them one by one.
+pub(super) fn prepare_range<'a>(
+    a: &'a NumNode,
+    bounds: &[(CmpOp, Num)],
+    ctx: &Ctx<'a>,
+) -> Option<NumTest<'a>> {
+    let (leaf, _) = prepare_num(a, ctx)?;
+    match &leaf {
+        PN::Col(f) if f.float.is_empty() => {}
+        PN::Age { birth: Some(_), .. } => {}
+        _ => return None,
+    }
+    let bounds = bounds.iter().map(|(op, k)| (*op, k.as_f64())).collect();
+    Some(NumTest::Range(leaf, bounds))
+}
+
 pub(super) fn prepare_in<'a>(a: &'a NumNode, items: &[Num], ctx: &Ctx<'a>) -> Option<NumTest<'a>> {
     if items.iter().any(|n| int_mag(*n) >= EXACT_INT) {
         return None;
@@ -173,14 +197,17 @@ pub(super) fn size_leaf<'a>(
         .zip(&attr.text.by_code)
         .filter(|(v, _)| holds(op, v.chars().count() as f64, k))
         .map(|(_, b)| b);
+    let (text, list) = (&attr.text.present, &attr.list.present);
+    let known = if text.is_empty() {
+        Cow::Borrowed(list)
+    } else if list.is_empty() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text | list)
+    };
     Some(LeafSets {
-        t: lists
-            .chain(strings)
-            .collect::<Vec<&RoaringBitmap>>()
-            .union(),
-        known: Some(std::borrow::Cow::Owned(
-            &attr.text.present | &attr.list.present,
-        )),
+        t: union_of(lists.chain(strings)),
+        known: Some(known),
     })
 }
 
@@ -500,6 +527,7 @@ pub(super) fn eval(test: &NumTest<'_>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> 
     let (a, b) = match test {
         NumTest::Cmp(_, a, b) => (resolve(a, ctx, scope), Some(resolve(b, ctx, scope))),
         NumTest::In(a, _) => (resolve(a, ctx, scope), None),
+        NumTest::Range(leaf, bounds) => return range(leaf, bounds, scope),
     };
     if let Some(tri) = direct(test, &a, b.as_ref(), scope) {
         return tri;
@@ -534,6 +562,26 @@ pub(super) fn eval(test: &NumTest<'_>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> 
                 continue;
             }
             let lo = blk * BLOCK;
+            if sc.iter().map(|w| w.count_ones()).sum::<u32>() <= SPARSE {
+                // few ids: each evaluated alone, the expression read at its offset only
+                for w in 0..BW {
+                    let (mut tbits, mut ubits) = (0u64, 0u64);
+                    let mut bits = sc[w];
+                    while bits != 0 {
+                        let j = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let i = lo + w * 64 + j;
+                        match one_test(test, &ka, kb.as_ref(), i) {
+                            Some(true) => tbits |= 1 << j,
+                            Some(false) => {}
+                            None => ubits |= 1 << j,
+                        }
+                    }
+                    tb[w] = tbits;
+                    ub[w] = ubits;
+                }
+                continue;
+            }
             block(&ka, lo, &mut va, &mut oka, &mut spare);
             let mut hit = [0u64; BW];
             match (test, &kb) {
@@ -573,6 +621,112 @@ pub(super) fn eval(test: &NumTest<'_>, ctx: &Ctx<'_>, scope: &RoaringBitmap) -> 
     Tri::new(t, u)
 }
 
+/// Ids of a block's scope at or below which they are evaluated one by one: an id alone
+/// costs a few reads where the block pass costs one per id of the block per node.
+const SPARSE: u32 = 24;
+
+fn bit(w: &[u64], i: usize) -> bool {
+    (w[i / 64] >> (i % 64)) & 1 == 1
+}
+
+/// The value of `k` at offset `i` of its chunk and whether it is known: [`block`] for
+/// one id.
+fn one(k: &K<'_>, i: usize) -> (f64, bool) {
+    match k {
+        K::Lit(x) => (*x, true),
+        K::Never => (0.0, false),
+        K::Col { vals, ok } => (vals.map_or(0.0, |v| v[i]), bit(&ok[..], i)),
+        K::Age { birth, ok, today } => (
+            birth.map_or(0.0, |b| (today - b[i]).div_euclid(10_000) as f64),
+            bit(&ok[..], i),
+        ),
+        K::Filled { vals, ok } => (vals[i], bit(&ok[..], i)),
+        K::Neg(x) => {
+            let (v, ok) = one(x, i);
+            (-v, ok)
+        }
+        K::Arith(op, a, b) => {
+            let (mut va, oa) = one(a, i);
+            let (vb, ob) = one(b, i);
+            arith(*op, std::slice::from_mut(&mut va), &[vb]);
+            (va, oa && ob && va.is_finite())
+        }
+        K::Cond { t, f, a, b } => {
+            let (va, oa) = one(a, i);
+            let (vb, ob) = one(b, i);
+            if bit(&t[..], i) {
+                (va, oa)
+            } else {
+                (vb, bit(&f[..], i) && ob)
+            }
+        }
+    }
+}
+
+/// The test at offset `i` (`None`: unknown), as the block pass decides it.
+fn one_test(test: &NumTest<'_>, ka: &K<'_>, kb: Option<&K<'_>>, i: usize) -> Option<bool> {
+    let (va, oka) = one(ka, i);
+    match (test, kb) {
+        (NumTest::Cmp(op, ..), Some(kb)) => {
+            let (vb, okb) = one(kb, i);
+            let nan = !op.is_equality() && (va.is_nan() || vb.is_nan());
+            (oka && okb && !nan).then(|| holds(*op, va, vb))
+        }
+        (NumTest::In(_, items), _) => oka.then(|| items.contains(&va)),
+        _ => unreachable!("a comparison has two sides"),
+    }
+}
+
+/// An integer column (no decimals; or any column for one equality) or `age` within
+/// every bound: one comparison as its interval of integers, several orderings as the
+/// intersection of theirs, tested in one pass over the bit slices.
+fn range(leaf: &PN<'_>, bounds: &[(CmpOp, f64)], scope: &RoaringBitmap) -> Tri {
+    /// `(lo, hi, inside)` of all the bounds (several are orderings: all inside).
+    fn meet<T: Ord + Copy>(
+        each: impl Iterator<Item = (T, T, bool)>,
+        min: T,
+        max: T,
+    ) -> (T, T, bool) {
+        let mut all: Vec<(T, T, bool)> = each.collect();
+        if all.len() == 1 {
+            return all.pop().expect("one");
+        }
+        let lo = all.iter().map(|b| b.0).fold(min, Ord::max);
+        let hi = all.iter().map(|b| b.1).fold(max, Ord::min);
+        (lo, hi.max(lo), true)
+    }
+    match leaf {
+        PN::Col(f) => {
+            let each = bounds.iter().map(|(op, k)| int_interval(*op, *k));
+            let interval = meet(each, i64::MIN, i64::MAX);
+            let one = |c: usize, i: usize| {
+                f.vals
+                    .chunk(c)
+                    .is_some_and(|v| bounds.iter().all(|(op, k)| holds(*op, v[i], *k)))
+            };
+            let mut t = by_chunk(scope, &f.sliced, interval, one);
+            t &= &f.present;
+            Tri::leaf(&t, Some(&f.present), scope)
+        }
+        PN::Age {
+            birth: Some(birth),
+            persons,
+            sliced,
+            today,
+        } => {
+            let each = bounds.iter().map(|(op, k)| birth_interval(*op, *k, *today));
+            let (lo, hi, inside) = meet(each, i32::MIN, i32::MAX);
+            let test = |b: i32| (b > lo && b <= hi) == inside;
+            let one = |c: usize, i: usize| birth.chunk(c).is_some_and(|b| test(b[i]));
+            let codes = (birth_bound(lo), birth_bound(hi), inside);
+            let mut t = by_chunk(scope, sliced, codes, one);
+            t &= *persons;
+            Tri::leaf(&t, Some(persons), scope)
+        }
+        _ => unreachable!("prepared for integer columns and age only"),
+    }
+}
+
 /// Chunks of `scope`.
 fn chunks(scope: &RoaringBitmap) -> impl Iterator<Item = usize> + '_ {
     let (lo, hi) = (scope.min().unwrap_or(0), scope.max().unwrap_or(0));
@@ -594,6 +748,8 @@ fn direct(
     let (leaf, lit, op) = match (a, b?) {
         (R::Leaf(x), R::Leaf(PN::Lit(k))) => (*x, *k, *op),
         (R::Leaf(PN::Lit(k)), R::Leaf(x)) => (*x, *k, op.flipped()),
+        (x, R::Leaf(PN::Lit(k))) => linear(x, *op, *k)?,
+        (R::Leaf(PN::Lit(k)), x) => linear(x, op.flipped(), *k)?,
         _ => return None,
     };
     if lit.is_nan() {
@@ -602,27 +758,46 @@ fn direct(
     }
     match leaf {
         PN::Col(f) if f.float.is_empty() || op.is_equality() => {
-            let one = |c: usize, i: usize| f.vals.chunk(c).is_some_and(|v| holds(op, v[i], lit));
-            let mut t = by_chunk(scope, &f.sliced, int_interval(op, lit), one);
-            t &= &f.present;
-            Some(Tri::leaf(&t, Some(&f.present), scope))
+            Some(range(leaf, &[(op, lit)], scope))
         }
-        PN::Age {
-            birth: Some(birth),
-            persons,
-            sliced,
-            today,
-        } => {
-            let (lo, hi, inside) = birth_interval(op, lit, *today);
-            let test = |b: i32| (b > lo && b <= hi) == inside;
-            let one = |c: usize, i: usize| birth.chunk(c).is_some_and(|b| test(b[i]));
-            let codes = (birth_bound(lo), birth_bound(hi), inside);
-            let mut t = by_chunk(scope, sliced, codes, one);
-            t &= *persons;
-            Some(Tri::leaf(&t, Some(persons), scope))
-        }
+        PN::Age { birth: Some(_), .. } => Some(range(leaf, &[(op, lit)], scope)),
         _ => None,
     }
+}
+
+/// `x ∘ m op k`, with `x` an integer column (no decimals) or `age` and `m`, `k` small
+/// integer literals, as the comparison of `x` alone that holds for the same integers:
+/// `x + m op k` ⇔ `x op k − m`, `x − m op k` ⇔ `x op k + m`, and for `m > 0`
+/// `x / m op k` ⇔ `x op k·m`, `x · m op k` ⇔ `x op k / m` (a fraction is a bound
+/// between integers, which the integer intervals round). Exact: `x ∘ m` is unknown
+/// exactly where `x` is, the operations are monotone, and with `|k| < 2^24`,
+/// `0 < m < 2^16` every integer is at least `1/m` from a fractional bound, far beyond
+/// `f64` rounding. So `insured_months / 12 >= 5` is `insured_months >= 60`, a range
+/// on its bit slices.
+fn linear<'p, 'a>(r: &R<'p, 'a>, op: CmpOp, k: f64) -> Option<(&'p PN<'a>, f64, CmpOp)> {
+    let R::Arith(aop, x, m) = r else {
+        return None;
+    };
+    let (R::Leaf(x), R::Leaf(PN::Lit(m))) = (&**x, &**m) else {
+        return None;
+    };
+    match x {
+        PN::Col(f) if f.float.is_empty() => {}
+        PN::Age { birth: Some(_), .. } => {}
+        _ => return None,
+    }
+    let whole = |v: f64, limit: f64| v.fract() == 0.0 && v.abs() < limit;
+    if !whole(k, (1u64 << 24) as f64) || !whole(*m, (1u64 << 16) as f64) {
+        return None;
+    }
+    let k = match aop {
+        ArithOp::Add => k - m,
+        ArithOp::Sub => k + m,
+        ArithOp::Div if *m > 0.0 => k * m,
+        ArithOp::Mul if *m > 0.0 => k / m,
+        _ => return None,
+    };
+    Some((*x, k, op))
 }
 
 /// The ids of `scope` where a comparison with a literal holds, chunk by chunk, each

@@ -47,7 +47,7 @@ pub(super) enum P<'a> {
 
 fn owned(l: LeafSets<'_>) -> P<'_> {
     P::Leaf {
-        t: Cow::Owned(l.t),
+        t: l.t,
         known: l.known,
     }
 }
@@ -94,6 +94,14 @@ pub(super) fn prepare<'a>(n: &'a BoolNode, ctx: &Ctx<'a>) -> P<'a> {
                 None => P::Fallback(expr),
             }
         }
+        BoolNode::NumRange { a, bounds, parts } => match numeric::prepare_range(a, bounds, ctx) {
+            Some(t) => P::Num(t),
+            None => parts
+                .iter()
+                .map(|p| prepare(p, ctx))
+                .reduce(|x, y| P::And(Box::new(x), Box::new(y)))
+                .expect("a range has parts"),
+        },
         BoolNode::NumIn { a, items, expr } => match numeric::prepare_in(a, items, ctx) {
             Some(t) => P::Num(t),
             None => P::Fallback(expr),

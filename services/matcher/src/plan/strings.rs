@@ -8,7 +8,8 @@ use std::borrow::Cow;
 
 /// Where a leaf is true, and where it is known (`None`: everywhere).
 pub(super) struct LeafSets<'a> {
-    pub t: RoaringBitmap,
+    /// Borrowed from the index where exactly one of its bitmaps is the answer.
+    pub t: Cow<'a, RoaringBitmap>,
     /// Borrowed from the index where it is one of its bitmaps (no copy per run).
     pub known: Option<Cow<'a, RoaringBitmap>>,
 }
@@ -32,7 +33,8 @@ pub(super) fn string_leaf<'a>(
                 (pred.test("male"), &ix.male),
                 (pred.test("female"), &ix.female),
             ]),
-            known: Some(Cow::Owned(&ix.male | &ix.female)),
+            // every person is male or female (the resident ID says which)
+            known: Some(Cow::Borrowed(&ix.persons)),
         },
         StrSrc::Attr(name) => {
             let text = &ix.attr(name).text;
@@ -44,28 +46,37 @@ pub(super) fn string_leaf<'a>(
     }
 }
 
-fn pick(choices: &[(bool, &RoaringBitmap)]) -> RoaringBitmap {
-    choices
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, b)| *b)
-        .union()
+fn pick<'a>(choices: &[(bool, &'a RoaringBitmap)]) -> Cow<'a, RoaringBitmap> {
+    union_of(choices.iter().filter(|(on, _)| *on).map(|(_, b)| *b))
+}
+
+/// The union of index bitmaps, borrowed when there is only one (no copy per run).
+pub(super) fn union_of<'a>(
+    bitmaps: impl IntoIterator<Item = &'a RoaringBitmap>,
+) -> Cow<'a, RoaringBitmap> {
+    let all: Vec<&RoaringBitmap> = bitmaps.into_iter().collect();
+    match all.as_slice() {
+        [] => Cow::Owned(RoaringBitmap::new()),
+        [one] => Cow::Borrowed(*one),
+        _ => Cow::Owned(all.union()),
+    }
 }
 
 /// Subjects whose string value of `name` passes `test`.
-pub(super) fn text_matching(
-    ix: &PopulationIndex,
+pub(super) fn text_matching<'a>(
+    ix: &'a PopulationIndex,
     name: &str,
     test: impl Fn(&str) -> bool,
-) -> RoaringBitmap {
+) -> Cow<'a, RoaringBitmap> {
     let text = &ix.attr(name).text;
-    text.dict
-        .names
-        .iter()
-        .zip(&text.by_code)
-        .filter(|(v, _)| test(v))
-        .map(|(_, b)| b)
-        .union()
+    union_of(
+        text.dict
+            .names
+            .iter()
+            .zip(&text.by_code)
+            .filter(|(v, _)| test(v))
+            .map(|(_, b)| b),
+    )
 }
 
 /// `'e' in name` over list values.
@@ -75,8 +86,7 @@ pub(super) fn list_has<'a>(ix: &'a PopulationIndex, name: &str, elem: &str) -> L
         t: list
             .dict
             .code(elem)
-            .map(|c| list.by_elem[c as usize].clone())
-            .unwrap_or_default(),
+            .map_or_else(Cow::default, |c| Cow::Borrowed(&list.by_elem[c as usize])),
         known: Some(Cow::Borrowed(&list.present)),
     }
 }
@@ -84,10 +94,10 @@ pub(super) fn list_has<'a>(ix: &'a PopulationIndex, name: &str, elem: &str) -> L
 /// `name.contains('x')`: a substring of a string value, an element of a list value.
 pub(super) fn attr_contains<'a>(ix: &'a PopulationIndex, name: &str, needle: &str) -> LeafSets<'a> {
     let a = ix.attr(name);
-    let mut t = text_matching(ix, name, |v| v.contains(needle));
-    t |= list_has(ix, name, needle).t;
+    let mut t = text_matching(ix, name, |v| v.contains(needle)).into_owned();
+    t |= &*list_has(ix, name, needle).t;
     LeafSets {
-        t,
+        t: Cow::Owned(t),
         known: Some(Cow::Owned(&a.text.present | &a.list.present)),
     }
 }
@@ -96,7 +106,7 @@ pub(super) fn attr_contains<'a>(ix: &'a PopulationIndex, name: &str, needle: &st
 pub(super) fn empty_in<'a>(ix: &'a PopulationIndex, name: &str) -> LeafSets<'a> {
     let a = ix.attr(name);
     LeafSets {
-        t: RoaringBitmap::new(),
+        t: Cow::Owned(RoaringBitmap::new()),
         known: Some(Cow::Owned(&a.text.present | &a.num.present)),
     }
 }

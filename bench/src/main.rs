@@ -1,5 +1,7 @@
-//! `policy-push bench match`: the matching benchmarks of `docs/performance.md` on the
-//! shared synthetic population, each figure beside its reference from the same run.
+//! `policy-push-bench`: the matching benchmarks of `docs/performance.md` on the shared
+//! synthetic population, each figure beside its reference from the same run. A binary
+//! of its own, so the product's binary carries neither the references' clients
+//! (PostgreSQL, the `cel` crate) nor the benchmark code.
 //!
 //! - B1 audience: ten rules ([`rules`]) over N residents, our bulk plans against
 //!   PostgreSQL (same rows by `COPY`, indexed, warm) and OpenFisca (numpy formulas);
@@ -10,22 +12,28 @@
 //! - B4 memory: bytes per resident of the index.
 //!
 //! # Layout
+//! - `main`: the command line (`policy-push-bench match …`) and the report.
 //! - `rules`: the B1 rules in CEL and SQL; `data`: the population, fed to every engine;
 //!   `reference`: PostgreSQL and OpenFisca runners; `incremental`: B2.
-//! - `../bench/openfisca_match.py`: the OpenFisca side, written to a temp dir and run.
+//! - `../openfisca_match.py`: the OpenFisca side, written to a temp dir and run.
 
 mod data;
 mod incremental;
 mod reference;
 mod rules;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use domain::Rule;
 use matcher::Plan;
 use std::time::Instant;
 
-#[derive(Args)]
-pub struct BenchArgs {
+#[derive(Parser)]
+#[command(
+    name = "policy-push-bench",
+    version,
+    about = "Matching benchmarks of docs/performance.md (B1, B2, B4)."
+)]
+struct BenchArgs {
     #[command(subcommand)]
     what: BenchWhat,
 }
@@ -59,14 +67,19 @@ struct MatchArgs {
     /// Subjects sampled for B2.
     #[arg(long, default_value_t = 2_000)]
     b2_samples: u64,
+    /// B1 only for the rules whose id starts with one of these (e.g. `--only r10`;
+    /// repeatable); every rule when absent. For profiling one rule.
+    #[arg(long)]
+    only: Vec<String>,
+    /// A rule (CEL) timed with our engine alone after B1, with its plan (repeatable;
+    /// for finding what a clause costs).
+    #[arg(long)]
+    probe: Vec<String>,
 }
 
-/// Runs the benchmark on its own thread (the PostgreSQL client runs its own runtime).
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let BenchWhat::Match(m) = args.what;
-    std::thread::spawn(move || run_match(m))
-        .join()
-        .map_err(|_| anyhow::anyhow!("benchmark thread panicked"))?
+fn main() -> anyhow::Result<()> {
+    let BenchWhat::Match(m) = BenchArgs::parse().what;
+    run_match(m)
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
@@ -151,7 +164,8 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
     println!("| rule | clauses | audience | ours ms | PostgreSQL ms | PG / ours | OpenFisca ms | OpenFisca / ours |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut notes = Vec::new();
-    for r in rules::RULES {
+    let chosen = |id: &str| a.only.is_empty() || a.only.iter().any(|p| id.starts_with(p.as_str()));
+    for r in rules::RULES.iter().filter(|r| chosen(r.id)) {
         let rule = Rule::parse(r.cel)?;
         let plan = Plan::compile(&rule);
         if plan.fallbacks() > 0 {
@@ -205,6 +219,23 @@ fn run_match(a: MatchArgs) -> anyhow::Result<()> {
         println!(
             "| {} | {} | {count} | {ours:.2} | {pg_cell} | {of_cell} |",
             r.id, r.clauses
+        );
+    }
+    for src in &a.probe {
+        let plan = Plan::compile(&Rule::parse(src)?);
+        let mut times = Vec::new();
+        let mut count = 0;
+        for i in 0..=a.runs {
+            let t = Instant::now();
+            count = plan.run(&index, today).len();
+            if i > 0 {
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        println!(
+            "| probe `{src}` | | {count} | {:.2} | | | | |\n\nplan: {}\n",
+            median(&mut times),
+            plan.description()
         );
     }
     println!();

@@ -1,5 +1,5 @@
 """B1 reference: the benchmark rules as OpenFisca variables with vectorised numpy
-formulas, over the columns `policy-push bench match` wrote to a directory.
+formulas, over the columns `policy-push-bench match` wrote to a directory.
 
 Usage: python3 openfisca_match.py DIR   (prints JSON: median ms and count per rule)
 

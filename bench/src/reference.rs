@@ -88,7 +88,7 @@ impl Pg {
     }
 }
 
-const SCRIPT: &str = include_str!("../../bench/openfisca_match.py");
+const SCRIPT: &str = include_str!("../openfisca_match.py");
 
 /// Writes the columns and the script to a temporary directory and runs OpenFisca on
 /// them; `Err` says why it could not run (e.g. `openfisca-core` not installed).
