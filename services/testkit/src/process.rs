@@ -1,6 +1,7 @@
 //! One process of the `policy-push` binary listening on `127.0.0.1:0`: started with the
 //! settings every test and load run wants, its URL read from the first line it prints,
-//! ready once `/healthz` (and, when asked, `/readyz`) answer 200. Killed and reaped on
+//! ready once `/healthz` (and, when asked, `/readyz`) answer 200; started again after a
+//! `kill -9` by [`Proc::kill_and_restart`] (same data dir, log appended). Killed and reaped on
 //! drop.
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +43,17 @@ const CLEARED: [&str; 7] = [
     "POLICY_PUSH_TENCENT_CALLBACK_SECRET",
 ];
 
+/// A [`Launch`] kept by its process, to start it again after a kill.
+#[derive(Clone)]
+struct Spec {
+    binary: PathBuf,
+    args: Vec<String>,
+    admin_token: String,
+    env: Vec<(String, String)>,
+    ready: bool,
+    within: Duration,
+}
+
 pub struct Proc {
     pub name: String,
     pub child: Child,
@@ -49,6 +61,7 @@ pub struct Proc {
     pub base: String,
     pub data_dir: PathBuf,
     pub log: Option<PathBuf>,
+    spec: Spec,
 }
 
 impl Proc {
@@ -73,7 +86,11 @@ impl Proc {
         }
         let log_file = match &l.log {
             Some(path) => {
-                let f = std::fs::File::create(path)?;
+                // Appended to: a process started again after a kill keeps its earlier log.
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
                 cmd.stderr(Stdio::from(f.try_clone()?));
                 Some(f)
             }
@@ -108,6 +125,18 @@ impl Proc {
             base: String::new(),
             data_dir: l.data_dir.to_path_buf(),
             log: l.log,
+            spec: Spec {
+                binary: l.binary.to_path_buf(),
+                args: l.args.iter().map(|a| a.to_string()).collect(),
+                admin_token: l.admin_token.to_string(),
+                env: l
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+                ready: l.ready,
+                within: l.within,
+            },
         };
         let Some(base) = line
             .trim()
@@ -176,6 +205,35 @@ impl Proc {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `kill -9`, then the same command again on the same data dir and log, waiting until
+    /// it is healthy (and ready, if it was started so).
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        // Already killed (and not yet reaped) is fine too.
+        let _ = self.child.kill();
+        self.child.wait()?;
+        let spec = self.spec.clone();
+        let args: Vec<&str> = spec.args.iter().map(String::as_str).collect();
+        let env = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        let fresh = Proc::start(Launch {
+            binary: &spec.binary,
+            name: &self.name.clone(),
+            args: &args,
+            data_dir: &self.data_dir.clone(),
+            admin_token: &spec.admin_token,
+            env,
+            log: self.log.clone(),
+            ready: spec.ready,
+            within: spec.within,
+        })?;
+        // The old child is reaped; dropping it with `fresh`'s place taken does nothing.
+        *self = fresh;
+        Ok(())
     }
 
     /// kill -9, and reap.
