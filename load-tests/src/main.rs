@@ -95,14 +95,14 @@ struct Args {
     /// PostgreSQL URL used to create (and drop) the run's database.
     #[arg(
         long,
-        env = "POLICY_PUSH_TEST_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/test"
+        env = testkit::urls::DATABASE_URL_VAR,
+        default_value = testkit::urls::DEFAULT_DATABASE_URL
     )]
     database_url: String,
     #[arg(
         long,
-        env = "POLICY_PUSH_TEST_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
+        env = testkit::urls::REDIS_URL_VAR,
+        default_value = testkit::urls::DEFAULT_REDIS_URL
     )]
     redis_url: String,
     /// Where the JSON result goes.

@@ -27,14 +27,14 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Rejections listed in the answer; the count covers all of them.
 const MAX_LISTED_REJECTIONS: usize = 1_000;
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub accepted: u64,
     pub rejected: Vec<Rejection>,
     pub rejected_count: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub line: u64,
     pub error: String,

@@ -8,7 +8,10 @@
 //! - [`auth`]: bearer tokens (failures throttled per address), operators, role checks.
 //! - [`routes`]: one module per resource (operators, opt-outs, subjects, tags, policies,
 //!   campaigns, sandbox, callbacks, recipient pages, health), and `rereview`: approved
-//!   campaigns back to review when a tag or parameter change may alter their audience.
+//!   campaigns back to review when a tag or parameter change may alter their audience;
+//!   `openapi`: the OpenAPI 3.1 description of `/api/v1` (`utoipa`, from the handlers'
+//!   annotations and types), served at `/api/v1/openapi.json`, and `openapi_page`: that
+//!   description as a self-contained HTML page (`docs/api/openapi.html`).
 //! - [`import`]: streaming NDJSON / CSV subject import.
 //! - [`metrics`]: `GET /metrics` and the HTTP request metrics.
 //! - [`receipts`]: the queue between the receipt callbacks and the store (batched writes).

@@ -12,125 +12,60 @@
 //!   expired policy sends nothing after its `effective_to` (at send time, then the sweep
 //!   completes its campaigns).
 
-use api::{ApiConfig, AppState};
 use domain::operator::Role;
-use pipeline::Pipeline;
 use population::{Generator, PopulationConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use store::Store;
-use tokio_util::sync::CancellationToken;
-
-mod support;
+use testkit::{InProcess, Setup};
 
 const ADMIN: &str = "t-admin";
 const EDITOR: &str = "t-editor";
 const VIEWER: &str = "t-viewer";
 
 struct App {
-    base: String,
-    store: Arc<dyn Store>,
-    pipeline: Pipeline,
+    app: InProcess,
     /// Days the pipeline's clock runs ahead of the real one.
     days_ahead: Arc<AtomicI64>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for App {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.app
     }
 }
 
 /// The API and the simulators; no pipeline role runs (the test plans campaigns itself).
 async fn start() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = support::store_with_operators(
-        &dir,
-        &[
-            (ADMIN, Role::Admin),
-            (EDITOR, Role::Editor),
-            (VIEWER, Role::Viewer),
-        ],
-    )
-    .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let providers_cfg = connectors::config::ProvidersConfig::simulator(&base);
-    for t in &providers_cfg.templates {
-        store
-            .put_provider_template(t, chrono::Utc::now())
-            .await
-            .unwrap();
-    }
-    let mut pipeline = Pipeline::new(
-        store.clone(),
-        Arc::new(bus::memory::MemoryBus::new()),
-        Arc::new(limits::MemoryRateLimiter::new()),
-        connectors::build_providers(&providers_cfg),
-        support::pipeline_config(&base),
-    );
     let days_ahead = Arc::new(AtomicI64::new(0));
     let ahead = days_ahead.clone();
-    pipeline.clock =
-        Arc::new(move || chrono::Utc::now() + chrono::Duration::days(ahead.load(Ordering::SeqCst)));
+    let mut setup = Setup::new(&[
+        (ADMIN, Role::Admin),
+        (EDITOR, Role::Editor),
+        (VIEWER, Role::Viewer),
+    ]);
+    setup.prefix = "/api/v1";
+    setup.clock = Some(Arc::new(move || {
+        chrono::Utc::now() + chrono::Duration::days(ahead.load(Ordering::SeqCst))
+    }));
     // The test opens many recipient pages from one address.
-    let mut config = ApiConfig::default();
-    config.rate_limits.public_pages = api::guard::Rate {
+    setup.config.rate_limits.public_pages = api::guard::Rate {
         per_second: 1000.0,
         burst: 1000,
     };
-    let state = AppState::new(pipeline.clone(), config, None).await.unwrap();
-    let app = api::router(state);
-    let shutdown = support::serve(listener, app);
     App {
-        base,
-        store,
-        pipeline,
+        app: InProcess::start(setup).await,
         days_ahead,
-        http: reqwest::Client::new(),
-        shutdown,
-        _dir: dir,
     }
 }
 
 impl App {
-    async fn call(
-        &self,
-        method: &str,
-        token: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let url = format!("{}/api/v1{path}", self.base);
-        support::call(&self.http, method, token, url, body).await
-    }
-
-    async fn ok(&self, method: &str, token: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.call(method, token, path, body).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
     async fn import(&self, token: &str, ndjson: String) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/subjects/import", self.base))
-            .bearer_auth(token)
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        resp.json().await.unwrap()
+        let (status, v) = self.app.import(token, "application/x-ndjson", ndjson).await;
+        assert_eq!(status, 200, "{v}");
+        v
     }
 }
 

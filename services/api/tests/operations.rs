@@ -11,35 +11,29 @@
 //! - a campaign bound to a registered provider template is refused at save when a value
 //!   breaks the provider's rule, and otherwise delivers exactly the registered text.
 
-use api::{ApiConfig, AppState};
+use api::ApiConfig;
 use domain::operator::Role;
 use domain::Channel;
-use pipeline::{Pipeline, RoleName};
+use pipeline::RoleName;
 use serde_json::{json, Value};
 use simulators::replies::{send_reply, ReplyProvider};
 use std::sync::Arc;
 use std::time::Duration;
-use store::Store;
-use tokio_util::sync::CancellationToken;
-
-mod support;
+use testkit::{InProcess, Setup};
 
 struct App {
-    base: String,
+    app: InProcess,
     /// The callback secrets this app's provider callbacks want (`?token=`).
     aliyun_token: String,
     tencent_token: String,
-    store: Arc<dyn Store>,
     /// The callbacks' receipt queue.
     receipts: Arc<api::receipts::ReceiptQueue>,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
+impl std::ops::Deref for App {
+    type Target = InProcess;
+    fn deref(&self) -> &InProcess {
+        &self.app
     }
 }
 
@@ -49,84 +43,38 @@ const REVIEWER: &str = "t-reviewer";
 const REVIEWER2: &str = "t-reviewer-2";
 const VIEWER: &str = "t-viewer";
 
+/// The API, the simulators (accepting the provider-template test's template too) and
+/// every pipeline role, in process.
 async fn start(config: ApiConfig) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let store = support::store_with_operators(
-        &dir,
-        &[
+    let aliyun_token = config.callbacks.aliyun_secret.clone();
+    let tencent_token = config.callbacks.tencent_secret.clone();
+    let mut roles = vec![RoleName::Planner, RoleName::Relay];
+    roles.extend(Channel::ALL.map(RoleName::Connector));
+    let app = InProcess::start(Setup {
+        config,
+        simulators: Some(simulators::SimulatorConfig {
+            templates: vec![registered_sms_template()],
+            ..Default::default()
+        }),
+        roles,
+        ..Setup::new(&[
             (ADMIN, Role::Admin),
             (EDITOR, Role::Editor),
             (REVIEWER, Role::Reviewer),
             (REVIEWER2, Role::Reviewer),
             (VIEWER, Role::Viewer),
-        ],
-    )
+        ])
+    })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let sandbox = simulators::SandboxLog::open_in_memory().await.unwrap();
-    // As the server does: the providers settings' templates (the simulators' catch-alls)
-    // join the registry, and the simulators accept them and the provider-template test's.
-    let providers_cfg = connectors::config::ProvidersConfig::simulator(&base);
-    for t in &providers_cfg.templates {
-        store
-            .put_provider_template(t, chrono::Utc::now())
-            .await
-            .unwrap();
-    }
-    let mut sim_templates = providers_cfg.templates.clone();
-    sim_templates.push(registered_sms_template());
-    let sim = simulators::SimulatorState::new(
-        simulators::SimulatorConfig {
-            templates: sim_templates,
-            ..Default::default()
-        },
-        sandbox.clone(),
-        Arc::new(simulators::NoAttribution),
-    );
-    let providers = connectors::build_providers(&providers_cfg);
-    let pipeline = Pipeline::new(
-        store.clone(),
-        Arc::new(bus::memory::MemoryBus::new()),
-        Arc::new(limits::MemoryRateLimiter::new()),
-        providers,
-        support::pipeline_config(&base),
-    );
-    let aliyun_token = config.callbacks.aliyun_secret.clone();
-    let tencent_token = config.callbacks.tencent_secret.clone();
-    let state = AppState::new(pipeline.clone(), config, Some(Arc::new(sandbox)))
-        .await
-        .unwrap();
-    let receipts = state.receipts.clone();
-    let app = api::router(state).merge(simulators::router(sim));
-    let shutdown = support::serve(listener, app);
-    let mut roles = vec![RoleName::Planner, RoleName::Relay];
-    roles.extend(Channel::ALL.map(RoleName::Connector));
-    let tasks = pipeline.spawn(&roles, shutdown.clone()).await.unwrap();
-    std::mem::forget(tasks); // they stop with `shutdown`
     App {
-        base,
+        receipts: app.state.receipts.clone(),
+        app,
         aliyun_token,
         tencent_token,
-        store,
-        receipts,
-        http: reqwest::Client::new(),
-        shutdown,
-        _dir: dir,
     }
 }
 
 impl App {
-    async fn call(
-        &self,
-        method: &str,
-        token: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        support::call(&self.http, method, token, url, body).await
-    }
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
         self.call("POST", token, path, Some(body)).await
     }

@@ -17,7 +17,7 @@ const MAX_LABEL: usize = 100;
 const MAX_VALUES: usize = 1_000;
 
 /// The type an attribute's values must have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AttrType {
     /// Text (`浦东新区`, `registered_unemployed`).
@@ -60,7 +60,7 @@ impl AttrType {
 }
 
 /// One attribute as the catalogue declares it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttributeDef {
     pub name: String,
     /// The Chinese label residents read (`参保月数`).

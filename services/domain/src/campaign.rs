@@ -83,7 +83,7 @@ impl CampaignStatus {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Schedule {
     /// Start at this time (one-shot) instead of at launch.
     #[serde(default)]
@@ -130,7 +130,7 @@ impl Schedule {
 }
 
 /// A campaign as the operator writes it (the API's request body).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignDraft {
     pub policy_id: String,
     pub name: String,
@@ -156,7 +156,7 @@ pub struct CampaignDraft {
 }
 
 /// A campaign channel's registered template and what fills its variables.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateBinding {
     /// The template's code (`SMS_468201`, `1843021`, WeChat `template_id`, `TTS_2001`).
     pub template: String,

@@ -20,7 +20,7 @@ const MAX_TEXT: usize = 500;
 const MAX_VALUES: usize = 200;
 
 /// One value of a parameter, in force from `effective_from` until the next value starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParamValue {
     pub effective_from: NaiveDate,
     pub value: f64,

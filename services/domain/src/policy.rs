@@ -39,14 +39,14 @@ impl PolicyStatus {
 }
 
 /// One question and its answer of a policy's plain-language interpretation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FaqEntry {
     pub q: String,
     pub a: String,
 }
 
 /// A policy as the operator writes it (the API's request body).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyDraft {
     pub title: String,
     #[serde(default)]

@@ -49,7 +49,19 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// The provider a template is registered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     AliyunSms,
@@ -107,7 +119,7 @@ impl fmt::Display for Provider {
 /// The kind of an SMS or voice variable (Alibaba's 变量属性; Tencent's variables are
 /// `text` unless registered otherwise). WeChat variables take their kind from the keyword
 /// name (`thing1`, `time2`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VarKind {
     /// Any text (其他 / 自定义).
@@ -142,7 +154,7 @@ impl VarKind {
 }
 
 /// One variable of a registered template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TemplateVariable {
     /// As in the text: `name` (Alibaba), `1` (Tencent), `thing1` (WeChat).
     pub name: String,
@@ -155,7 +167,7 @@ pub struct TemplateVariable {
 }
 
 /// A template as registered with a provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderTemplate {
     pub provider: Provider,
     /// `TemplateCode` / `TemplateId` / `template_id` / `TtsCode`.

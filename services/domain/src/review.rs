@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disclosure {
     /// 主动公开: may be published and pushed.
@@ -32,7 +32,7 @@ impl Disclosure {
 }
 
 /// A reviewer's decision, as the API receives it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReviewDecision {
     pub disclosure: Disclosure,
     /// The confidentiality check (保密审查) was done and found nothing secret.

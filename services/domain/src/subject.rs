@@ -231,7 +231,7 @@ pub struct Subject {
 }
 
 /// The JSON shape of a subject in the API and in NDJSON imports.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubjectDoc {
     pub id: String,
     pub kind: String,
@@ -242,6 +242,7 @@ pub struct SubjectDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wechat_openid: Option<String>,
     #[serde(default)]
+    #[schema(value_type = std::collections::BTreeMap<String, serde_json::Value>)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 

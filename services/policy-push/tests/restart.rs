@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 #[test]
@@ -57,21 +57,7 @@ fn killed_mid_campaign_resumes_without_loss_or_duplicates() {
     assert_eq!(st, 200, "{v}");
 
     // Wait until a part has been sent, then kill -9.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
-        let settled =
-            c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
-        if settled >= 200 {
-            assert!(
-                settled < u64::from(N),
-                "the campaign finished before the kill; slow it down"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing was sent: {c}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    api.wait_part_sent(&cid, 200, u64::from(N), Duration::from_secs(60));
     server.kill();
 
     let server = Server::start(&data, &env);

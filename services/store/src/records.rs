@@ -20,7 +20,7 @@ pub struct OperatorRecord {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TagRecord {
     pub name: String,
     pub description: String,

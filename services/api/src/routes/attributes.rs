@@ -16,6 +16,16 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_attribute", message)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/attributes",
+    operation_id = "attributes_list",
+    tag = "attributes",
+    summary = "The attribute catalogue",
+    responses(
+        (status = 200, description = "`{items: [attribute]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     Ok(Json(
@@ -23,6 +33,18 @@ pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<ser
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/attributes/{name}",
+    operation_id = "attributes_get",
+    tag = "attributes",
+    summary = "One attribute definition",
+    params(("name" = String, Path, description = "The name")),
+    responses(
+        (status = 200, description = "The attribute", body = domain::attribute::AttributeDef),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -36,6 +58,20 @@ pub async fn get(
 
 /// Declares (or replaces) an attribute; the path gives the name (a body that repeats it
 /// must agree).
+#[utoipa::path(
+    put,
+    path = "/api/v1/attributes/{name}",
+    operation_id = "attributes_put",
+    tag = "attributes",
+    summary = "Declare or replace an attribute (admin)",
+    params(("name" = String, Path, description = "The name")),
+    request_body = domain::attribute::AttributeDef,
+    responses(
+        (status = 200, description = "The attribute as stored", body = domain::attribute::AttributeDef),
+        (status = 400, description = "`invalid_json` or `invalid_attribute`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn put(
     State(s): State<AppState>,
     op: Operator,
@@ -71,6 +107,19 @@ pub async fn put(
     Ok(Json(d))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/attributes/{name}",
+    operation_id = "attributes_delete",
+    tag = "attributes",
+    summary = "Remove an attribute definition (admin)",
+    params(("name" = String, Path, description = "The name")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn delete(
     State(s): State<AppState>,
     op: Operator,

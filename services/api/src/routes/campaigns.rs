@@ -133,6 +133,19 @@ async fn needs_second_approval(s: &AppState, c: &CampaignRecord) -> ApiResult<Op
     Ok((n > limit).then_some(n))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns",
+    operation_id = "campaigns_create",
+    tag = "campaigns",
+    summary = "Create a draft campaign (templates, rules and bindings checked)",
+    request_body = domain::campaign::CampaignDraft,
+    responses(
+        (status = 201, description = "The campaign with `id` and `status: draft`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`, `invalid_campaign`, `invalid_rule`, `invalid_template`, `invalid_channel`, `invalid_schedule`, `invalid_binding` or `invalid_param`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn create(
     State(s): State<AppState>,
     op: Operator,
@@ -183,6 +196,18 @@ async fn load(s: &AppState, id: &str) -> ApiResult<CampaignRecord> {
         .ok_or_else(|| ApiError::not_found(format!("campaign {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}",
+    operation_id = "campaigns_get",
+    tag = "campaigns",
+    summary = "One campaign with its counts",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "`{id, status, counts: {eligible, unreachable, queued, sending, sent, delivered, failed, clicked}, by_channel, ...}`", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -193,6 +218,16 @@ pub async fn get(
     Ok(Json(campaign_json(&s, &c).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns",
+    operation_id = "campaigns_list",
+    tag = "campaigns",
+    summary = "Every campaign with its counts",
+    responses(
+        (status = 200, description = "`{items: [campaign]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let mut items = Vec::new();
@@ -230,6 +265,20 @@ async fn transition(
     Ok(Json(campaign_json(s, &after).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/submit",
+    operation_id = "campaigns_submit",
+    tag = "campaigns",
+    summary = "Submit a campaign for approval (editor)",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, `status: submitted`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn submit(
     State(s): State<AppState>,
     op: Operator,
@@ -248,6 +297,20 @@ pub async fn submit(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/approve",
+    operation_id = "campaigns_approve",
+    tag = "campaigns",
+    summary = "Approve a campaign (a reviewer who did not create it)",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, `status: approved` (or still `submitted` awaiting a second approval)", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn approve(
     State(s): State<AppState>,
     op: Operator,
@@ -355,6 +418,20 @@ pub async fn approve(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/launch",
+    operation_id = "campaigns_launch",
+    tag = "campaigns",
+    summary = "Launch a campaign",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, `status: running` or `scheduled`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_approved`, `policy_not_published` or `invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn launch(
     State(s): State<AppState>,
     op: Operator,
@@ -432,6 +509,20 @@ pub async fn launch(
     Ok(out)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/pause",
+    operation_id = "campaigns_pause",
+    tag = "campaigns",
+    summary = "Pause a running campaign",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, `status: paused`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn pause(
     State(s): State<AppState>,
     op: Operator,
@@ -450,6 +541,20 @@ pub async fn pause(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/resume",
+    operation_id = "campaigns_resume",
+    tag = "campaigns",
+    summary = "Resume a paused campaign",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, running again", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn resume(
     State(s): State<AppState>,
     op: Operator,
@@ -472,6 +577,20 @@ pub async fn resume(
 
 /// `POST /api/v1/campaigns/{id}/cancel`: stops a campaign for good (any state but
 /// completed or cancelled); its queued pushes are never sent and no scheduled run starts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/campaigns/{id}/cancel",
+    operation_id = "campaigns_cancel",
+    tag = "campaigns",
+    summary = "Cancel a campaign for good",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The campaign, `status: cancelled`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn cancel(
     State(s): State<AppState>,
     op: Operator,
@@ -501,7 +620,8 @@ pub async fn cancel(
     Ok(out)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PushesQuery {
     #[serde(default)]
     cursor: Option<String>,
@@ -509,6 +629,19 @@ pub struct PushesQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/pushes",
+    operation_id = "campaigns_pushes",
+    tag = "campaigns",
+    summary = "A campaign's pushes, a page at a time",
+    params(("id" = String, Path, description = "The id"), PushesQuery),
+    responses(
+        (status = 200, description = "`{items: [{id, subject_id, channel, status, explanation, explanation_clauses, why, benefit, content, error, attempts}], next}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_cursor`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn pushes(
     State(s): State<AppState>,
     op: Operator,

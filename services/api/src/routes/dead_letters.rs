@@ -9,7 +9,8 @@ use bytes::Bytes;
 use domain::operator::Action;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
     campaign_id: Option<String>,
@@ -17,6 +18,18 @@ pub struct ListQuery {
     cursor: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/dead-letters",
+    operation_id = "dead_letters_list",
+    tag = "dead-letters",
+    summary = "Pushes that failed for good, with their last error",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{items, next}`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn list(
     State(s): State<AppState>,
     op: Operator,
@@ -41,7 +54,7 @@ pub async fn list(
     Ok(Json(serde_json::json!({"items": items, "next": next})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ReplayBody {
     #[serde(default)]
     push_ids: Vec<String>,
@@ -50,6 +63,19 @@ struct ReplayBody {
     campaign_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/dead-letters/replay",
+    operation_id = "dead_letters_replay",
+    tag = "dead-letters",
+    summary = "Send failed pushes back to the queue",
+    request_body = ReplayBody,
+    responses(
+        (status = 200, description = "`{replayed}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn replay(
     State(s): State<AppState>,
     op: Operator,

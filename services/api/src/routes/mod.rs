@@ -1,4 +1,5 @@
-//! Routes, one module per resource.
+//! Routes, one module per resource; `openapi` describes the `/api/v1` ones (OpenAPI 3.1)
+//! and `openapi_page` renders that description as a self-contained HTML page.
 
 mod attributes;
 pub mod callbacks;
@@ -6,6 +7,8 @@ mod campaigns;
 mod console;
 mod dead_letters;
 pub mod health;
+pub mod openapi;
+pub mod openapi_page;
 pub(crate) mod operations;
 mod operators;
 mod opt_outs;
@@ -102,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/opt-outs", get(opt_outs::list))
         .route("/opt-outs/undo", post(opt_outs::undo))
         .route("/audit", get(operators::audit_log))
+        .route("/openapi.json", get(openapi::serve))
         .layer(DefaultBodyLimit::max(body_limits::OPERATOR))
         // The import streams its body (no extractor limit applies) and limits each line.
         .route("/subjects/import", post(subjects::import));

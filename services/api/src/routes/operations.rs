@@ -362,6 +362,21 @@ pub fn review_json(r: &PolicyReview) -> serde_json::Value {
 /// `POST /api/v1/policies/{id}/review`: a reviewer (not the policy's author) records the
 /// disclosure review. A passed review lets the policy be published; the policy moves to
 /// `review` status while unpublished.
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{id}/review",
+    operation_id = "operations_review_policy",
+    tag = "policies",
+    summary = "Record a policy's disclosure review (a reviewer, not its author)",
+    params(("id" = String, Path, description = "The id")),
+    request_body = domain::review::ReviewDecision,
+    responses(
+        (status = 201, description = "The review with `passed` and `refusal`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn review_policy(
     State(s): State<AppState>,
     op: Operator,
@@ -413,6 +428,18 @@ pub async fn review_policy(
 }
 
 /// `GET /api/v1/policies/{id}/review`: the latest review (404 when none).
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}/review",
+    operation_id = "operations_get_review",
+    tag = "policies",
+    summary = "The latest disclosure review of a policy",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The review", body = serde_json::Value),
+        (status = 404, description = "`not_found`: no policy or no review", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get_review(
     State(s): State<AppState>,
     op: Operator,

@@ -14,12 +14,25 @@ use rand::Rng;
 use serde::Deserialize;
 use store::OperatorRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewOperator {
     name: String,
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators",
+    operation_id = "operators_create",
+    tag = "operators",
+    summary = "Create an operator (admin); the token is answered once",
+    request_body = NewOperator,
+    responses(
+        (status = 201, description = "The new operator `{id, name, role, token}`; the token is shown only here", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`, `invalid_role` or `invalid_operator`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`: not an admin", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn create(
     State(s): State<AppState>,
     op: Operator,
@@ -85,6 +98,17 @@ fn operator_json(o: &OperatorRecord) -> serde_json::Value {
 }
 
 /// `GET /api/v1/operators` (admin): every operator, who created it, whether disabled.
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators",
+    operation_id = "operators_list",
+    tag = "operators",
+    summary = "Every operator (admin)",
+    responses(
+        (status = 200, description = "`{items: [{id, name, role, created_at, created_by, disabled_at}]}`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`: not an admin", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::ManageOperators)?;
     let items: Vec<_> = s
@@ -100,6 +124,20 @@ pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<ser
 /// `POST /api/v1/operators/{id}/disable` (admin, not oneself): the operator's token and
 /// console sessions stop working at once (on other API replicas within
 /// [`crate::auth::CACHE_TTL`]). Audited as `operator.disable`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators/{id}/disable",
+    operation_id = "operators_disable",
+    tag = "operators",
+    summary = "Disable an operator (admin, not oneself)",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The operator, now with `disabled_at`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`: disabled already", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn disable(
     State(s): State<AppState>,
     op: Operator,
@@ -140,6 +178,19 @@ pub async fn disable(
 /// `POST /api/v1/operators/{id}/token`: a new token for an enabled operator (an admin for
 /// anyone, an operator for itself); the old one stops working. Answers the token once.
 /// Audited as `operator.rotate_token` (without the token).
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators/{id}/token",
+    operation_id = "operators_rotate_token",
+    tag = "operators",
+    summary = "A new token for an operator (admin, or the operator itself)",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "`{id, token}`; the old token stops working", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found` (or disabled)", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn rotate_token(
     State(s): State<AppState>,
     op: Operator,
@@ -158,12 +209,26 @@ pub async fn rotate_token(
     Ok(Json(serde_json::json!({"id": id, "token": token})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     #[serde(default)]
     cursor: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    operation_id = "operators_audit_log",
+    tag = "audit",
+    summary = "The audit log: who, what, when, before/after",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "`{items: [{id, operator_id, action, target, detail, at}], next}`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 400, description = "`invalid_cursor`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn audit_log(
     State(s): State<AppState>,
     op: Operator,

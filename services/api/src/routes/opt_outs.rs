@@ -19,7 +19,8 @@ use store::{OptOut, OptOutFilter};
 /// Opt-outs per page, at most.
 const PAGE: u32 = 200;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     subject_id: Option<String>,
     /// `sms`, `wechat`, `hotline`, or `all` for opt-outs of every channel.
@@ -74,6 +75,18 @@ pub async fn list_page(s: &AppState, q: &ListQuery) -> ApiResult<(Vec<OptOut>, O
 }
 
 /// `GET /api/v1/opt-outs?subject_id=&channel=&source=&since=&until=&cursor=&limit=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/opt-outs",
+    operation_id = "opt_outs_list",
+    tag = "opt-outs",
+    summary = "Opt-outs, newest first",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "`{items: [{subject_id, channel, category, source, at}], next}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_cursor` or `invalid_channel`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn list(
     State(s): State<AppState>,
     op: Operator,
@@ -88,7 +101,7 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Undo {
     pub subject_id: String,
     /// The opt-out's channel; absent or null for a category opt-out or one of everything.
@@ -133,6 +146,20 @@ pub async fn undo_one(s: &AppState, op: &Operator, req: Undo) -> ApiResult<Value
 }
 
 /// `POST /api/v1/opt-outs/undo` `{"subject_id", "channel", "category", "reason"}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/opt-outs/undo",
+    operation_id = "opt_outs_undo",
+    tag = "opt-outs",
+    summary = "Remove exactly one opt-out (editor or admin), with a reason",
+    request_body = Undo,
+    responses(
+        (status = 200, description = "`{undone, reason}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json` or `invalid_opt_out`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn undo(State(s): State<AppState>, op: Operator, body: Bytes) -> ApiResult<Json<Value>> {
     let req: Undo = parse_json(&body)?;
     Ok(Json(undo_one(&s, &op, req).await?))

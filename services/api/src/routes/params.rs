@@ -18,7 +18,7 @@ use domain::ParamValues;
 use serde::Deserialize;
 use store::ParamRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ParamBody {
     #[serde(default)]
@@ -57,6 +57,21 @@ fn param_json(r: &ParamRecord, today: NaiveDate) -> serde_json::Value {
     v
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/params/{name}",
+    operation_id = "params_put",
+    tag = "params",
+    summary = "Define or change a policy parameter",
+    params(("name" = String, Path, description = "The name")),
+    request_body = ParamBody,
+    responses(
+        (status = 200, description = "The parameter with `new_pushes` and `returned_to_review`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json` or `invalid_param`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 409, description = "`campaign_running`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn put(
     State(s): State<AppState>,
     op: Operator,
@@ -106,6 +121,18 @@ pub async fn put(
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/params/{name}",
+    operation_id = "params_get",
+    tag = "params",
+    summary = "One policy parameter with its dated values",
+    params(("name" = String, Path, description = "The name")),
+    responses(
+        (status = 200, description = "The parameter with `value_today`", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -120,6 +147,16 @@ pub async fn get(
     Ok(Json(param_json(&rec, s.pipeline.today())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/params",
+    operation_id = "params_list",
+    tag = "params",
+    summary = "Every policy parameter with its value today",
+    responses(
+        (status = 200, description = "`{items: [parameter]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let today = s.pipeline.today();

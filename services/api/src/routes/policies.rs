@@ -33,6 +33,19 @@ pub fn policy_error(e: PolicyError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies",
+    operation_id = "policies_create",
+    tag = "policies",
+    summary = "Create a draft policy (rules checked)",
+    request_body = domain::policy::PolicyDraft,
+    responses(
+        (status = 201, description = "The policy with `id`, `status: draft`, `created_by`, `created_at`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`, `invalid_policy`, `invalid_rule` or `invalid_param`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn create(
     State(s): State<AppState>,
     op: Operator,
@@ -71,6 +84,18 @@ async fn load(s: &AppState, id: &str) -> ApiResult<PolicyRecord> {
         .ok_or_else(|| ApiError::not_found(format!("policy {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}",
+    operation_id = "policies_get",
+    tag = "policies",
+    summary = "One policy",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The policy with `id` and `status`", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -80,6 +105,16 @@ pub async fn get(
     Ok(Json(policy_json(&load(&s, &id).await?)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies",
+    operation_id = "policies_list",
+    tag = "policies",
+    summary = "Every policy",
+    responses(
+        (status = 200, description = "`{items: [policy]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     let items: Vec<_> = s
@@ -95,6 +130,20 @@ pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<ser
 /// `POST /policies/{id}/withdraw`: the policy is withdrawn (reviewer or admin): its
 /// campaigns are cancelled and their queued pushes skipped (`policy_ended`), audited;
 /// nothing more of it is sent (`pipeline::lifecycle`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{id}/withdraw",
+    operation_id = "policies_withdraw",
+    tag = "policies",
+    summary = "Withdraw a policy; its campaigns are cancelled",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The policy with `cancelled_campaigns` and `skipped_pushes`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn withdraw(
     State(s): State<AppState>,
     op: Operator,
@@ -116,6 +165,20 @@ pub async fn withdraw(
     Ok(Json(v))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/policies/{id}/publish",
+    operation_id = "policies_publish",
+    tag = "policies",
+    summary = "Publish a policy",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The policy, `status: published`", body = serde_json::Value),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`invalid_state`, `review_required` or `review_not_passed`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn publish(
     State(s): State<AppState>,
     op: Operator,
@@ -170,7 +233,8 @@ pub async fn publish(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AudienceQuery {
     /// An extra audience filter rule, as a campaign would add.
     #[serde(default)]
@@ -179,6 +243,19 @@ pub struct AudienceQuery {
     sample: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/policies/{id}/audience",
+    operation_id = "policies_audience",
+    tag = "policies",
+    summary = "Preview a policy's eligible audience",
+    params(("id" = String, Path, description = "The id"), AudienceQuery),
+    responses(
+        (status = 200, description = "`{count, sample, by_kind, by_district, reachable, evaluated, elapsed_ms}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_rule`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn audience(
     State(s): State<AppState>,
     op: Operator,

@@ -22,6 +22,16 @@ fn provider(raw: &str) -> ApiResult<Provider> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/provider-templates",
+    operation_id = "provider_templates_list",
+    tag = "provider-templates",
+    summary = "Templates registered with the providers",
+    responses(
+        (status = 200, description = "`{items: [template]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     Ok(Json(
@@ -29,6 +39,19 @@ pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<ser
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/provider-templates/{provider}/{code}",
+    operation_id = "provider_templates_get",
+    tag = "provider-templates",
+    summary = "One registered template",
+    params(("provider" = String, Path, description = "The provider (`aliyun_sms`, `tencent_sms`, `wechat`, `aliyun_voice`)"), ("code" = String, Path, description = "The template code")),
+    responses(
+        (status = 200, description = "The template", body = domain::provider_template::ProviderTemplate),
+        (status = 400, description = "`invalid_provider`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -46,6 +69,20 @@ pub async fn get(
 
 /// Registers (or replaces) a template; the body is the registration without `provider`
 /// and `code`, which the path gives (a body that repeats them must agree).
+#[utoipa::path(
+    put,
+    path = "/api/v1/provider-templates/{provider}/{code}",
+    operation_id = "provider_templates_put",
+    tag = "provider-templates",
+    summary = "Register or replace a provider template (the path gives provider and code)",
+    params(("provider" = String, Path, description = "The provider (`aliyun_sms`, `tencent_sms`, `wechat`, `aliyun_voice`)"), ("code" = String, Path, description = "The template code")),
+    request_body = domain::provider_template::ProviderTemplate,
+    responses(
+        (status = 200, description = "The template as stored", body = domain::provider_template::ProviderTemplate),
+        (status = 400, description = "`invalid_json`, `invalid_provider` or `invalid_template`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn put(
     State(s): State<AppState>,
     op: Operator,
@@ -91,6 +128,21 @@ pub async fn put(
 }
 
 /// Removes a template no campaign still to send binds.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/provider-templates/{provider}/{code}",
+    operation_id = "provider_templates_delete",
+    tag = "provider-templates",
+    summary = "Remove a template no campaign still to send binds",
+    params(("provider" = String, Path, description = "The provider (`aliyun_sms`, `tencent_sms`, `wechat`, `aliyun_voice`)"), ("code" = String, Path, description = "The template code")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "`invalid_provider`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+        (status = 409, description = "`template_in_use`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn delete(
     State(s): State<AppState>,
     op: Operator,

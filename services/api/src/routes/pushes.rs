@@ -59,6 +59,18 @@ pub async fn push_trail(
 
 /// `GET /api/v1/pushes/{id}/events` → `{"items": [{"at", "type", "channel", "actor",
 /// "detail"}]}`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pushes/{id}/events",
+    operation_id = "pushes_events",
+    tag = "pushes",
+    summary = "A push's trail: every transition with its time and actor, oldest first",
+    params(("id" = String, Path, description = "The push id")),
+    responses(
+        (status = 200, description = "`{\"items\": [{\"at\", \"type\", \"channel\", \"actor\", \"detail\"}]}`; digits that could be a mobile or ID number masked in `detail` unless the role may read personal data", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn events(
     State(s): State<AppState>,
     op: Operator,

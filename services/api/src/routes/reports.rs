@@ -105,6 +105,18 @@ pub fn report_json(c: &CampaignRecord, r: &CampaignReport) -> Value {
 }
 
 /// `GET /api/v1/campaigns/{id}/report`
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/report",
+    operation_id = "reports_report",
+    tag = "reports",
+    summary = "A campaign's report: counts per channel, reach by district and group",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The report", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn report(
     State(s): State<AppState>,
     op: Operator,
@@ -173,6 +185,18 @@ pub fn report_csv_bytes(r: &CampaignReport) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `GET /api/v1/campaigns/{id}/report.csv`
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/report.csv",
+    operation_id = "reports_report_csv",
+    tag = "reports",
+    summary = "A campaign's report as CSV",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "The report rows", body = String, content_type = "text/csv"),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn report_csv(
     State(s): State<AppState>,
     op: Operator,
@@ -194,7 +218,8 @@ pub async fn report_csv(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     #[serde(default)]
     limit: Option<u32>,
@@ -283,6 +308,18 @@ pub fn mask_recipient(r: &str) -> String {
 }
 
 /// `GET /api/v1/subjects/{id}/history?limit=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/subjects/{id}/history",
+    operation_id = "reports_history",
+    tag = "subjects",
+    summary = "Every push to one subject and its steps",
+    params(("id" = String, Path, description = "The id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The subject's pushes with their events", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn history(
     State(s): State<AppState>,
     op: Operator,
@@ -300,7 +337,7 @@ pub async fn history(
 }
 
 /// An "applied" event: by push id, by recipient link code, or by subject and policy.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationEvent {
     #[serde(default)]
@@ -322,6 +359,21 @@ pub struct ApplicationEvent {
 
 /// `POST /api/v1/applications`: 201 when recorded, 200 when that subject's application
 /// for that policy was already recorded.
+#[utoipa::path(
+    post,
+    path = "/api/v1/applications",
+    operation_id = "reports_applications",
+    tag = "reports",
+    summary = "Record that a subject applied for a policy",
+    request_body = ApplicationEvent,
+    responses(
+        (status = 201, description = "Recorded", body = serde_json::Value),
+        (status = 200, description = "Already recorded for this subject and policy", body = serde_json::Value),
+        (status = 400, description = "`invalid_json` or `invalid_application`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn applications(
     State(s): State<AppState>,
     op: Operator,

@@ -8,7 +8,8 @@ use axum::Json;
 use domain::operator::Action;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SandboxQuery {
     #[serde(default)]
     campaign_id: Option<String>,
@@ -18,6 +19,19 @@ pub struct SandboxQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sandbox/messages",
+    operation_id = "sandbox_messages",
+    tag = "sandbox",
+    summary = "What the built-in provider simulators received, in order",
+    params(SandboxQuery),
+    responses(
+        (status = 200, description = "`{items: [{channel, to, content, campaign_id, subject_id}], next}`", body = serde_json::Value),
+        (status = 400, description = "`invalid_cursor`", body = crate::error::ErrorBody),
+        (status = 404, description = "`not_found`: no simulators in this process", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn messages(
     State(s): State<AppState>,
     op: Operator,

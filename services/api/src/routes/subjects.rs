@@ -17,6 +17,20 @@ use bytes::Bytes;
 use domain::operator::Action;
 use domain::{Subject, SubjectDoc};
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/subjects/import",
+    operation_id = "subjects_import",
+    tag = "subjects",
+    summary = "Import subjects (streamed NDJSON or CSV)",
+    request_body(content((String = "application/x-ndjson"), (String = "text/csv")), description = "One subject per line (NDJSON), or a CSV with the columns `id,kind,name,mobile,wechat_openid` then one per attribute"),
+    responses(
+        (status = 200, description = "Accepted count and the rejected lines with reasons", body = crate::import::ImportReport),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 413, description = "`payload_too_large`: a line over the limit", body = crate::error::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn import(
     State(s): State<AppState>,
     op: Operator,
@@ -68,6 +82,20 @@ fn subject_json(s: &Subject, tags: &[String], op: &Operator) -> serde_json::Valu
     v
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/subjects/{id}",
+    operation_id = "subjects_put",
+    tag = "subjects",
+    summary = "Upsert one subject",
+    params(("id" = String, Path, description = "The id")),
+    request_body = domain::subject::SubjectDoc,
+    responses(
+        (status = 200, description = "The subject with `tags` and `new_pushes`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`, `invalid_subject`, `invalid_resident_id`, `invalid_credit_code`, `invalid_mobile`, `invalid_openid`, `invalid_kind`, `invalid_attribute` or `id_mismatch`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn put(
     State(s): State<AppState>,
     op: Operator,
@@ -114,7 +142,8 @@ pub async fn put(
 }
 
 /// The reason of a read that may return personal data (`?reason=`).
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
     #[serde(default)]
     pub reason: Option<String>,
@@ -151,6 +180,18 @@ pub async fn audit_personal_read(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/subjects/{id}",
+    operation_id = "subjects_get",
+    tag = "subjects",
+    summary = "One subject with its tags (masked for roles without personal-data access)",
+    params(("id" = String, Path, description = "The id"), ReadQuery),
+    responses(
+        (status = 200, description = "The subject with `tags` (and `masked`)", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -173,6 +214,18 @@ pub async fn get(
 /// the subject qualifies for, with the reasons in plain words and the estimated benefit
 /// (`pipeline::eligibility`: one compiled rule set of the policies in force, kept while
 /// policies, parameters, attributes and tags are unchanged).
+#[utoipa::path(
+    get,
+    path = "/api/v1/subjects/{id}/eligible-policies",
+    operation_id = "subjects_eligible_policies",
+    tag = "subjects",
+    summary = "The published, in-force policies one subject qualifies for today",
+    params(("id" = String, Path, description = "The id")),
+    responses(
+        (status = 200, description = "`{items: [{policy_id, title, explanation, benefit}]}`", body = serde_json::Value),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn eligible_policies(
     State(s): State<AppState>,
     op: Operator,

@@ -12,7 +12,7 @@ use domain::rule::Rule;
 use serde::Deserialize;
 use store::TagRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TagBody {
     #[serde(default)]
     description: String,
@@ -35,6 +35,21 @@ pub fn invalid_rule(what: &str, e: &domain::RuleError) -> ApiError {
     ApiError::bad_request("invalid_rule", format!("{what}: {e}"))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/tags/{name}",
+    operation_id = "tags_put",
+    tag = "tags",
+    summary = "Define or change a tag; membership is recomputed",
+    params(("name" = String, Path, description = "The name")),
+    request_body = TagBody,
+    responses(
+        (status = 200, description = "The tag with `subjects_retagged`, `new_pushes` and `returned_to_review`", body = serde_json::Value),
+        (status = 400, description = "`invalid_json`, `invalid_tag_name` or `invalid_rule`", body = crate::error::ErrorBody),
+        (status = 403, description = "`forbidden`", body = crate::error::ErrorBody),
+        (status = 409, description = "`campaign_running`: a running campaign reads this tag", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn put(
     State(s): State<AppState>,
     op: Operator,
@@ -90,6 +105,18 @@ pub async fn put(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags/{name}",
+    operation_id = "tags_get",
+    tag = "tags",
+    summary = "One tag definition",
+    params(("name" = String, Path, description = "The name")),
+    responses(
+        (status = 200, description = "The tag", body = store::TagRecord),
+        (status = 404, description = "`not_found`", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn get(
     State(s): State<AppState>,
     op: Operator,
@@ -101,6 +128,16 @@ pub async fn get(
     })?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags",
+    operation_id = "tags_list",
+    tag = "tags",
+    summary = "Every tag definition",
+    responses(
+        (status = 200, description = "`{items: [tag]}`", body = serde_json::Value),
+    )
+)]
 pub async fn list(State(s): State<AppState>, op: Operator) -> ApiResult<Json<serde_json::Value>> {
     op.require(Action::Read)?;
     Ok(Json(
