@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod faults;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -36,10 +38,40 @@ pub struct ProductionBackends {
     pub pseudonym_key: String,
 }
 
+/// The servers a [`ProductionBackends`] makes its database, topics and keys on.
+pub struct BackendServers {
+    /// A superuser URL of the PostgreSQL server the test database is created on.
+    pub database_admin_url: String,
+    pub redis_url: String,
+    /// Brokers of the Kafka mock cluster (more than one for leader changes).
+    pub kafka_brokers: i32,
+}
+
+impl BackendServers {
+    /// The machine's shared PostgreSQL and Redis (`POLICY_PUSH_TEST_*`), one mock broker.
+    pub fn shared() -> Self {
+        Self {
+            database_admin_url: std::env::var("POLICY_PUSH_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
+            redis_url: std::env::var("POLICY_PUSH_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            kafka_brokers: 1,
+        }
+    }
+}
+
+/// Partitions of every test topic.
+pub const TEST_PARTITIONS: i32 = 4;
+
 impl ProductionBackends {
     pub fn new() -> Self {
-        let admin_url = std::env::var("POLICY_PUSH_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        Self::on(BackendServers::shared())
+    }
+
+    /// The backends on the given servers (e.g. [`faults::PrivatePostgres`] and
+    /// [`faults::PrivateRedis`], which a test may stop).
+    pub fn on(servers: BackendServers) -> Self {
+        let admin_url = servers.database_admin_url;
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let database = format!("pp_e2e_{}", &unique[..16]);
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -51,11 +83,12 @@ impl ProductionBackends {
         ))
         .expect("create a test database (is PostgreSQL running? see README)");
         let database_url = store::postgres::admin::url_for_database(&admin_url, &database).unwrap();
-        let kafka = rdkafka::mocking::MockCluster::new(1).expect("start the Kafka mock cluster");
+        let kafka = rdkafka::mocking::MockCluster::new(servers.kafka_brokers)
+            .expect("start the Kafka mock cluster");
         let topic_prefix = format!("t{}.", &unique[..12]);
         for t in bus::topics::all() {
             kafka
-                .create_topic(&format!("{topic_prefix}{t}"), 4, 1)
+                .create_topic(&format!("{topic_prefix}{t}"), TEST_PARTITIONS, 1)
                 .expect("create a topic on the mock cluster");
         }
         Self {
@@ -64,8 +97,7 @@ impl ProductionBackends {
             database,
             kafka,
             topic_prefix,
-            redis_url: std::env::var("POLICY_PUSH_TEST_REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            redis_url: servers.redis_url,
             redis_prefix: format!("pp-test-{}", &unique[..12]),
             pseudonym_key: format!(
                 "{}{}",
