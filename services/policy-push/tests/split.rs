@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::faults;
 use support::*;
 
 /// Fields drop in order: the processes end before their database is dropped.
@@ -29,7 +30,25 @@ struct Deployment {
 impl Deployment {
     /// Starts the api, the simulators, then every other role.
     fn start(root: &Path, sim_config: Option<Value>, rate_per_second: u32) -> Deployment {
-        let backends = ProductionBackends::new();
+        Self::start_on(
+            root,
+            sim_config,
+            rate_per_second,
+            ProductionBackends::new(),
+            &[],
+        )
+    }
+
+    /// [`Deployment::start`] on the given backends (e.g. on a private PostgreSQL and
+    /// Redis that the test stops: `support::faults`), with `role_env` added to the
+    /// settings of the roles other than the api.
+    fn start_on(
+        root: &Path,
+        sim_config: Option<Value>,
+        rate_per_second: u32,
+        backends: ProductionBackends,
+        role_env: &[(&'static str, String)],
+    ) -> Deployment {
         // Every API replica and the simulators share the callback secrets.
         let secrets = vec![
             (
@@ -68,6 +87,7 @@ impl Deployment {
         env.push(("POLICY_PUSH_PUBLIC_URL", api.base.clone()));
         env.push(("POLICY_PUSH_SENDING_LEASE_SECS", "5".into()));
         env.push(("POLICY_PUSH_RATE_PER_SECOND", rate_per_second.to_string()));
+        env.extend(role_env.iter().cloned());
         let mut d = Deployment {
             _backends: backends,
             root: root.to_path_buf(),
@@ -95,6 +115,12 @@ impl Deployment {
         let (st, body) = get_text(&format!("{}/readyz", s.base));
         assert_eq!(st, 200, "{role} not ready: {body}");
         self.roles.insert(role, s);
+    }
+
+    /// Another process of `role` beside the first, under `name`.
+    fn start_replica(&mut self, name: &'static str, role: &'static str) {
+        let s = Server::start_command(&self.root.join(name), &["run", role], &[], self.env.clone());
+        self.roles.insert(name, s);
     }
 
     fn kill(&mut self, role: &str) {
@@ -178,7 +204,15 @@ fn assert_exactly_once(d: &Deployment, api: &Api, cid: &str, n: u32) {
     let pushes = api.pushes(cid);
     assert_eq!(pushes.len() as u32, n);
     let received = d.received();
-    let twice: Vec<_> = received.iter().filter(|(_, c)| **c > 1).collect();
+    let channel_of: HashMap<&str, &str> = pushes
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["channel"].as_str().unwrap()))
+        .collect();
+    let twice: Vec<_> = received
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(id, c)| (id, c, channel_of.get(id.as_str())))
+        .collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
     let missing: Vec<String> = pushes
         .iter()
@@ -271,21 +305,7 @@ fn killed_relay_and_connectors_restart_without_loss_or_duplicates() {
     let api = d.api.api();
     const N: u32 = 2_000;
     let cid = launch_campaign(&api, N);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
-        let settled =
-            c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
-        if settled >= 300 {
-            assert!(
-                settled < u64::from(N),
-                "the campaign finished before the kill; slow it down"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing was sent: {c}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_settled(&api, &cid, 300, N);
     for role in ["relay", "connector-sms", "connector-wechat"] {
         d.kill(role);
     }
@@ -294,4 +314,213 @@ fn killed_relay_and_connectors_restart_without_loss_or_duplicates() {
         d.start_role(role);
     }
     assert_exactly_once(&d, &api, &cid, N);
+}
+
+/// Waits until the campaign has at least `at_least` pushes sent or delivered.
+fn wait_settled(api: &Api, cid: &str, at_least: u64, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (st, c) = api.get(&format!("/api/v1/campaigns/{cid}"));
+        if st == 200 {
+            let settled =
+                c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
+            if settled >= at_least {
+                assert!(
+                    settled < u64::from(n),
+                    "the campaign finished before the fault; slow it down"
+                );
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing more was sent: {c}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The issue's stuck campaign (issue 18), at small scale: PostgreSQL stops in the middle
+/// of a campaign, then Redis. While the store is down the API answers 503
+/// `store_unavailable` at once and `/readyz` names the store; once both are back the
+/// campaign completes with every push sent exactly once at the provider simulators.
+#[test]
+fn a_campaign_survives_postgres_then_redis_stopping() {
+    let pg = faults::PrivatePostgres::start();
+    let redis = faults::PrivateRedis::start();
+    let backends = ProductionBackends::on(BackendServers {
+        database_admin_url: pg.admin_url(),
+        redis_url: redis.url(),
+        kafka_brokers: 1,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deployment::start_on(
+        dir.path(),
+        Some(json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50})),
+        150,
+        backends,
+        &[],
+    );
+    let api = d.api.api();
+    const N: u32 = 1_200;
+    let cid = launch_campaign(&api, N);
+    wait_settled(&api, &cid, 150, N);
+
+    pg.stop();
+    let down_at = Instant::now();
+    // Within a few seconds every request fails fast with a clear JSON error.
+    let quick = Client::new(Duration::from_secs(10));
+    loop {
+        let started = Instant::now();
+        let (st, body) = quick.get(&api, &format!("/api/v1/campaigns/{cid}"));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "a request hung for {took:?} while the store was down"
+        );
+        if st == 503 {
+            assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+            assert!(took < Duration::from_secs(1), "503 took {took:?}");
+            break;
+        }
+        assert!(
+            down_at.elapsed() < Duration::from_secs(10),
+            "the API never said the store is down: {st} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (st, body) = quick.get(&api, "/api/v1/campaigns");
+        assert_eq!(st, 503, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    let (st, ready) = get_json(&format!("{}/readyz", d.api.base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["store"]["status"], "down", "{ready}");
+    assert_eq!(ready["backends"]["bus"]["status"], "up", "{ready}");
+    let (st, ready) = get_json(&format!("{}/readyz", d.roles["connector-sms"].base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["redis"]["status"], "up", "{ready}");
+    std::thread::sleep(Duration::from_secs(4));
+    pg.start_again();
+
+    // The roles resume on their own.
+    let (_, before) = api_get_retrying(&api, &format!("/api/v1/campaigns/{cid}"));
+    let sent_before = before["counts"]["sent"].as_u64().unwrap()
+        + before["counts"]["delivered"].as_u64().unwrap();
+    wait_settled(&api, &cid, sent_before + 100, N);
+    redis.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let (st, ready) = get_json(&format!("{}/readyz", d.roles["connector-wechat"].base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["redis"]["status"], "down", "{ready}");
+    std::thread::sleep(Duration::from_secs(4));
+    redis.start_again();
+
+    assert_exactly_once(&d, &api, &cid, N);
+    // The roles that met the outage counted the errors and the time they waited (which
+    // ones did depends on what each was doing when the store went).
+    let paused: Vec<&str> = ["planner", "relay", "connector-sms", "connector-wechat"]
+        .into_iter()
+        .filter(|role| {
+            let (_, text) = get_text(&format!("{}/metrics", d.roles[role].base));
+            text.contains(&format!(
+                r#"policy_push_backend_errors_total{{backend="store",role="{role}"}}"#
+            )) && text.contains(&format!(
+                r#"policy_push_paused_seconds_total{{role="{role}"}}"#
+            ))
+        })
+        .collect();
+    assert!(!paused.is_empty(), "no role counted the store's absence");
+}
+
+/// GET through an API client, waiting out a 503 (the store just came back).
+fn api_get_retrying(api: &Api, path: &str) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, v) = api.get(path);
+        if st != 503 || Instant::now() >= deadline {
+            return (st, v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn get_json(url: &str) -> (u16, Value) {
+    let (st, text) = get_text(url);
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// An HTTP client with a short timeout, so a hanging request fails the test.
+struct Client(reqwest::blocking::Client);
+
+impl Client {
+    fn new(timeout: Duration) -> Self {
+        Self(
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn get(&self, api: &Api, path: &str) -> (u16, Value) {
+        let r = self
+            .0
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .expect("the API answers while the store is down");
+        let st = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Redis restarted empty (no persistence) between two campaigns to the same subjects:
+/// the connectors rebuild the frequency counts from the store before counting again, so
+/// with a cap of one notice per window nobody gets the second one.
+#[test]
+fn redis_restarted_empty_rebuilds_the_frequency_caps_from_the_store() {
+    let redis = faults::PrivateRedis::start();
+    let backends = ProductionBackends::on(BackendServers {
+        redis_url: redis.url(),
+        ..BackendServers::shared()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deployment::start_on(
+        dir.path(),
+        None,
+        0,
+        backends,
+        &[("POLICY_PUSH_FREQUENCY_CAP", "1".to_string())],
+    );
+    let api = d.api.api();
+    const N: u32 = 100;
+    let first = launch_campaign(&api, N);
+    assert_exactly_once(&d, &api, &first, N);
+    assert!(redis.keys() > 0, "the counts live in Redis");
+    redis.restart_empty();
+    assert_eq!(redis.keys(), 0);
+
+    let second = launch_campaign(&api, N);
+    let done = api.wait_completed(&second, Duration::from_secs(120));
+    assert_eq!(done["counts"]["eligible"], N, "{done}");
+    let received = d.received();
+    assert_eq!(
+        received.len() as u32,
+        N,
+        "a subject got a second notice past the cap of one: {done}"
+    );
+    // Capped pushes end skipped (they leave the push list for the campaign's skips).
+    let sent: Vec<Value> = api
+        .pushes(&second)
+        .into_iter()
+        .filter(|p| p["status"] == "sent" || p["status"] == "delivered")
+        .collect();
+    assert!(sent.is_empty(), "{:?}", &sent[..sent.len().min(3)]);
 }
