@@ -4,7 +4,10 @@
 //! a Kafka-protocol broker inside this test process) and Redis. A campaign is delivered
 //! end to end; then the dispatcher (relay) and connectors are killed with SIGKILL
 //! mid-campaign and restarted: every eligible subject ends with exactly one message at
-//! the provider.
+//! the provider. The outage tests (issue 18, `support::faults`) take the backends away
+//! mid-campaign instead: PostgreSQL then Redis stopped (a private server of each), Redis
+//! restarted empty between two campaigns, a Kafka broker down and the leaders moved, a
+//! connector frozen with SIGSTOP past its lease.
 
 mod support;
 
@@ -337,6 +340,25 @@ fn wait_settled(api: &Api, cid: &str, at_least: u64, n: u32) {
     }
 }
 
+/// Subjects of the outage tests' campaigns.
+const OUTAGE_N: u32 = 1_200;
+
+/// A deployment on `backends` in the middle of a campaign to [`OUTAGE_N`] subjects at 150
+/// sends/s (the simulators a little slow): some sent, most not yet.
+fn mid_campaign(root: &Path, backends: ProductionBackends) -> (Deployment, String) {
+    let d = Deployment::start_on(
+        root,
+        Some(json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50})),
+        150,
+        backends,
+        &[],
+    );
+    let api = d.api.api();
+    let cid = launch_campaign(&api, OUTAGE_N);
+    wait_settled(&api, &cid, 150, OUTAGE_N);
+    (d, cid)
+}
+
 /// The issue's stuck campaign (issue 18), at small scale: PostgreSQL stops in the middle
 /// of a campaign, then Redis. While the store is down the API answers 503
 /// `store_unavailable` at once and `/readyz` names the store; once both are back the
@@ -351,17 +373,9 @@ fn a_campaign_survives_postgres_then_redis_stopping() {
         kafka_brokers: 1,
     });
     let dir = tempfile::tempdir().unwrap();
-    let d = Deployment::start_on(
-        dir.path(),
-        Some(json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50})),
-        150,
-        backends,
-        &[],
-    );
+    let (d, cid) = mid_campaign(dir.path(), backends);
     let api = d.api.api();
-    const N: u32 = 1_200;
-    let cid = launch_campaign(&api, N);
-    wait_settled(&api, &cid, 150, N);
+    const N: u32 = OUTAGE_N;
 
     pg.stop();
     let down_at = Instant::now();
@@ -564,5 +578,31 @@ fn a_connector_paused_past_its_lease_does_not_send_what_was_taken_from_it() {
     for pid in frozen {
         faults::resume_process(pid);
     }
+    assert_exactly_once(&d, &api, &cid, N);
+}
+
+/// A Kafka broker down for a few seconds, then every partition's leader moved, in the
+/// middle of a campaign (the mock cluster's fault injection, three brokers): the relay
+/// keeps its rows until the bus acknowledged them and the consumers resume from their
+/// committed offsets, so every push is sent exactly once.
+#[test]
+fn a_campaign_survives_a_broker_outage_and_a_leader_change() {
+    let backends = ProductionBackends::on(BackendServers {
+        kafka_brokers: 3,
+        ..BackendServers::shared()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (d, cid) = mid_campaign(dir.path(), backends);
+    let api = d.api.api();
+    const N: u32 = OUTAGE_N;
+    let kafka = faults::KafkaFaults {
+        cluster: &d._backends.kafka,
+        topic_prefix: &d._backends.topic_prefix,
+        partitions: TEST_PARTITIONS,
+    };
+    kafka.broker_down(1);
+    std::thread::sleep(Duration::from_secs(4));
+    kafka.broker_up(1);
+    kafka.move_leaders(2);
     assert_exactly_once(&d, &api, &cid, N);
 }
