@@ -80,6 +80,7 @@ impl Stack {
             redis_url: s.redis_url.to_string(),
             partitions: s.partitions,
             label: "load",
+            kafka_brokers: 1,
         })?;
         // The API and the simulators share the callback secrets (receipts are refused
         // without them).

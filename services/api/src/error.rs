@@ -44,6 +44,15 @@ impl ApiError {
             "too many requests from this address; slow down",
         )
     }
+    /// 503 `store_unavailable`: the database does not answer; the `Retry-After` header
+    /// is added when rendered.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the database does not answer; nothing was changed, try again shortly",
+        )
+    }
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -78,7 +87,9 @@ impl IntoResponse for ApiError {
             },
         };
         let mut r = (self.status, Json(body)).into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status == StatusCode::SERVICE_UNAVAILABLE
+        {
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from_static("5"),
@@ -93,6 +104,10 @@ impl From<store::StoreError> for ApiError {
         match e {
             store::StoreError::NotFound(what) => ApiError::not_found(what),
             store::StoreError::Conflict(msg) => ApiError::conflict("conflict", msg),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "store unavailable");
+                ApiError::store_unavailable()
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(

@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - [`error`]: JSON errors with stable codes.
+//! - [`availability`]: 503 `store_unavailable` at once while the store does not answer
+//!   (a watch on the store and a middleware), instead of requests hanging.
 //! - [`guard`]: caught panics (500 JSON, message withheld), JSON 413 refusals.
 //! - [`auth`]: bearer tokens (failures throttled per address), operators, role checks.
 //! - [`routes`]: one module per resource (operators, opt-outs, subjects, tags, policies,
@@ -17,6 +19,7 @@
 //! - [`receipts`]: the queue between the receipt callbacks and the store (batched writes).
 
 pub mod auth;
+pub mod availability;
 pub mod error;
 pub mod guard;
 pub mod import;
@@ -101,6 +104,11 @@ pub struct AppState {
     /// The policies in force compiled together, for one subject's eligible policies
     /// (rebuilt when what it was built from changes).
     pub policy_set: Arc<Mutex<Option<Arc<pipeline::eligibility::PolicySet>>>>,
+    /// Whether the store answers: requests fail fast with 503 while it does not.
+    pub store_watch: Arc<availability::StoreWatch>,
+    /// What `/readyz` checks (the store, and the bus when shared; the binary adds Redis
+    /// where the roles need it).
+    pub backends: Arc<routes::health::Backends>,
 }
 
 impl AppState {
@@ -115,6 +123,8 @@ impl AppState {
         Ok(Self {
             receipts: receipts::ReceiptQueue::start(store.clone()),
             guard: Arc::new(guard::Guard::new(&config.rate_limits)),
+            store_watch: availability::StoreWatch::start(store.clone()),
+            backends: Arc::new(routes::health::Backends::of(&pipeline)),
             store,
             pipeline,
             config,

@@ -180,6 +180,19 @@ impl Bus for KafkaBus {
     fn durable(&self) -> bool {
         true
     }
+
+    async fn check(&self) -> Result<(), BusError> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(1))
+                .map(|_| ())
+                .map_err(backend)
+        })
+        .await
+        .map_err(|e| BusError::Backend(e.to_string()))?
+    }
 }
 
 impl KafkaBus {

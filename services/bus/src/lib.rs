@@ -61,6 +61,12 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Whether published messages survive a restart of every process.
     fn durable(&self) -> bool;
+
+    /// Whether the backend answers (`/readyz`): for Kafka, the cluster's metadata within
+    /// a second; the in-process bus always does.
+    async fn check(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 #[async_trait]

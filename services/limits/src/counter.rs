@@ -10,6 +10,11 @@
 //! counted once. A send that did not happen (refused by the provider) gives its count back
 //! with [`SendCounter::release`].
 //!
+//! A shared counter (Redis) that lost its keys (a restart without persistence, a flush)
+//! would let every subject start again from zero: it answers [`LimitsError::Unseeded`]
+//! instead until the caller rebuilt it from the store ([`SendCounter::seed_many`] with
+//! the recent sends, then [`SendCounter::mark_seeded`]).
+//!
 //! Times are the caller's clock in milliseconds (the pipeline's injected clock), so a
 //! simulated week runs through the same code.
 
@@ -63,6 +68,16 @@ pub trait SendCounter: Send + Sync + 'static {
             out.push(self.try_count(r).await?);
         }
         Ok(out)
+    }
+    /// Counts sends that already happened (rebuilding the counter from the store): as
+    /// [`SendCounter::try_count_many`], but never refused for want of seeding.
+    async fn seed_many(&self, reqs: &[CountRequest<'_>]) -> Result<(), LimitsError> {
+        self.try_count_many(reqs).await.map(|_| ())
+    }
+    /// Records that the counter holds every recent send again; until then a shared
+    /// counter that lost its keys answers [`LimitsError::Unseeded`].
+    async fn mark_seeded(&self) -> Result<(), LimitsError> {
+        Ok(())
     }
     /// Gives back the count and the dedupe claim of `token` (the send did not happen).
     async fn release(

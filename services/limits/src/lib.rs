@@ -46,6 +46,11 @@ pub enum LimitsError {
     Timeout(String),
     #[error("refresh failed: {0}")]
     Refresh(String),
+    /// The shared counter lost its keys (Redis restarted empty or was flushed): it must
+    /// be rebuilt from the store ([`SendCounter::seed_many`], then
+    /// [`SendCounter::mark_seeded`]) before it decides anything.
+    #[error("the send counter lost its keys; rebuild it from the store")]
+    Unseeded,
 }
 
 /// The limits and caches of one process.
@@ -55,6 +60,22 @@ pub struct Limits {
     pub cache: Arc<dyn SharedCache>,
     /// Frequency caps and de-duplication at send time.
     pub counter: Arc<dyn SendCounter>,
+    /// The Redis behind them, if any (for [`Limits::check`]).
+    redis: Option<redis_backend::RedisLimits>,
+}
+
+impl Limits {
+    /// Whether the shared backend answers (`PING` within a second); `None` when the
+    /// limits are in memory and there is nothing to check.
+    pub async fn check(&self) -> Option<Result<(), LimitsError>> {
+        let r = self.redis.as_ref()?;
+        Some(
+            match tokio::time::timeout(Duration::from_secs(1), r.ping()).await {
+                Ok(answer) => answer,
+                Err(_) => Err(LimitsError::Timeout("redis PING".into())),
+            },
+        )
+    }
 }
 
 /// In memory when `redis_url` is `None` (the embedded default), else in Redis under keys
@@ -66,13 +87,15 @@ pub fn open(redis_url: Option<&str>, prefix: &str) -> Result<Limits, LimitsError
             rate: Arc::new(MemoryRateLimiter::new()),
             cache: Arc::new(MemoryCache::new()),
             counter: Arc::new(MemoryCounter::new()),
+            redis: None,
         }),
         Some(url) => {
             let r = redis_backend::RedisLimits::new(url, prefix)?;
             Ok(Limits {
                 rate: Arc::new(r.clone()),
                 cache: Arc::new(r.clone()),
-                counter: Arc::new(r),
+                counter: Arc::new(r.clone()),
+                redis: Some(r),
             })
         }
     }

@@ -59,9 +59,16 @@ return 0
 
 /// Frequency cap and de-duplication in one step (see [`crate::counter`]). KEYS[1]: the
 /// subject's sends (sorted set: token → ms); KEYS[2]: the subject's dedupe claims (hash:
-/// key → token). ARGV: now ms, window ms, max (0 = no cap), token, dedupe key ('' = none).
-/// Returns {0, 0} counted, {1, frees_at_ms} capped, {2, 0} duplicate.
+/// key → token); KEYS[3]: the mark that the counter was seeded from the store. ARGV: now
+/// ms, window ms, max (0 = no cap), token, dedupe key ('' = none), '1' when seeding.
+/// Returns {0, 0} counted, {1, frees_at_ms} capped, {2, 0} duplicate, {3, 0} not seeded
+/// (the keys were lost: nothing counted). The mark is one key for all subjects, so on a
+/// Redis Cluster the script's keys span slots: run the limits on one Redis (or a
+/// primary with replicas), not a cluster.
 const COUNT: &str = r#"
+if ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[3]) == 0 then
+  return {3, 0}
+end
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
@@ -136,6 +143,13 @@ impl RedisLimits {
         format!("{}{kind}:{key}", self.prefix)
     }
 
+    /// `PING`: whether Redis answers.
+    pub async fn ping(&self) -> Result<(), LimitsError> {
+        let mut conn = self.conn.clone();
+        let _: String = ::redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
     /// One try at the bucket: `None` when taken, else how long to wait.
     pub async fn try_take(
         &self,
@@ -163,54 +177,48 @@ fn counter_keys(this: &RedisLimits, subject: &str) -> (String, String) {
     )
 }
 
+/// The mark that the counter holds every recent send (set after a rebuild from the
+/// store; gone when Redis lost its keys).
+fn seeded_key(this: &RedisLimits) -> String {
+    this.key("freq", "seeded")
+}
+
 /// The counting script's answer.
-fn decision(kind: i64, at: i64) -> CountDecision {
+fn decision(kind: i64, at: i64) -> Result<CountDecision, LimitsError> {
     match kind {
-        0 => CountDecision::Counted,
-        1 => CountDecision::Capped { frees_at_ms: at },
-        _ => CountDecision::Duplicate,
+        0 => Ok(CountDecision::Counted),
+        1 => Ok(CountDecision::Capped { frees_at_ms: at }),
+        2 => Ok(CountDecision::Duplicate),
+        _ => Err(LimitsError::Unseeded),
     }
 }
 
-#[async_trait]
-impl SendCounter for RedisLimits {
-    async fn try_count(&self, req: &CountRequest<'_>) -> Result<CountDecision, LimitsError> {
-        let (sends, claims) = counter_keys(self, req.subject);
-        let mut conn = self.conn.clone();
-        let (kind, at): (i64, i64) = self
-            .count
-            .key(sends)
-            .key(claims)
-            .arg(req.now_ms)
-            .arg(req.window_ms)
-            .arg(req.max)
-            .arg(req.token)
-            .arg(req.dedupe.unwrap_or(""))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(decision(kind, at))
-    }
-
+impl RedisLimits {
     /// One pipeline of script calls: one round trip for the whole batch. Redis runs each
     /// script atomically and in order, so the batch decides as calls one after the other.
-    async fn try_count_many(
+    /// `seeding`: the sends happened already; counted even before the counter is seeded.
+    async fn count_batch(
         &self,
         reqs: &[CountRequest<'_>],
+        seeding: bool,
     ) -> Result<Vec<CountDecision>, LimitsError> {
         if reqs.is_empty() {
             return Ok(Vec::new());
         }
+        let seeded = seeded_key(self);
         let mut invocations = Vec::with_capacity(reqs.len());
         for req in reqs {
             let (sends, claims) = counter_keys(self, req.subject);
             let mut inv = self.count.prepare_invoke();
             inv.key(sends)
                 .key(claims)
+                .key(&seeded)
                 .arg(req.now_ms)
                 .arg(req.window_ms)
                 .arg(req.max)
                 .arg(req.token)
-                .arg(req.dedupe.unwrap_or(""));
+                .arg(req.dedupe.unwrap_or(""))
+                .arg(if seeding { "1" } else { "" });
             invocations.push(inv);
         }
         let mut pipe = ::redis::pipe();
@@ -231,7 +239,32 @@ impl SendCounter for RedisLimits {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(answers.into_iter().map(|(k, at)| decision(k, at)).collect())
+        answers.into_iter().map(|(k, at)| decision(k, at)).collect()
+    }
+}
+
+#[async_trait]
+impl SendCounter for RedisLimits {
+    async fn try_count(&self, req: &CountRequest<'_>) -> Result<CountDecision, LimitsError> {
+        let mut d = self.count_batch(std::slice::from_ref(req), false).await?;
+        Ok(d.remove(0))
+    }
+
+    async fn try_count_many(
+        &self,
+        reqs: &[CountRequest<'_>],
+    ) -> Result<Vec<CountDecision>, LimitsError> {
+        self.count_batch(reqs, false).await
+    }
+
+    async fn seed_many(&self, reqs: &[CountRequest<'_>]) -> Result<(), LimitsError> {
+        self.count_batch(reqs, true).await.map(|_| ())
+    }
+
+    async fn mark_seeded(&self) -> Result<(), LimitsError> {
+        let mut conn = self.conn.clone();
+        let _: () = conn.set(seeded_key(self), "1").await?;
+        Ok(())
     }
 
     async fn release(

@@ -17,6 +17,13 @@ fn pair() -> (RedisLimits, RedisLimits) {
     )
 }
 
+/// [`pair`], seeded (an empty store has no sends to count).
+async fn seeded_pair() -> (RedisLimits, RedisLimits) {
+    let (a, b) = pair();
+    a.mark_seeded().await.unwrap();
+    (a, b)
+}
+
 fn req<'a>(
     subject: &'a str,
     token: &'a str,
@@ -35,7 +42,7 @@ fn req<'a>(
 
 #[tokio::test]
 async fn cap_window_retry_and_release() {
-    let (a, b) = pair();
+    let (a, b) = seeded_pair().await;
     assert_eq!(
         a.try_count(&req("h1", "p1", None, 0)).await.unwrap(),
         CountDecision::Counted
@@ -76,7 +83,7 @@ async fn cap_window_retry_and_release() {
 
 #[tokio::test]
 async fn a_dedupe_key_is_claimed_by_one_send() {
-    let (a, b) = pair();
+    let (a, b) = seeded_pair().await;
     assert_eq!(
         a.try_count(&req("h2", "p1", Some("pol"), 0)).await.unwrap(),
         CountDecision::Counted
@@ -104,7 +111,7 @@ async fn a_dedupe_key_is_claimed_by_one_send() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_never_count_past_the_cap() {
-    let (a, b) = pair();
+    let (a, b) = seeded_pair().await;
     let (a, b) = (Arc::new(a), Arc::new(b));
     let mut tasks = Vec::new();
     for i in 0..40 {
@@ -163,7 +170,7 @@ async fn a_batch_decides_as_one_request_after_the_other() {
     ];
     let memory = limits::counter::MemoryCounter::new();
     assert_eq!(memory.try_count_many(&batch).await.unwrap(), expected);
-    let (a, b) = pair();
+    let (a, b) = seeded_pair().await;
     let url = std::env::var("POLICY_PUSH_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     // A pipeline does not load scripts by itself: start from a Redis without them.
@@ -183,4 +190,38 @@ async fn a_batch_decides_as_one_request_after_the_other() {
         }
     );
     assert!(a.try_count_many(&[]).await.unwrap().is_empty());
+}
+
+/// A counter whose keys are gone (Redis restarted empty, or flushed) refuses to decide
+/// until it was seeded again: otherwise every subject would start again from zero.
+/// Seeding counts past sends whatever the mark says; afterwards the cap holds as before.
+#[tokio::test]
+async fn a_counter_that_lost_its_keys_decides_nothing_until_reseeded() {
+    let (a, b) = pair();
+    assert!(matches!(
+        a.try_count(&req("h1", "p1", None, 0)).await,
+        Err(limits::LimitsError::Unseeded)
+    ));
+    assert!(matches!(
+        b.try_count_many(&[req("h1", "p1", None, 0)]).await,
+        Err(limits::LimitsError::Unseeded)
+    ));
+    // The rebuild: the two sends the store knows of, then the mark.
+    a.seed_many(&[req("h1", "s1", Some("pol-a"), 0), req("h1", "s2", None, 1)])
+        .await
+        .unwrap();
+    a.mark_seeded().await.unwrap();
+    assert_eq!(
+        b.try_count(&req("h1", "p3", None, 2)).await.unwrap(),
+        CountDecision::Capped {
+            frees_at_ms: 7 * DAY
+        },
+        "the rebuilt counts hold the cap"
+    );
+    assert_eq!(
+        b.try_count(&req("h2", "p4", Some("pol-a"), 3))
+            .await
+            .unwrap(),
+        CountDecision::Counted
+    );
 }

@@ -83,6 +83,11 @@ pub async fn deliver(
     }
     let provider = p.providers.get(channel).clone();
     for chunk in claimed.chunks(provider.max_batch().max(1)) {
+        let live = still_ours(p, chunk, &facts).await;
+        let chunk = &live[..];
+        if chunk.is_empty() {
+            continue;
+        }
         // Each campaign's own throttle (pushes per second), on top of the provider's rate.
         let mut per_campaign: Vec<(&str, u32, f64)> = Vec::new();
         for r in chunk {
@@ -165,6 +170,41 @@ pub async fn deliver(
         p.wake.notify_waiters();
     }
     Ok(stats)
+}
+
+/// The pushes of `chunk` whose claim this process still holds. With connector processes
+/// side by side (a sending lease), a claim older than three quarters of the lease may be
+/// settled by another process any moment (this one was paused: SIGSTOP, a long wait for
+/// Redis or the rate limit), and the push sent by it: such pushes are not sent here (their
+/// frequency count is given back) and stay `sending` for reconciliation.
+async fn still_ours(
+    p: &Pipeline,
+    chunk: &[PushRecord],
+    facts: &std::collections::HashMap<String, crate::guard::CampaignFacts>,
+) -> Vec<PushRecord> {
+    let Some(lease) = p.config.sending_lease else {
+        return chunk.to_vec();
+    };
+    let now = p.now();
+    let limit = chrono::Duration::from_std(lease * 3 / 4).unwrap_or(chrono::Duration::MAX);
+    let (live, stale): (Vec<PushRecord>, Vec<PushRecord>) = chunk
+        .iter()
+        .cloned()
+        .partition(|r| now - r.updated_at < limit);
+    if !stale.is_empty() {
+        tracing::warn!(
+            pushes = stale.len(),
+            "claims outlived the sending lease before they were sent; not sending them (reconciliation settles them)"
+        );
+        telemetry::metrics()
+            .pushes
+            .with_label_values(&[chunk[0].channel.as_str(), "stale_claim"])
+            .inc_by(stale.len() as u64);
+        for r in &stale {
+            crate::guard::release(p, r, facts).await;
+        }
+    }
+    live
 }
 
 /// Splits claimed pushes into those the channel may send now and deferrals to the
@@ -408,12 +448,25 @@ pub async fn run(
                 Err(e) => tracing::error!(%channel, error = %e, "dropping undecodable push task"),
             }
         }
-        match deliver(&p, channel, &ids).await {
-            Ok(s) => {
-                tracing::debug!(%channel, worker, claimed = s.claimed, sent = s.sent, failed = s.failed, requeued = s.requeued, "delivered")
-            }
-            Err(e) => {
-                tracing::error!(%channel, worker, error = %format!("{e:#}"), "delivery step failed; rows stay for reconciliation")
+        // A backend gone (the store, Redis) pauses the worker on this batch: its tasks are
+        // not acknowledged until the step went through, so none is lost (a task
+        // acknowledged unclaimed would leave its row `queued` and on the bus for good).
+        let mut backoff = crate::backoff::Backoff::new(crate::backoff::connector_role(channel));
+        loop {
+            match deliver(&p, channel, &ids).await {
+                Ok(s) => {
+                    tracing::debug!(%channel, worker, claimed = s.claimed, sent = s.sent, failed = s.failed, requeued = s.requeued, "delivered");
+                    break;
+                }
+                Err(e) if crate::backoff::backend_of(&e) != "other" => {
+                    if !backoff.pause(&e, &shutdown).await {
+                        return; // unacknowledged: the tasks come again after a restart
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(%channel, worker, error = %format!("{e:#}"), "delivery step failed; rows stay for reconciliation");
+                    break;
+                }
             }
         }
         if let Err(e) = sub.ack(&batch).await {

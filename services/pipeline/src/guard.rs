@@ -18,7 +18,8 @@
 //!
 //! When the counter backend does not answer, the pushes wait (deferred a little, no
 //! attempt counted) and are tried again: nothing is sent past a cap because the counter
-//! was down.
+//! was down. When it answers but lost its keys (Redis restarted empty), it is rebuilt
+//! from the store's recent sends first ([`rebuild_counter`]).
 //!
 //! Why a capped push is skipped rather than deferred: the cap exists so a resident is not
 //! harassed. Deferring would queue every capped notice to go out the moment the window
@@ -190,7 +191,15 @@ pub async fn check(
             max: p.config.frequency_cap,
         })
         .collect();
-    let decisions = p.counter.try_count_many(&requests).await;
+    let decisions = match p.counter.try_count_many(&requests).await {
+        // The shared counter lost its keys (Redis restarted empty): rebuilt from the
+        // store before anything is counted, so no subject goes past its cap.
+        Err(limits::LimitsError::Unseeded) => match rebuild_counter(p).await {
+            Ok(()) => p.counter.try_count_many(&requests).await,
+            Err(e) => Err(limits::LimitsError::Refresh(format!("{e:#}"))),
+        },
+        other => other,
+    };
     drop(requests);
     match decisions {
         Ok(decisions) => {
@@ -230,10 +239,16 @@ pub async fn seed_counter(p: &Pipeline) -> anyhow::Result<usize> {
         chrono::Duration::from_std(p.config.frequency_window).unwrap_or(chrono::Duration::days(7));
     let window_ms = window.num_milliseconds();
     let sends = p.store.recent_notice_sends(now - window).await?;
-    for s in &sends {
-        p.counter
-            .try_count(&CountRequest {
-                subject: &p.pseudonyms.subject(&s.subject_id),
+    for chunk in sends.chunks(SEED_CHUNK) {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|s| p.pseudonyms.subject(&s.subject_id))
+            .collect();
+        let requests: Vec<CountRequest<'_>> = chunk
+            .iter()
+            .zip(&keys)
+            .map(|(s, key)| CountRequest {
+                subject: key,
                 token: &s.push_id,
                 dedupe: Some(&s.policy_id),
                 now_ms: s.at.timestamp_millis(),
@@ -241,9 +256,30 @@ pub async fn seed_counter(p: &Pipeline) -> anyhow::Result<usize> {
                 // Already sent: count it whatever the cap says.
                 max: 0,
             })
-            .await?;
+            .collect();
+        p.counter.seed_many(&requests).await?;
     }
     Ok(sends.len())
+}
+
+/// Sends counted again per round trip when the counter is rebuilt.
+const SEED_CHUNK: usize = 1_000;
+
+/// Rebuilds a shared counter that lost its keys from the store's recent sends, then
+/// marks it seeded. Connectors that find it at once all rebuild it: counting a send
+/// twice under its push id changes nothing.
+pub async fn rebuild_counter(p: &Pipeline) -> anyhow::Result<()> {
+    let n = seed_counter(p).await?;
+    p.counter.mark_seeded().await?;
+    tracing::warn!(
+        sends = n,
+        "the frequency counter had lost its keys (Redis restarted empty?); rebuilt from the store"
+    );
+    telemetry::metrics()
+        .backend_errors
+        .with_label_values(&["connector", "redis_reset"])
+        .inc();
+    Ok(())
 }
 
 /// Gives back the count of a notice push that was not sent after all (refused by the

@@ -23,6 +23,8 @@
 //! - [`followup`]: what a recipient's answer asks for (hotline key 1: the link by SMS;
 //!   key 0 or a blacklisted number: an opt-out).
 //! - [`retry`]: the named retry schedules.
+//! - [`backoff`]: what a role does while a backend (store, bus, Redis) is gone: pause,
+//!   retry with a capped backoff, count the errors and the time paused.
 //! - [`codes`]: push ids and link codes.
 //! - [`lifecycle`]: a policy's end (expired after `effective_to`, or withdrawn): its
 //!   campaigns end, queued pushes are skipped, nothing more is sent.
@@ -35,6 +37,7 @@
 //!   opt-outs, de-duplication and the frequency cap per subject across campaigns
 //!   ([`limits::SendCounter`]), and each campaign's throttle.
 
+pub mod backoff;
 pub mod codes;
 pub mod delivery;
 pub mod eligibility;

@@ -366,20 +366,25 @@ pub async fn plan_subjects(
 
 /// The planner role: plans launched campaigns and completes finished ones.
 pub async fn run(p: Pipeline, shutdown: CancellationToken) {
+    let mut backoff = crate::backoff::Backoff::new("planner");
     loop {
+        // The last backend error of this round: the planner pauses (backing off) instead
+        // of polling again at once.
+        let mut failed: Option<anyhow::Error> = None;
         match p.store.campaigns_to_plan().await {
             Ok(campaigns) => {
                 for c in campaigns {
                     let id = c.id.clone();
                     if let Err(e) = plan(&p, c).await {
                         tracing::error!(campaign = %id, error = %format!("{e:#}"), "planning failed; will retry");
+                        failed = Some(e);
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "cannot list campaigns to plan"),
+            Err(e) => failed = Some(e.into()),
         }
         if let Err(e) = p.store.fold_tallies().await {
-            tracing::error!(error = %e, "cannot fold campaign tallies");
+            failed = Some(anyhow::Error::from(e).context("cannot fold campaign tallies"));
         }
         match p.store.complete_finished_campaigns(p.now()).await {
             Ok(done) => {
@@ -387,7 +392,16 @@ pub async fn run(p: Pipeline, shutdown: CancellationToken) {
                     tracing::info!(campaign = %id, "campaign completed");
                 }
             }
-            Err(e) => tracing::error!(error = %e, "cannot complete campaigns"),
+            Err(e) => failed = Some(anyhow::Error::from(e).context("cannot complete campaigns")),
+        }
+        match failed {
+            Some(e) if crate::backoff::backend_of(&e) != "other" => {
+                if !backoff.pause(&e, &shutdown).await {
+                    return;
+                }
+                continue;
+            }
+            _ => backoff.reset(),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

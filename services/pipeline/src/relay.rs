@@ -81,16 +81,24 @@ async fn sample_depth(p: &Pipeline) {
 
 pub async fn run(p: Pipeline, shutdown: CancellationToken) {
     let mut sampled: Option<std::time::Instant> = None;
+    let mut backoff = crate::backoff::Backoff::new("relay");
     loop {
         if sampled.is_none_or(|t| t.elapsed() >= DEPTH_SAMPLE) {
             sample_depth(&p).await;
             sampled = Some(std::time::Instant::now());
         }
         let moved = match relay_once(&p).await {
-            Ok(n) => n,
+            Ok(n) => {
+                backoff.reset();
+                n
+            }
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "relay failed; retrying");
-                0
+                // The store or the bus is gone: the rows stay in the outbox (the hand-over
+                // rolled back); pause and try again.
+                if !backoff.pause(&e, &shutdown).await {
+                    return;
+                }
+                continue;
             }
         };
         if moved as u32 == BATCH {

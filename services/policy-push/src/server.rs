@@ -6,6 +6,7 @@
 use crate::attribution::{Attributing, InFlight};
 use crate::config::{Role, ServeConfig, SimulateArgs};
 use anyhow::Context;
+use api::routes::health;
 use connectors::{ProviderSet, ProvidersConfig};
 use pipeline::{Pipeline, PipelineConfig, RoleName};
 use std::net::SocketAddr;
@@ -43,16 +44,16 @@ fn wrap(providers: ProviderSet, in_flight: &InFlight) -> ProviderSet {
 
 /// `/healthz`, `/readyz` and `/metrics` of a process that runs no API (the same answers
 /// as the API's).
-fn role_router(store: Arc<dyn store::Store>) -> axum::Router {
-    use api::routes::health;
+fn role_router(backends: health::Backends) -> axum::Router {
     use axum::routing::get;
+    let backends = Arc::new(backends);
     axum::Router::new()
         .route("/healthz", get(health::healthz))
         .route(
             "/readyz",
             get(move || {
-                let store = store.clone();
-                async move { health::store_readiness(store.as_ref()).await }
+                let backends = backends.clone();
+                async move { health::readiness(&backends).await }
             }),
         )
         .route("/metrics", get(api::metrics::exposition))
@@ -175,8 +176,17 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             .await
             .context("cannot build the population index")?;
     }
+    // What `/readyz` checks: the store, the bus when shared, Redis where connectors use it.
+    let runs_connectors = cfg
+        .roles
+        .iter()
+        .any(|r| matches!(r.pipeline_role(), Some(RoleName::Connector(_))));
+    let backends = health::Backends {
+        limits: (runs_connectors && cfg.redis_url.is_some()).then(|| limits.clone()),
+        ..health::Backends::of(&pipeline)
+    };
     let app = if has_api {
-        let state = api::AppState::new(
+        let mut state = api::AppState::new(
             pipeline.clone(),
             api::ApiConfig {
                 require_approval: cfg.require_approval,
@@ -190,13 +200,14 @@ pub async fn start(cfg: ServeConfig) -> anyhow::Result<Running> {
             simulators_here.as_ref().map(|(s, _)| Arc::new(s.clone())),
         )
         .await?;
+        state.backends = Arc::new(backends);
         let app = api::router(state);
         match &simulators_here {
             Some((_, sim_state)) => app.merge(simulators::router(sim_state.clone())),
             None => app,
         }
     } else {
-        role_router(store)
+        role_router(backends)
     };
 
     let shutdown = CancellationToken::new();

@@ -4,7 +4,10 @@
 //! a Kafka-protocol broker inside this test process) and Redis. A campaign is delivered
 //! end to end; then the dispatcher (relay) and connectors are killed with SIGKILL
 //! mid-campaign and restarted: every eligible subject ends with exactly one message at
-//! the provider.
+//! the provider. The outage tests (issue 18, `support::faults`) take the backends away
+//! mid-campaign instead: PostgreSQL then Redis stopped (a private server of each), Redis
+//! restarted empty between two campaigns, a Kafka broker down and the leaders moved, a
+//! connector frozen with SIGSTOP past its lease.
 
 mod support;
 
@@ -12,6 +15,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use support::faults;
 use support::*;
 
 /// Fields drop in order: the processes end before their database is dropped.
@@ -29,7 +33,19 @@ struct Deployment {
 impl Deployment {
     /// Starts the api, the simulators, then every other role.
     fn start(root: &Path, sim_config: Option<Value>, rate_per_second: u32) -> Deployment {
-        let backends = Backends::for_test();
+        Self::start_on(root, sim_config, rate_per_second, Backends::for_test(), &[])
+    }
+
+    /// [`Deployment::start`] on the given backends (e.g. on a private PostgreSQL and
+    /// Redis that the test stops: `support::faults`), with `role_env` added to the
+    /// settings of the roles other than the api.
+    fn start_on(
+        root: &Path,
+        sim_config: Option<Value>,
+        rate_per_second: u32,
+        backends: Backends,
+        role_env: &[(&'static str, String)],
+    ) -> Deployment {
         // Every API replica and the simulators share the callback secrets.
         let secrets = vec![
             (
@@ -68,6 +84,7 @@ impl Deployment {
         env.push(("POLICY_PUSH_PUBLIC_URL", api.base.clone()));
         env.push(("POLICY_PUSH_SENDING_LEASE_SECS", "5".into()));
         env.push(("POLICY_PUSH_RATE_PER_SECOND", rate_per_second.to_string()));
+        env.extend(role_env.iter().cloned());
         let mut d = Deployment {
             _backends: backends,
             root: root.to_path_buf(),
@@ -95,6 +112,12 @@ impl Deployment {
         let (st, body) = get_text(&format!("{}/readyz", s.base));
         assert_eq!(st, 200, "{role} not ready: {body}");
         self.roles.insert(role, s);
+    }
+
+    /// Another process of `role` beside the first, under `name`.
+    fn start_replica(&mut self, name: &'static str, role: &'static str) {
+        let s = Server::start_command(&self.root.join(name), &["run", role], &[], self.env.clone());
+        self.roles.insert(name, s);
     }
 
     fn kill(&mut self, role: &str) {
@@ -178,7 +201,15 @@ fn assert_exactly_once(d: &Deployment, api: &Api, cid: &str, n: u32) {
     let pushes = api.pushes(cid);
     assert_eq!(pushes.len() as u32, n);
     let received = d.received();
-    let twice: Vec<_> = received.iter().filter(|(_, c)| **c > 1).collect();
+    let channel_of: HashMap<&str, &str> = pushes
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["channel"].as_str().unwrap()))
+        .collect();
+    let twice: Vec<_> = received
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(id, c)| (id, c, channel_of.get(id.as_str())))
+        .collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
     let missing: Vec<String> = pushes
         .iter()
@@ -279,5 +310,275 @@ fn killed_relay_and_connectors_restart_without_loss_or_duplicates() {
     for role in ["relay", "connector-sms", "connector-wechat"] {
         d.start_role(role);
     }
+    assert_exactly_once(&d, &api, &cid, N);
+}
+
+/// Subjects of the outage tests' campaigns.
+const OUTAGE_N: u32 = 1_200;
+
+/// A deployment on `backends` in the middle of a campaign to [`OUTAGE_N`] subjects at 150
+/// sends/s (the simulators a little slow): some sent, most not yet.
+fn mid_campaign(root: &Path, backends: Backends) -> (Deployment, String) {
+    let d = Deployment::start_on(
+        root,
+        Some(json!({"fault": {"slow_ms": 5}, "receipt_delay_ms": 50})),
+        150,
+        backends,
+        &[],
+    );
+    let api = d.api.api();
+    let cid = launch_campaign(&api, OUTAGE_N);
+    api.wait_part_sent(&cid, 150, u64::from(OUTAGE_N), Duration::from_secs(120));
+    (d, cid)
+}
+
+/// The issue's stuck campaign (issue 18), at small scale: PostgreSQL stops in the middle
+/// of a campaign, then Redis. While the store is down the API answers 503
+/// `store_unavailable` at once and `/readyz` names the store; once both are back the
+/// campaign completes with every push sent exactly once at the provider simulators.
+#[test]
+fn a_campaign_survives_postgres_then_redis_stopping() {
+    let pg = faults::PrivatePostgres::start();
+    let redis = faults::PrivateRedis::start();
+    let backends = Backends::new(&BackendSettings {
+        admin_url: pg.admin_url(),
+        redis_url: redis.url(),
+        ..BackendSettings::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (d, cid) = mid_campaign(dir.path(), backends);
+    let api = d.api.api();
+    const N: u32 = OUTAGE_N;
+
+    pg.stop();
+    let down_at = Instant::now();
+    // Within a few seconds every request fails fast with a clear JSON error.
+    let quick = Client::new(Duration::from_secs(10));
+    loop {
+        let started = Instant::now();
+        let (st, body) = quick.get(&api, &format!("/api/v1/campaigns/{cid}"));
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(5),
+            "a request hung for {took:?} while the store was down"
+        );
+        if st == 503 {
+            assert_eq!(body["error"]["code"], "store_unavailable", "{body}");
+            assert!(took < Duration::from_secs(1), "503 took {took:?}");
+            break;
+        }
+        assert!(
+            down_at.elapsed() < Duration::from_secs(10),
+            "the API never said the store is down: {st} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (st, body) = quick.get(&api, "/api/v1/campaigns");
+        assert_eq!(st, 503, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+    let (st, ready) = get_json(&format!("{}/readyz", d.api.base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["store"]["status"], "down", "{ready}");
+    assert_eq!(ready["backends"]["bus"]["status"], "up", "{ready}");
+    let (st, ready) = get_json(&format!("{}/readyz", d.roles["connector-sms"].base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["redis"]["status"], "up", "{ready}");
+    std::thread::sleep(Duration::from_secs(4));
+    pg.start_again();
+
+    // The roles resume on their own.
+    let (_, before) = api_get_retrying(&api, &format!("/api/v1/campaigns/{cid}"));
+    let sent_before = before["counts"]["sent"].as_u64().unwrap()
+        + before["counts"]["delivered"].as_u64().unwrap();
+    api.wait_part_sent(&cid, sent_before + 100, u64::from(N), Duration::from_secs(120));
+    redis.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let (st, ready) = get_json(&format!("{}/readyz", d.roles["connector-wechat"].base));
+    assert_eq!(st, 503, "{ready}");
+    assert_eq!(ready["backends"]["redis"]["status"], "down", "{ready}");
+    std::thread::sleep(Duration::from_secs(4));
+    redis.start_again();
+
+    assert_exactly_once(&d, &api, &cid, N);
+    // The roles that met the outage counted the errors and the time they waited (which
+    // ones did depends on what each was doing when the store went).
+    let paused: Vec<&str> = ["planner", "relay", "connector-sms", "connector-wechat"]
+        .into_iter()
+        .filter(|role| {
+            let (_, text) = get_text(&format!("{}/metrics", d.roles[role].base));
+            text.contains(&format!(
+                r#"policy_push_backend_errors_total{{backend="store",role="{role}"}}"#
+            )) && text.contains(&format!(
+                r#"policy_push_paused_seconds_total{{role="{role}"}}"#
+            ))
+        })
+        .collect();
+    assert!(!paused.is_empty(), "no role counted the store's absence");
+}
+
+/// GET through an API client, waiting out a 503 (the store just came back).
+fn api_get_retrying(api: &Api, path: &str) -> (u16, Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, v) = api.get(path);
+        if st != 503 || Instant::now() >= deadline {
+            return (st, v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn get_json(url: &str) -> (u16, Value) {
+    let (st, text) = get_text(url);
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// An HTTP client with a short timeout, so a hanging request fails the test.
+struct Client(reqwest::blocking::Client);
+
+impl Client {
+    fn new(timeout: Duration) -> Self {
+        Self(
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn get(&self, api: &Api, path: &str) -> (u16, Value) {
+        let r = self
+            .0
+            .get(format!("{}{path}", api.base))
+            .bearer_auth(&api.token)
+            .send()
+            .expect("the API answers while the store is down");
+        let st = r.status().as_u16();
+        let text = r.text().unwrap_or_default();
+        (
+            st,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+/// Redis restarted empty (no persistence) between two campaigns to the same subjects:
+/// the connectors rebuild the frequency counts from the store before counting again, so
+/// with a cap of one notice per window nobody gets the second one.
+#[test]
+fn redis_restarted_empty_rebuilds_the_frequency_caps_from_the_store() {
+    let redis = faults::PrivateRedis::start();
+    let backends = Backends::new(&BackendSettings {
+        redis_url: redis.url(),
+        ..BackendSettings::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deployment::start_on(
+        dir.path(),
+        None,
+        0,
+        backends,
+        &[("POLICY_PUSH_FREQUENCY_CAP", "1".to_string())],
+    );
+    let api = d.api.api();
+    const N: u32 = 100;
+    let first = launch_campaign(&api, N);
+    assert_exactly_once(&d, &api, &first, N);
+    assert!(redis.keys() > 0, "the counts live in Redis");
+    redis.restart_empty();
+    assert_eq!(redis.keys(), 0);
+
+    let second = launch_campaign(&api, N);
+    let done = api.wait_completed(&second, Duration::from_secs(120));
+    assert_eq!(done["counts"]["eligible"], N, "{done}");
+    let received = d.received();
+    assert_eq!(
+        received.len() as u32,
+        N,
+        "a subject got a second notice past the cap of one: {done}"
+    );
+    // Capped pushes end skipped (they leave the push list for the campaign's skips).
+    let sent: Vec<Value> = api
+        .pushes(&second)
+        .into_iter()
+        .filter(|p| p["status"] == "sent" || p["status"] == "delivered")
+        .collect();
+    assert!(sent.is_empty(), "{:?}", &sent[..sent.len().min(3)]);
+}
+
+/// A connector frozen with SIGSTOP past its sending lease, beside a second process of the
+/// same channel: the other process settles the frozen one's claims and sends them; the
+/// frozen one, when it wakes, does not send what was taken from it. Every subject still
+/// gets exactly one message.
+///
+/// Ignored: it fails in about one run of six with SMS pushes sent twice. The claims a
+/// frozen process had not yet handed to the provider are not sent (`stale_claim`, seen in
+/// every run that froze a connector mid-batch), but when SIGSTOP lands inside the
+/// provider call itself (the Alibaba SMS client writes a chunk as up to 32 concurrent
+/// requests) the unwritten requests go out on waking, after the other process found
+/// them missing at the provider and sent them. Closing that needs a fence at the
+/// provider (an idempotency key; Alibaba SMS has none). Run it with `--run-ignored all`.
+#[test]
+#[ignore = "known gap: SIGSTOP inside a provider call can still send an SMS twice (see the doc comment)"]
+fn a_connector_paused_past_its_lease_does_not_send_what_was_taken_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = Deployment::start(
+        dir.path(),
+        Some(json!({"fault": {"slow_ms": 20}, "receipt_delay_ms": 50})),
+        0,
+    );
+    d.start_replica("connector-sms-2", "connector-sms");
+    d.start_replica("connector-wechat-2", "connector-wechat");
+    let api = d.api.api();
+    const N: u32 = 1_000;
+    let cid = launch_campaign(&api, N);
+    api.wait_part_sent(&cid, 100, u64::from(N), Duration::from_secs(120));
+    let frozen = [
+        d.roles["connector-sms"].child.id(),
+        d.roles["connector-wechat"].child.id(),
+    ];
+    for pid in frozen {
+        faults::pause_process(pid);
+    }
+    // The lease is 5 s; the others settle expired claims every quarter lease.
+    std::thread::sleep(Duration::from_secs(8));
+    for pid in frozen {
+        faults::resume_process(pid);
+    }
+    assert_exactly_once(&d, &api, &cid, N);
+}
+
+/// A Kafka broker down for a few seconds, then every partition's leader moved, in the
+/// middle of a campaign (the mock cluster's fault injection, three brokers): the relay
+/// keeps its rows until the bus acknowledged them and the consumers resume from their
+/// committed offsets, so every push is sent exactly once.
+#[test]
+fn a_campaign_survives_a_broker_outage_and_a_leader_change() {
+    let backends = Backends::new(&BackendSettings {
+        kafka_brokers: 3,
+        ..BackendSettings::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (d, cid) = mid_campaign(dir.path(), backends);
+    let api = d.api.api();
+    const N: u32 = OUTAGE_N;
+    let kafka = faults::KafkaFaults {
+        cluster: &d._backends.kafka,
+        topic_prefix: &d._backends.topic_prefix,
+        partitions: d._backends.partitions,
+    };
+    kafka.broker_down(1);
+    std::thread::sleep(Duration::from_secs(4));
+    kafka.broker_up(1);
+    kafka.move_leaders(2);
     assert_exactly_once(&d, &api, &cid, N);
 }

@@ -68,11 +68,41 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// The database did not answer (gone, restarting, unreachable, shutting down, out of
+    /// connections): worth waiting out and trying again, unlike a conflict or a bad row.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE class 08 (connection exception), 57P0x (the server shutting down or
+            // starting), 53300 (too many connections).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[async_trait]
 pub trait OperatorStore: Send + Sync {
     async fn count_operators(&self) -> Result<i64>;
+    /// Whether the database answers: `SELECT 1` on an idle pooled connection, else on a
+    /// fresh one, so that a database that went away is seen at once (a refused or broken
+    /// connection) rather than after the pool's acquire timeout.
+    async fn ping(&self) -> Result<()> {
+        self.count_operators().await.map(|_| ())
+    }
     async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()>;
     /// The operator holding this token, unless disabled.
     async fn operator_by_token_hash(&self, token_hash: &str) -> Result<Option<OperatorRecord>>;

@@ -10,8 +10,8 @@
 //! pattern such as `/api/v1/campaigns/{id}`, not the path) and methods only.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -46,6 +46,16 @@ pub struct Metrics {
     /// `policy_push_receipt_queue_depth{queue}`: receipts waiting to be written
     /// (`incoming`) or for their send to be recorded (`late`).
     pub receipt_queue_depth: IntGaugeVec,
+    /// `policy_push_backend_errors_total{role,backend}`: operations a role could not do
+    /// because a backend (`store`, `bus`, `redis`) failed or did not answer; the role
+    /// paused and tried again.
+    pub backend_errors: IntCounterVec,
+    /// `policy_push_paused_seconds_total{role}`: time a role spent waiting for a backend
+    /// to come back (backing off after [`Metrics::backend_errors`]).
+    pub paused_seconds: CounterVec,
+    /// `policy_push_backend_up{backend}`: 1 when the backend answered this process's
+    /// last check (`/readyz`, the API's store watch), 0 when it did not.
+    pub backend_up: IntGaugeVec,
     /// `policy_push_http_requests_total{method,route,status}`.
     pub http_requests: IntCounterVec,
     /// `policy_push_http_request_seconds{method,route}`.
@@ -161,6 +171,39 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            backend_errors: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "policy_push_backend_errors_total",
+                        "Operations that failed because a backend did not answer",
+                    ),
+                    &["role", "backend"],
+                )
+                .expect("valid metric"),
+            ),
+            paused_seconds: register(
+                &r,
+                CounterVec::new(
+                    Opts::new(
+                        "policy_push_paused_seconds_total",
+                        "Time roles spent waiting for a backend to come back",
+                    ),
+                    &["role"],
+                )
+                .expect("valid metric"),
+            ),
+            backend_up: register(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "policy_push_backend_up",
+                        "Whether the backend answered the last check",
+                    ),
+                    &["backend"],
+                )
+                .expect("valid metric"),
+            ),
             http_requests: register(
                 &r,
                 IntCounterVec::new(
@@ -215,7 +258,15 @@ mod tests {
         m.provider_latency
             .with_label_values(&["wechat"])
             .observe(0.04);
+        m.backend_errors
+            .with_label_values(&["relay", "store"])
+            .inc();
+        m.paused_seconds.with_label_values(&["relay"]).inc_by(0.5);
         let text = render();
+        assert!(
+            text.contains(r#"policy_push_backend_errors_total{backend="store",role="relay"} 1"#)
+        );
+        assert!(text.contains(r#"policy_push_paused_seconds_total{role="relay"} 0.5"#));
         assert!(text.contains(r#"policy_push_pushes_total{channel="sms",status="sent"} 3"#));
         assert!(text.contains(r#"policy_push_outbox_depth{state="queued"} 7"#));
         assert!(text.contains("policy_push_audience_seconds_count 1"));

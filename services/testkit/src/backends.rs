@@ -16,6 +16,8 @@ pub struct BackendSettings {
     pub partitions: i32,
     /// Names the database (`pp_<label>_…`), topic and Redis prefixes of this set.
     pub label: &'static str,
+    /// Brokers of the mock cluster (more than one for leader changes).
+    pub kafka_brokers: i32,
 }
 
 impl Default for BackendSettings {
@@ -26,6 +28,7 @@ impl Default for BackendSettings {
             redis_url: crate::urls::redis_url(),
             partitions: 4,
             label: "e2e",
+            kafka_brokers: 1,
         }
     }
 }
@@ -71,7 +74,7 @@ impl Backends {
         let database_url = store::postgres::admin::url_for_database(&s.admin_url, &database)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let kafka =
-            rdkafka::mocking::MockCluster::new(1).context("start the Kafka mock cluster")?;
+            rdkafka::mocking::MockCluster::new(s.kafka_brokers).context("start the Kafka mock cluster")?;
         let b = Self {
             database_url,
             admin_url: s.admin_url.clone(),

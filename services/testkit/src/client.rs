@@ -125,17 +125,20 @@ impl Api {
     pub fn wait_part_sent(&self, campaign_id: &str, at_least: u64, total: u64, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            let (_, c) = self.get(&format!("/api/v1/campaigns/{campaign_id}"));
-            let settled =
-                c["counts"]["sent"].as_u64().unwrap() + c["counts"]["delivered"].as_u64().unwrap();
-            if settled >= at_least {
-                assert!(
-                    settled < total,
-                    "the campaign finished before the kill; slow it down"
-                );
-                return;
+            // A refusal (e.g. 503 while a backend is down) is read again.
+            let (st, c) = self.get(&format!("/api/v1/campaigns/{campaign_id}"));
+            if st == 200 {
+                let settled = c["counts"]["sent"].as_u64().unwrap()
+                    + c["counts"]["delivered"].as_u64().unwrap();
+                if settled >= at_least {
+                    assert!(
+                        settled < total,
+                        "the campaign finished before the kill or fault; slow it down"
+                    );
+                    return;
+                }
             }
-            assert!(Instant::now() < deadline, "nothing was sent: {c}");
+            assert!(Instant::now() < deadline, "nothing more was sent: {c}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

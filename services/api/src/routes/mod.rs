@@ -133,6 +133,10 @@ pub fn router(state: AppState) -> Router {
             get(|| async { axum::response::Redirect::permanent("/console/") }),
         )
         .route("/metrics", get(crate::metrics::exposition))
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::availability::fail_fast,
+        ))
         .route_layer(from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(body_limits::DEFAULT))
         .layer(map_response(guard::json_refusals))

@@ -1,7 +1,7 @@
 //! Operators and their API tokens (stored as SHA-256 hashes), who created them, disabling
 //! and token rotation; console sessions (stored as SHA-256 hashes of their ids).
 
-use super::{parsed, Backend, Get, SqlStore, Q};
+use super::{parsed, Backend, Exec, Get, SqlStore, Q};
 use crate::{OperatorRecord, OperatorStore, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +26,25 @@ impl<DB: Backend> OperatorStore for SqlStore<DB> {
         Q::<DB>::new("SELECT COUNT(*) FROM operators")
             .scalar(&self.pool)
             .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        use sqlx::Connection;
+        match self.pool.try_acquire() {
+            Some(mut conn) => {
+                Q::<DB>::new("SELECT 1")
+                    .execute(Exec::Conn(&mut *conn))
+                    .await?;
+            }
+            None => {
+                let mut conn = DB::Connection::connect_with(&self.pool.connect_options()).await?;
+                Q::<DB>::new("SELECT 1")
+                    .execute(Exec::Conn(&mut conn))
+                    .await?;
+                let _ = conn.close().await;
+            }
+        }
+        Ok(())
     }
 
     async fn insert_operator(&self, op: &OperatorRecord, token_hash: &str) -> Result<()> {
