@@ -394,7 +394,12 @@ fn a_campaign_survives_postgres_then_redis_stopping() {
     let (_, before) = api_get_retrying(&api, &format!("/api/v1/campaigns/{cid}"));
     let sent_before = before["counts"]["sent"].as_u64().unwrap()
         + before["counts"]["delivered"].as_u64().unwrap();
-    api.wait_part_sent(&cid, sent_before + 100, u64::from(N), Duration::from_secs(120));
+    api.wait_part_sent(
+        &cid,
+        sent_before + 100,
+        u64::from(N),
+        Duration::from_secs(120),
+    );
     redis.stop();
     std::thread::sleep(Duration::from_secs(1));
     let (st, ready) = get_json(&format!("{}/readyz", d.roles["connector-wechat"].base));

@@ -73,8 +73,8 @@ impl Backends {
             })?;
         let database_url = store::postgres::admin::url_for_database(&s.admin_url, &database)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let kafka =
-            rdkafka::mocking::MockCluster::new(s.kafka_brokers).context("start the Kafka mock cluster")?;
+        let kafka = rdkafka::mocking::MockCluster::new(s.kafka_brokers)
+            .context("start the Kafka mock cluster")?;
         let b = Self {
             database_url,
             admin_url: s.admin_url.clone(),
